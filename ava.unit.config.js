@@ -1,0 +1,2 @@
+import { suite } from './ava.base.js';
+export default suite('unit');
