@@ -1,0 +1,215 @@
+// Typed front for the berth_native addon and the path of the static pause program.
+// The addon is loaded on first use, so importing this module never fails on a machine where
+// `npm run build:native` has not run yet; only the calls that need it do.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+
+const ADDON_FILE = join('build', 'Release', 'berth_native.node');
+const PAUSE_FILE = join('build', 'pause');
+const BUILD_HINT = 'run `npm run build:native` (scripts/build-native.sh)';
+const DEFAULT_BACKLOG = 511;
+const MIN_PORT = 0;
+const MAX_PORT = 65535;
+const MAX_BACKLOG = 2 ** 31 - 1;
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+// From source (tsx) this file sits in native/; compiled, in dist/native/ beside no build/.
+const NATIVE_DIRS = [HERE, resolve(HERE, '..', '..', 'native')];
+
+export type SocketType = 'udp' | 'tcp';
+
+export interface NetnsSocketOptions {
+  type: SocketType;
+  /** IPv4 or IPv6 literal; an IPv6 zone (`fe80::1%eth0`) is resolved inside the namespace. */
+  address: string;
+  /** 0 lets the kernel pick a port inside the namespace. */
+  port: number;
+  /** SO_REUSEADDR; default false. */
+  reuseAddr?: boolean;
+  /** IPV6_V6ONLY for IPv6 addresses; default true so `::` does not also take IPv4. */
+  ipv6Only?: boolean;
+  /** listen(2) backlog for tcp; default 511 like Node's net.Server. */
+  backlog?: number;
+}
+
+export type NativeErrorCode =
+  | 'E_NATIVE_MISSING'
+  | 'E_NATIVE_LOAD'
+  | 'E_PAUSE_MISSING'
+  | 'E_INVALID_ARGUMENT'
+  | 'E_NETNS_OPEN'
+  | 'E_SETNS'
+  | 'E_ADDRESS'
+  | 'E_SOCKET'
+  | 'E_SETSOCKOPT'
+  | 'E_BIND'
+  | 'E_LISTEN'
+  | 'E_THREAD';
+
+export class NativeError extends Error {
+  constructor(
+    readonly code: NativeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'NativeError';
+  }
+}
+
+/** A system call failed while opening a socket in a namespace; `errno` is the positive Linux errno. */
+export class NetnsSocketError extends NativeError {
+  readonly errnoName: string;
+  constructor(
+    code: NativeErrorCode,
+    readonly errno: number,
+    readonly syscall: string,
+    readonly netnsPath: string,
+    readonly address: string,
+    readonly port: number,
+    message: string,
+  ) {
+    super(code, message);
+    this.name = 'NetnsSocketError';
+    this.errnoName = errnoName(errno);
+  }
+}
+
+interface NativeFailure {
+  code: NativeErrorCode;
+  errno: number;
+  syscall: string;
+  message: string;
+}
+
+type NativeResult = number | NativeFailure;
+
+type NativeOpenArgs = [
+  netnsPath: string,
+  type: SocketType,
+  address: string,
+  port: number,
+  reuseAddr: boolean,
+  ipv6Only: boolean,
+  backlog: number,
+];
+
+interface NativeAddon {
+  openSocketInNetns(...args: NativeOpenArgs): NativeResult;
+  openSocketInNetnsAsync(...args: NativeOpenArgs): Promise<NativeResult>;
+}
+
+let addon: NativeAddon | undefined;
+
+function findBuilt(file: string): string | undefined {
+  return NATIVE_DIRS.map((d) => join(d, file)).find((p) => existsSync(p));
+}
+
+function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const path = findBuilt(ADDON_FILE);
+  if (!path) {
+    throw new NativeError(
+      'E_NATIVE_MISSING',
+      `native addon not built (looked for ${NATIVE_DIRS.map((d) => join(d, ADDON_FILE)).join(', ')}): ${BUILD_HINT}`,
+    );
+  }
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    throw new NativeError(
+      'E_NATIVE_LOAD',
+      `cannot load native addon ${path}: ${(err as Error).message}; rebuild it: ${BUILD_HINT}`,
+      { cause: err },
+    );
+  }
+  return addon;
+}
+
+/** True when the addon has been built; does not load it. */
+export function isNativeAddonBuilt(): boolean {
+  return findBuilt(ADDON_FILE) !== undefined;
+}
+
+/** Absolute path of the static pause program; throws E_PAUSE_MISSING when it is not built. */
+export function pauseBinaryPath(): string {
+  const path = findBuilt(PAUSE_FILE);
+  if (!path) throw new NativeError('E_PAUSE_MISSING', `pause program not built: ${BUILD_HINT}`);
+  return path;
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+function describe(netnsPath: string, o: NetnsSocketOptions): string {
+  const address = String(o.address);
+  const hostPort = isIP(address.split('%')[0] ?? '') === 6 ? `[${address}]:${String(o.port)}` : `${address}:${String(o.port)}`;
+  return `openSocketInNetns(${netnsPath}, ${String(o.type)} ${hostPort})`;
+}
+
+function invalid(netnsPath: string, o: NetnsSocketOptions, why: string): NativeError {
+  return new NativeError('E_INVALID_ARGUMENT', `${describe(netnsPath, o)}: ${why}`);
+}
+
+/** Checks meaning (not just shape) before anything reaches C; returns the native argument list. */
+export function validateNetnsSocketArgs(netnsPath: string, opts: NetnsSocketOptions): NativeOpenArgs {
+  if (typeof netnsPath !== 'string' || netnsPath === '' || netnsPath.includes('\0')) {
+    throw invalid(String(netnsPath), opts, 'netnsPath must be a non-empty path such as /var/run/netns/NAME or /proc/PID/ns/net');
+  }
+  if (opts.type !== 'udp' && opts.type !== 'tcp') {
+    throw invalid(netnsPath, opts, `type must be 'udp' or 'tcp', got ${JSON.stringify(opts.type)}`);
+  }
+  if (!Number.isInteger(opts.port) || opts.port < MIN_PORT || opts.port > MAX_PORT) {
+    throw invalid(netnsPath, opts, `port must be an integer in ${MIN_PORT}..${MAX_PORT}, got ${String(opts.port)}`);
+  }
+  const [host, zone, ...rest] = typeof opts.address === 'string' ? opts.address.split('%') : [];
+  const family = host === undefined ? 0 : isIP(host);
+  if (family === 0 || rest.length > 0 || (zone !== undefined && (family !== 6 || zone === ''))) {
+    throw invalid(netnsPath, opts, `address must be an IPv4 or IPv6 literal, got ${JSON.stringify(opts.address)}`);
+  }
+  const backlog = opts.backlog ?? DEFAULT_BACKLOG;
+  if (!Number.isInteger(backlog) || backlog < 0 || backlog > MAX_BACKLOG) {
+    throw invalid(netnsPath, opts, `backlog must be a non-negative integer, got ${String(opts.backlog)}`);
+  }
+  return [netnsPath, opts.type, opts.address, opts.port, opts.reuseAddr ?? false, opts.ipv6Only ?? true, backlog];
+}
+
+const HINTS: Partial<Record<NativeErrorCode, string>> = {
+  E_NETNS_OPEN: 'does the namespace exist?',
+  E_SETNS: 'is it a network namespace, and do we have CAP_SYS_ADMIN?',
+  E_BIND: 'is the address configured in that namespace (and lo up), and the port free?',
+};
+
+function toResult(netnsPath: string, opts: NetnsSocketOptions, r: NativeResult): number {
+  if (typeof r === 'number') return r;
+  const hint = HINTS[r.code];
+  const message = `${describe(netnsPath, opts)}: ${r.syscall} failed: ${r.message} (${errnoName(r.errno)})${hint ? `; ${hint}` : ''}`;
+  throw new NetnsSocketError(r.code, r.errno, r.syscall, netnsPath, opts.address, opts.port, message);
+}
+
+/**
+ * Opens a socket inside the network namespace at `netnsPath` (e.g. /var/run/netns/NAME or
+ * /proc/PID/ns/net) and returns its fd: bound, listening for tcp, non-blocking, close-on-exec.
+ * Serve it from this process with `dgram.createSocket('udp4').bind({ fd })` or
+ * `net.createServer().listen({ fd })`. The caller owns the fd: close it (fs.closeSync) if it
+ * is never handed to a socket. No thread of this process changes namespace.
+ */
+export function openSocketInNetns(netnsPath: string, opts: NetnsSocketOptions): number {
+  const args = validateNetnsSocketArgs(netnsPath, opts);
+  return toResult(netnsPath, opts, loadAddon().openSocketInNetns(...args));
+}
+
+/** Same as openSocketInNetns, with the syscalls off the main thread. */
+export async function openSocketInNetnsAsync(netnsPath: string, opts: NetnsSocketOptions): Promise<number> {
+  const args = validateNetnsSocketArgs(netnsPath, opts);
+  return toResult(netnsPath, opts, await loadAddon().openSocketInNetnsAsync(...args));
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every suite (unit, integration, interop, vm) even when one fails, then fails if any
+# suite failed or could not run (ava exits non-zero when it finds no test file).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+suites=(unit integration interop vm)
+failed_suites=()
+passed_tests=0
+failed_tests=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for s in "${suites[@]}"; do
+  echo "=== suite: $s ==="
+  npx ava --config "ava.$s.config.js" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  p=$(grep -cE '^\s*✔' "$out" || true)
+  f=$(grep -cE '^\s*✘' "$out" || true)
+  passed_tests=$((passed_tests + p))
+  failed_tests=$((failed_tests + f))
+  if [ "$rc" != 0 ]; then
+    failed_suites+=("$s")
+    [ "$f" = 0 ] && failed_tests=$((failed_tests + 1))
+  fi
+done
+echo
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  echo "failed or could not run: ${failed_suites[*]}"
+fi
+echo "tests: ${passed_tests} passed, ${failed_tests} failed"
+[ ${#failed_suites[@]} -eq 0 ]

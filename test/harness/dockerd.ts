@@ -1,0 +1,138 @@
+// A private Docker Engine per test host: its own data-root, exec-root, pidfile and socket,
+// started inside the host's network namespace and stopped by pid. Several run side by side.
+import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { mkdir, rm, readFile } from 'node:fs/promises';
+import Docker from 'dockerode';
+import { HarnessError, requireCommand, requireRoot, run, runQuiet, sleep, spawnDaemon, uniqueName, waitFor, type RunResult } from './exec.js';
+import { importImages } from './images.js';
+import type { TestHost } from './hosts.js';
+
+const DATA_ROOT_BASE = '/var/lib/berth-test';
+// Short: containerd's socket lives under the exec-root and unix socket paths max out at 108 bytes.
+const EXEC_ROOT_BASE = '/run/bt';
+const DOCKER_CLI = '/usr/bin/docker';
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 20_000;
+
+export interface PrivateDockerd {
+  readonly name: string;
+  /** unix:///... for DOCKER_HOST / dockerode / docker -H. */
+  readonly dockerHost: string;
+  readonly socketPath: string;
+  readonly pid: number;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly logPath: string;
+  readonly host: TestHost | undefined;
+  readonly client: Docker;
+  /** Runs the docker CLI against this engine. */
+  docker(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+export interface DockerdOptions {
+  /** Start inside this test host's network namespace (recommended: one engine per host). */
+  host?: TestHost;
+  /** Import local/busybox:test and berth/pause:local after start (default true). */
+  images?: boolean;
+  extraArgs?: string[];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function unmountUnder(prefixes: string[]): Promise<void> {
+  // dockerd normally unmounts on a clean stop; after a kill, overlay and netns mounts remain.
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => prefixes.some((p) => m === p || m.startsWith(`${p}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await runQuiet('umount', ['-l', m]);
+}
+
+export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDockerd> {
+  requireRoot('the dockerd harness');
+  const dockerd = requireCommand('dockerd', 'docker.io');
+  requireCommand(DOCKER_CLI, 'docker.io');
+  const name = uniqueName('d');
+  const dataRoot = `${DATA_ROOT_BASE}/${name}`;
+  const execRoot = `${EXEC_ROOT_BASE}/${name}`;
+  const socketPath = `${execRoot}/docker.sock`;
+  const pidfile = `${execRoot}/dockerd.pid`;
+  const logPath = `${dataRoot}.log`;
+  await mkdir(dataRoot, { recursive: true });
+  await mkdir(execRoot, { recursive: true });
+  const args = [
+    '--data-root', dataRoot,
+    '--exec-root', execRoot,
+    '--pidfile', pidfile,
+    '-H', `unix://${socketPath}`,
+    '--storage-driver', 'overlay2',
+    '--log-level', 'info',
+    ...(opts.host ? [] : ['--bridge=none', '--iptables=false', '--ip-masq=false']),
+    ...(opts.extraArgs ?? []),
+  ];
+  const cmd = opts.host ? 'nsenter' : dockerd;
+  const fullArgs = opts.host ? [`--net=${opts.host.netnsPath}`, dockerd, ...args] : args;
+  const logFd = openSync(logPath, 'a');
+  const child = spawnDaemon(cmd, fullArgs, { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new HarnessError('E_DOCKERD_START', `could not spawn dockerd (log: ${logPath})`);
+  const client = new Docker({ socketPath });
+  const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '');
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (isAlive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + STOP_GRACE_MS;
+      while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      while (isAlive(pid)) await sleep(50);
+    }
+    await unmountUnder([dataRoot, execRoot]);
+    await rm(dataRoot, { recursive: true, force: true });
+    await rm(execRoot, { recursive: true, force: true });
+    await rm(logPath, { force: true });
+  };
+  const engine: PrivateDockerd = {
+    name,
+    dockerHost: `unix://${socketPath}`,
+    socketPath,
+    pid,
+    dataRoot,
+    execRoot,
+    logPath,
+    host: opts.host,
+    client,
+    docker: (a, timeoutMs) => run(DOCKER_CLI, ['-H', `unix://${socketPath}`, ...a], { timeoutMs: timeoutMs ?? 60_000 }),
+    stop,
+  };
+  try {
+    await waitFor(
+      `dockerd ${name} to answer on ${socketPath}`,
+      async () => {
+        if (!isAlive(pid)) throw new HarnessError('E_DOCKERD_EXITED', `dockerd exited during start:\n${logTail()}`);
+        await client.ping();
+        return true;
+      },
+      START_TIMEOUT_MS,
+    );
+    if (opts.images ?? true) await importImages(engine.dockerHost);
+  } catch (err) {
+    const tail = logTail();
+    await stop().catch(() => undefined);
+    throw new HarnessError('E_DOCKERD_START', `dockerd ${name} did not start: ${(err as Error).message}\n--- dockerd log ---\n${tail}`, { cause: err });
+  }
+  return engine;
+}

@@ -1,0 +1,32 @@
+// Local images for tests, imported from tarballs built by scripts/build-images.sh.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HarnessError, run } from './exec.js';
+
+export const TEST_IMAGE = 'local/busybox:test';
+export const PAUSE_IMAGE = 'berth/pause:local';
+
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const IMAGES_DIR = join(PROJECT_ROOT, '.cache', 'images');
+const DOCKER_CLI = '/usr/bin/docker';
+
+let built: Promise<void> | undefined;
+
+/** Builds the image tarballs once per process (the script itself is idempotent). */
+export function buildImageTarballs(): Promise<void> {
+  built ??= run('bash', [join(PROJECT_ROOT, 'scripts', 'build-images.sh')], { timeoutMs: 120_000 }).then(() => undefined);
+  return built;
+}
+
+/** Imports the busybox test image and the pause image into the engine at dockerHost. */
+export async function importImages(dockerHost: string): Promise<void> {
+  await buildImageTarballs();
+  for (const f of ['busybox.tar', 'pause.tar']) {
+    if (!existsSync(join(IMAGES_DIR, f))) {
+      throw new HarnessError('E_NO_IMAGE', `${join(IMAGES_DIR, f)} missing: run npm run setup`);
+    }
+  }
+  await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENV PATH=/bin:/sbin', '-c', 'ENTRYPOINT ["/sbin/tini", "--"]', '-c', 'CMD ["/bin/sh"]', join(IMAGES_DIR, 'busybox.tar'), TEST_IMAGE]);
+  await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENTRYPOINT ["/pause"]', '-c', 'STOPSIGNAL SIGTERM', join(IMAGES_DIR, 'pause.tar'), PAUSE_IMAGE]);
+}
