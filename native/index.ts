@@ -183,16 +183,21 @@ export function validateNetnsSocketArgs(netnsPath: string, opts: NetnsSocketOpti
   return [netnsPath, opts.type, opts.address, opts.port, opts.reuseAddr ?? false, opts.ipv6Only ?? true, backlog];
 }
 
-const HINTS: Partial<Record<NativeErrorCode, string>> = {
-  E_NETNS_OPEN: 'does the namespace exist?',
-  E_SETNS: 'is it a network namespace, and do we have CAP_SYS_ADMIN?',
-  E_BIND: 'is the address configured in that namespace (and lo up), and the port free?',
+// Keyed by "syscall errno": the same errno means different things from different calls.
+const HINTS: Record<string, string> = {
+  'open ENOENT': 'does the namespace exist?',
+  'setns EINVAL': 'is it a network namespace?',
+  'setns EPERM': 'setns needs CAP_SYS_ADMIN (run as root)',
+  'bind EADDRNOTAVAIL': 'is the address configured in that namespace, and its interface up?',
+  'bind EADDRINUSE': 'something in that namespace already uses this address and port',
+  'bind EACCES': 'ports below 1024 need CAP_NET_BIND_SERVICE',
 };
 
 function toResult(netnsPath: string, opts: NetnsSocketOptions, r: NativeResult): number {
   if (typeof r === 'number') return r;
-  const hint = HINTS[r.code];
-  const message = `${describe(netnsPath, opts)}: ${r.syscall} failed: ${r.message} (${errnoName(r.errno)})${hint ? `; ${hint}` : ''}`;
+  const name = errnoName(r.errno);
+  const hint = HINTS[`${r.syscall} ${name}`];
+  const message = `${describe(netnsPath, opts)}: ${r.syscall} failed: ${r.message} (${name})${hint ? `; ${hint}` : ''}`;
   throw new NetnsSocketError(r.code, r.errno, r.syscall, netnsPath, opts.address, opts.port, message);
 }
 

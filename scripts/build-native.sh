@@ -52,7 +52,7 @@ fi
 if [[ ! -x "$PAUSE_BIN" || "$PAUSE_SRC" -nt "$PAUSE_BIN" || "$0" -nt "$PAUSE_BIN" ]]; then
   # Static glibc lives in libc6-dev (libc.a); a failed link there is the usual cause.
   gcc -static -O2 -s -Wall -Wextra -Werror -o "$PAUSE_BIN.tmp" "$PAUSE_SRC" \
-    || die "static link of pause failed: is the Debian package \"libc6-dev\" installed (it ships libc.a)?"
+    || die "building $PAUSE_BIN failed (see above); a failed static link means the Debian package \"libc6-dev\" (libc.a) is missing."
   mv -f "$PAUSE_BIN.tmp" "$PAUSE_BIN"
 fi
 if ldd "$PAUSE_BIN" >/dev/null 2>&1; then

@@ -8,6 +8,6 @@ bash scripts/build-images.sh
 docker=/usr/bin/docker
 "$docker" -H "$host" import -c 'ENV PATH=/bin:/sbin' -c 'ENTRYPOINT ["/sbin/tini", "--"]' -c 'CMD ["/bin/sh"]' \
   .cache/images/busybox.tar local/busybox:test >/dev/null
-"$docker" -H "$host" import -c 'ENTRYPOINT ["/pause"]' -c 'STOPSIGNAL SIGTERM' \
+"$docker" -H "$host" import -c 'ENTRYPOINT ["/pause"]' \
   .cache/images/pause.tar berth/pause:local >/dev/null
 echo "imported local/busybox:test and berth/pause:local into $host"

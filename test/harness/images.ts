@@ -28,5 +28,5 @@ export async function importImages(dockerHost: string): Promise<void> {
     }
   }
   await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENV PATH=/bin:/sbin', '-c', 'ENTRYPOINT ["/sbin/tini", "--"]', '-c', 'CMD ["/bin/sh"]', join(IMAGES_DIR, 'busybox.tar'), TEST_IMAGE]);
-  await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENTRYPOINT ["/pause"]', '-c', 'STOPSIGNAL SIGTERM', join(IMAGES_DIR, 'pause.tar'), PAUSE_IMAGE]);
+  await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENTRYPOINT ["/pause"]', join(IMAGES_DIR, 'pause.tar'), PAUSE_IMAGE]);
 }

@@ -1,0 +1,125 @@
+// agentd configuration: flags > environment > config file (JSON) > defaults.
+// Resolution is pure; reading the file and parsing argv happen in the CLI.
+import os from 'node:os';
+import { isIP } from 'node:net';
+import { ConfigError } from './errors.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/berth';
+export const DEFAULT_CONFIG_FILE = '/etc/berth/agentd.json';
+export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+export const DEFAULT_MANAGER_PORT = 2377;
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+export interface AgentConfig {
+  /** Needed only for the first join; afterwards the saved identity is used. */
+  joinToken: string | undefined;
+  /** host:port of managers to try, in order (the session's manager list takes over later). */
+  managers: string[];
+  advertiseAddr: string | undefined;
+  stateDir: string;
+  dockerHost: string;
+  hostname: string;
+  controlSocket: string;
+  logLevel: LogLevel;
+}
+
+/** The keys a config file, the environment and flags may set (all optional). */
+export interface ConfigInput {
+  joinToken?: string | undefined;
+  managers?: string[] | string | undefined;
+  advertiseAddr?: string | undefined;
+  stateDir?: string | undefined;
+  dockerHost?: string | undefined;
+  hostname?: string | undefined;
+  controlSocket?: string | undefined;
+  logLevel?: string | undefined;
+}
+
+export const ENV_KEYS: Record<keyof ConfigInput, string> = {
+  joinToken: 'BERTH_JOIN_TOKEN',
+  managers: 'BERTH_MANAGER',
+  advertiseAddr: 'BERTH_ADVERTISE_ADDR',
+  stateDir: 'BERTH_STATE_DIR',
+  dockerHost: 'DOCKER_HOST',
+  hostname: 'BERTH_HOSTNAME',
+  controlSocket: 'BERTH_CONTROL_SOCKET',
+  logLevel: 'BERTH_LOG_LEVEL',
+};
+
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: ConfigInput = {};
+  for (const [key, name] of Object.entries(ENV_KEYS) as Array<[keyof ConfigInput, string]>) {
+    const v = env[name];
+    if (v !== undefined && v !== '') (out as Record<string, string>)[key] = v;
+  }
+  return out;
+}
+
+export function parseConfigFile(text: string, path: string): ConfigInput {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('E_CONFIG_FILE', `${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('E_CONFIG_FILE', `${path} must hold a JSON object`);
+  }
+  const known = new Set(Object.keys(ENV_KEYS));
+  for (const k of Object.keys(parsed)) {
+    if (!known.has(k)) throw new ConfigError('E_CONFIG_KEY', `${path}: unknown key "${k}" (known: ${[...known].join(', ')})`);
+  }
+  return parsed as ConfigInput;
+}
+
+function normalizeManager(addr: string): string {
+  const a = addr.trim();
+  if (a === '') throw new ConfigError('E_CONFIG_MANAGER', 'empty manager address');
+  // [v6]:port, v4:port, host:port, or a bare host/address (default port).
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(a);
+  if (bracketed) return `[${bracketed[1]}]:${checkPort(bracketed[2] ?? String(DEFAULT_MANAGER_PORT), a)}`;
+  if (isIP(a) === 6) return `[${a}]:${DEFAULT_MANAGER_PORT}`;
+  const idx = a.lastIndexOf(':');
+  if (idx === -1) return `${a}:${DEFAULT_MANAGER_PORT}`;
+  return `${a.slice(0, idx)}:${checkPort(a.slice(idx + 1), a)}`;
+}
+
+function checkPort(p: string, whole: string): number {
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError('E_CONFIG_MANAGER', `manager address ${whole}: bad port "${p}"`);
+  return n;
+}
+
+function managersOf(v: string[] | string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const list = Array.isArray(v) ? v : v.split(',');
+  return list.filter((s) => s.trim() !== '').map(normalizeManager);
+}
+
+/** Merges the layers (later wins) and validates the result. */
+export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): AgentConfig {
+  const merged: ConfigInput = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  }
+  const logLevel = (merged.logLevel ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('E_CONFIG_LOG_LEVEL', `log level "${merged.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (merged.advertiseAddr !== undefined && isIP(merged.advertiseAddr) === 0) {
+    throw new ConfigError('E_CONFIG_ADVERTISE', `--advertise-addr must be an IP address, got "${merged.advertiseAddr}"`);
+  }
+  return {
+    joinToken: merged.joinToken?.trim() || undefined,
+    managers: managersOf(merged.managers) ?? [],
+    advertiseAddr: merged.advertiseAddr,
+    stateDir: merged.stateDir ?? DEFAULT_STATE_DIR,
+    dockerHost: merged.dockerHost ?? DEFAULT_DOCKER_HOST,
+    hostname: merged.hostname ?? hostname,
+    controlSocket: merged.controlSocket ?? DEFAULT_CONTROL_SOCKET,
+    logLevel,
+  };
+}

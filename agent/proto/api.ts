@@ -1,0 +1,43 @@
+// Short names for the generated message types (gen/ is produced by npm run gen:proto).
+// Plain names are what the wire decodes to (proto-loader __Output); In-suffixed names are
+// what we may send (all fields optional).
+export type { Annotations__Output as Annotations, Annotations as AnnotationsIn } from './gen/docker/swarmkit/v1/Annotations.js';
+export type { Assignment__Output as Assignment, Assignment as AssignmentIn } from './gen/docker/swarmkit/v1/Assignment.js';
+export type { AssignmentChange__Output as AssignmentChange, AssignmentChange as AssignmentChangeIn } from './gen/docker/swarmkit/v1/AssignmentChange.js';
+export type { AssignmentsMessage__Output as AssignmentsMessage, AssignmentsMessage as AssignmentsMessageIn } from './gen/docker/swarmkit/v1/AssignmentsMessage.js';
+export type { Certificate__Output as Certificate, Certificate as CertificateIn } from './gen/docker/swarmkit/v1/Certificate.js';
+export type { Config__Output as Config, Config as ConfigIn } from './gen/docker/swarmkit/v1/Config.js';
+export type { ConfigReference__Output as ConfigReference, ConfigReference as ConfigReferenceIn } from './gen/docker/swarmkit/v1/ConfigReference.js';
+export type { ContainerSpec__Output as ContainerSpec, ContainerSpec as ContainerSpecIn } from './gen/docker/swarmkit/v1/ContainerSpec.js';
+export type { ContainerStatus__Output as ContainerStatus, ContainerStatus as ContainerStatusIn } from './gen/docker/swarmkit/v1/ContainerStatus.js';
+export type { Driver__Output as Driver, Driver as DriverIn } from './gen/docker/swarmkit/v1/Driver.js';
+export type { EncryptionKey__Output as EncryptionKey, EncryptionKey as EncryptionKeyIn } from './gen/docker/swarmkit/v1/EncryptionKey.js';
+export type { Endpoint__Output as Endpoint, Endpoint as EndpointIn } from './gen/docker/swarmkit/v1/Endpoint.js';
+export type { EngineDescription__Output as EngineDescription, EngineDescription as EngineDescriptionIn } from './gen/docker/swarmkit/v1/EngineDescription.js';
+export type { HealthConfig__Output as HealthConfig, HealthConfig as HealthConfigIn } from './gen/docker/swarmkit/v1/HealthConfig.js';
+export type { HeartbeatResponse__Output as HeartbeatResponse, HeartbeatResponse as HeartbeatResponseIn } from './gen/docker/swarmkit/v1/HeartbeatResponse.js';
+export type { IssueNodeCertificateResponse__Output as IssueNodeCertificateResponse, IssueNodeCertificateResponse as IssueNodeCertificateResponseIn } from './gen/docker/swarmkit/v1/IssueNodeCertificateResponse.js';
+export type { LogMessage__Output as LogMessage, LogMessage as LogMessageIn } from './gen/docker/swarmkit/v1/LogMessage.js';
+export type { LogSelector__Output as LogSelector, LogSelector as LogSelectorIn } from './gen/docker/swarmkit/v1/LogSelector.js';
+export type { LogSubscriptionOptions__Output as LogSubscriptionOptions, LogSubscriptionOptions as LogSubscriptionOptionsIn } from './gen/docker/swarmkit/v1/LogSubscriptionOptions.js';
+export type { Mount__Output as Mount, Mount as MountIn } from './gen/docker/swarmkit/v1/Mount.js';
+export type { Network__Output as Network, Network as NetworkIn } from './gen/docker/swarmkit/v1/Network.js';
+export type { NetworkAttachment__Output as NetworkAttachment, NetworkAttachment as NetworkAttachmentIn } from './gen/docker/swarmkit/v1/NetworkAttachment.js';
+export type { Node__Output as Node, Node as NodeIn } from './gen/docker/swarmkit/v1/Node.js';
+export type { NodeCertificateStatusResponse__Output as NodeCertificateStatusResponse, NodeCertificateStatusResponse as NodeCertificateStatusResponseIn } from './gen/docker/swarmkit/v1/NodeCertificateStatusResponse.js';
+export type { NodeDescription__Output as NodeDescription, NodeDescription as NodeDescriptionIn } from './gen/docker/swarmkit/v1/NodeDescription.js';
+export type { Platform__Output as Platform, Platform as PlatformIn } from './gen/docker/swarmkit/v1/Platform.js';
+export type { PluginDescription__Output as PluginDescription, PluginDescription as PluginDescriptionIn } from './gen/docker/swarmkit/v1/PluginDescription.js';
+export type { PortConfig__Output as PortConfig, PortConfig as PortConfigIn } from './gen/docker/swarmkit/v1/PortConfig.js';
+export type { PortStatus__Output as PortStatus, PortStatus as PortStatusIn } from './gen/docker/swarmkit/v1/PortStatus.js';
+export type { Resources__Output as Resources, Resources as ResourcesIn } from './gen/docker/swarmkit/v1/Resources.js';
+export type { ResourceRequirements__Output as ResourceRequirements, ResourceRequirements as ResourceRequirementsIn } from './gen/docker/swarmkit/v1/ResourceRequirements.js';
+export type { Secret__Output as Secret, Secret as SecretIn } from './gen/docker/swarmkit/v1/Secret.js';
+export type { SecretReference__Output as SecretReference, SecretReference as SecretReferenceIn } from './gen/docker/swarmkit/v1/SecretReference.js';
+export type { SessionMessage__Output as SessionMessage, SessionMessage as SessionMessageIn } from './gen/docker/swarmkit/v1/SessionMessage.js';
+export type { SubscriptionMessage__Output as SubscriptionMessage, SubscriptionMessage as SubscriptionMessageIn } from './gen/docker/swarmkit/v1/SubscriptionMessage.js';
+export type { Task__Output as Task, Task as TaskIn } from './gen/docker/swarmkit/v1/Task.js';
+export type { TaskSpec__Output as TaskSpec, TaskSpec as TaskSpecIn } from './gen/docker/swarmkit/v1/TaskSpec.js';
+export type { TaskStatus__Output as TaskStatus, TaskStatus as TaskStatusIn } from './gen/docker/swarmkit/v1/TaskStatus.js';
+export type { WeightedPeer__Output as WeightedPeer, WeightedPeer as WeightedPeerIn } from './gen/docker/swarmkit/v1/WeightedPeer.js';
+export type { Peer__Output as Peer, Peer as PeerIn } from './gen/docker/swarmkit/v1/Peer.js';

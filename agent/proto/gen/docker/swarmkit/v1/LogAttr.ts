@@ -1,0 +1,12 @@
+// Original file: agent/proto/logbroker.proto
+
+
+export interface LogAttr {
+  'key'?: (string);
+  'value'?: (string);
+}
+
+export interface LogAttr__Output {
+  'key': (string);
+  'value': (string);
+}

@@ -1,0 +1,8 @@
+// Original file: agent/proto/logbroker.proto
+
+
+export interface PublishLogsResponse {
+}
+
+export interface PublishLogsResponse__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: agent/proto/types.proto
+
+
+export interface RuntimeTarget {
+}
+
+export interface RuntimeTarget__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: agent/proto/dispatcher.proto
+
+
+export interface UpdateTaskStatusResponse {
+}
+
+export interface UpdateTaskStatusResponse__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: agent/proto/dispatcher.proto
+
+
+export interface UpdateVolumeStatusResponse {
+}
+
+export interface UpdateVolumeStatusResponse__Output {
+}
