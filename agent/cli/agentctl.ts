@@ -1,15 +1,52 @@
 #!/usr/bin/env node
+// agentctl: local diagnostics over agentd's control socket.
 import { Command } from 'commander';
 import { BERTH_VERSION } from '../version.js';
+import { DEFAULT_CONTROL_SOCKET } from '../config.js';
+import { controlRequest } from '../control.js';
+import type { AgentStatus } from '../agent.js';
 
-const program = new Command('agentctl').description('berth local diagnostics').version(BERTH_VERSION);
+const program = new Command('agentctl')
+  .description('berth local diagnostics')
+  .version(BERTH_VERSION)
+  .option('--socket <path>', 'agentd control socket', process.env.BERTH_CONTROL_SOCKET ?? DEFAULT_CONTROL_SOCKET);
+
+function socket(): string {
+  return program.opts<{ socket: string }>().socket;
+}
+
+function formatStatus(s: AgentStatus): string {
+  const lines = [
+    `node:         ${s.nodeId} (${s.hostname})`,
+    `cluster:      ${s.clusterId}  role: ${s.role}`,
+    `manager:      ${s.connected ? `connected to ${s.manager}` : 'disconnected'}${s.sessions.lastError ? `  (last error: ${s.sessions.lastError})` : ''}`,
+    `availability: ${s.availability}  state: ${s.nodeState}`,
+    `managers:     ${s.managers.join(', ') || '-'}`,
+    `heartbeat:    every ${s.timings.heartbeatPeriodMs} ms, rtt ${s.timings.heartbeatRttMs.toFixed(1)} ms`,
+    `certificate:  expires ${s.certificate.notAfter}, renews ${s.certificate.renewAt ?? '-'}`,
+    `tasks:        ${s.tasks.length}`,
+  ];
+  for (const t of s.tasks) lines.push(`  ${t.service}.${t.slot} ${t.id}  ${t.state} (desired ${t.desired})${t.err ? `  ${t.err}` : ''}`);
+  return lines.join('\n');
+}
 
 program
   .command('status')
-  .description("show the agent's state")
-  .action(() => {
-    process.stderr.write('agentctl: no agentd control socket yet (arrives with agentd, issue #3)\n');
-    process.exitCode = 2;
+  .description("show the agent's state: node, manager session, tasks")
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const s = (await controlRequest(socket(), '/status')) as AgentStatus;
+    process.stdout.write(`${opts.json ? JSON.stringify(s, null, 2) : formatStatus(s)}\n`);
   });
 
-program.parse();
+program
+  .command('tasks')
+  .description('list the tasks on this node')
+  .action(async () => {
+    process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/tasks'), null, 2)}\n`);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`agentctl: ${(err as Error).message}\n`);
+  process.exit(1);
+});

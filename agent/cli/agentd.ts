@@ -1,14 +1,65 @@
 #!/usr/bin/env node
+// agentd: the berth node agent. Flags > environment (BERTH_*) > config file > defaults.
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BERTH_VERSION } from '../version.js';
+import { DEFAULT_CONFIG_FILE, configFromEnv, parseConfigFile, resolveConfig, type ConfigInput } from '../config.js';
+import { createLogger } from '../log.js';
+import { Agent } from '../agent.js';
+import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
+import { startControlServer } from '../control.js';
+import { BerthError } from '../errors.js';
 
 const program = new Command('agentd')
   .description('berth node agent: joins a Swarm manager and runs its tasks on this host')
-  .version(BERTH_VERSION);
+  .version(BERTH_VERSION)
+  .option('--join-token <token>', 'worker join token (first join only); env BERTH_JOIN_TOKEN')
+  .option('--manager <addr...>', 'manager address(es) host:port; env BERTH_MANAGER (comma-separated)')
+  .option('--advertise-addr <ip>', 'address other nodes reach this node at; env BERTH_ADVERTISE_ADDR')
+  .option('--state-dir <dir>', 'where identity and task state live (default /var/lib/berth); env BERTH_STATE_DIR')
+  .option('--docker-host <url>', 'Docker Engine (default unix:///var/run/docker.sock); env DOCKER_HOST')
+  .option('--hostname <name>', 'node hostname to report; env BERTH_HOSTNAME')
+  .option('--control-socket <path>', 'agentctl socket (default /run/berth/agentd.sock); env BERTH_CONTROL_SOCKET')
+  .option('--log-level <level>', 'trace|debug|info|warn|error; env BERTH_LOG_LEVEL')
+  .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
-program.action(() => {
-  process.stderr.write('agentd: joining a manager is not built yet (issue #3); this build only ships the harness.\n');
-  process.exitCode = 2;
+program.action(async (opts: Record<string, unknown>) => {
+  const configPath = (opts.config as string | undefined) ?? process.env.BERTH_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const fileLayer: ConfigInput = existsSync(configPath) ? parseConfigFile(readFileSync(configPath, 'utf8'), configPath) : {};
+  if (opts.config && !existsSync(configPath)) throw new BerthError('E_CONFIG_FILE', `config file ${configPath} does not exist`);
+  const flagLayer: ConfigInput = {
+    joinToken: opts.joinToken as string | undefined,
+    managers: opts.manager as string[] | undefined,
+    advertiseAddr: opts.advertiseAddr as string | undefined,
+    stateDir: opts.stateDir as string | undefined,
+    dockerHost: opts.dockerHost as string | undefined,
+    hostname: opts.hostname as string | undefined,
+    controlSocket: opts.controlSocket as string | undefined,
+    logLevel: opts.logLevel as string | undefined,
+  };
+  const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
+  const { log } = createLogger(config.logLevel, { name: 'agentd' });
+  const docker = dockerClient(config.dockerHost);
+  const agent = new Agent(config, { docker, executor: new DockerExecutor(docker), log });
+  await agent.start();
+  const control = await startControlServer(config.controlSocket, {
+    '/status': () => agent.status(),
+    '/tasks': () => agent.status().tasks,
+  });
+  log('info', 'agentd running', { node: agent.nodeId, control: config.controlSocket, version: BERTH_VERSION });
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'stopping (tasks keep running)', { signal: sig });
+    void Promise.all([agent.stop(), control.close()]).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 });
 
-program.parse();
+program.parseAsync().catch((err: unknown) => {
+  const code = err instanceof BerthError ? ` [${err.code}]` : '';
+  process.stderr.write(`agentd: ${(err as Error).message}${code}\n`);
+  process.exit(1);
+});

@@ -39,7 +39,8 @@ export interface SecretsSink {
 }
 
 export interface Executor {
-  describe(): Promise<api.NodeDescription>;
+  /** Platform, resources and engine; the agent adds hostname and TLS info. */
+  describe(): Promise<api.NodeDescriptionIn>;
   controller(task: api.Task): Controller;
   /** Where the worker hands secrets and configs from assignments (in memory only). */
   readonly dependencies: SecretsSink;

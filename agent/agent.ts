@@ -1,0 +1,303 @@
+// The agent: identity (join once, then reuse), worker + task store, and the session loop
+// that keeps one registration with a manager alive — any failure tears the session down
+// and a new one is made with jittered backoff. Tasks keep running while no manager answers.
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import type { AgentConfig } from './config.js';
+import { ConfigError, JoinError, SessionError } from './errors.js';
+import type { LogFn } from './log.js';
+import { joinWithToken, loadIdentity, renewCertificate, saveRootCa, tlsInfo, type NodeIdentity } from './ca/identity.js';
+import { renewalDelayMs } from './ca/certificates.js';
+import { Session } from './session/session.js';
+import { StatusReporter } from './session/reporter.js';
+import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
+import { Worker } from './worker/worker.js';
+import { TaskStore } from './store/index.js';
+import type { Executor } from './exec/executor.js';
+import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
+import { writeFileAtomicSync } from './fs-atomic.js';
+import type { LocalStatus } from './worker/task-codec.js';
+
+export const SESSION_BACKOFF_INITIAL_MS = 100;
+export const SESSION_BACKOFF_MAX_MS = 8_000;
+/** A session that lived this long counts as healthy: the next failure starts backoff afresh. */
+export const SESSION_HEALTHY_AFTER_MS = 30_000;
+export const JOIN_BACKOFF_INITIAL_MS = 500;
+export const JOIN_BACKOFF_MAX_MS = 10_000;
+export const RENEW_RETRY_MS = 30_000;
+
+const AVAILABILITY = ['active', 'pause', 'drain'] as const;
+const NODE_STATE = ['unknown', 'down', 'ready', 'disconnected'] as const;
+const MANAGERS_FILE = 'managers.json';
+
+export interface AgentStatus {
+  nodeId: string;
+  hostname: string;
+  clusterId: string;
+  role: string;
+  manager: string | undefined;
+  connected: boolean;
+  sessionId: string;
+  availability: string;
+  nodeState: string;
+  managers: string[];
+  certificate: { notAfter: string; renewAt: string | undefined };
+  timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number };
+  sessions: { opened: number; failed: number; lastError: string | undefined };
+  statusesReported: number;
+  networkKeys: number;
+  tasks: ReturnType<Worker['tasks']>;
+}
+
+export interface AgentDeps {
+  docker: Docker;
+  executor: Executor;
+  log: LogFn;
+}
+
+export class Agent {
+  private identity!: NodeIdentity;
+  private store!: TaskStore;
+  private worker!: Worker;
+  private reporter!: StatusReporter;
+  private remotes!: Remotes;
+  private session: Session | undefined;
+  private readonly stopping = new AbortController();
+  private loopDone: Promise<void> | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewAt: Date | undefined;
+  private node: SessionMessage['node'] = null;
+  private networkKeys = 0;
+  private joinMs: number | undefined;
+  private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
+  private description: NodeDescriptionIn | undefined;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {}
+
+  get nodeId(): string {
+    return this.identity.info.nodeId;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
+    this.remotes = new Remotes(this.loadManagers());
+    this.identity = loadIdentity(this.config.stateDir) ?? (await this.join());
+    this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
+    this.store = TaskStore.open(join(this.config.stateDir, 'worker'));
+    this.reporter = new StatusReporter(this.store, this.deps.log);
+    this.worker = new Worker({
+      store: {
+        putTask: (id, t) => this.store.putTask(id, t),
+        putStatus: (id, s) => this.store.putStatus(id, s as unknown as Parameters<TaskStore['putStatus']>[1]),
+        remove: (id) => void this.store.remove(id),
+        list: () => this.store.list().map((r) => ({ id: r.id, task: r.task, status: r.status as LocalStatus | undefined })),
+      },
+      executor: this.deps.executor,
+      onStatus: () => this.reporter.notify(),
+      log: this.deps.log,
+    });
+    this.worker.init();
+    this.scheduleRenewal();
+    this.loopDone = this.sessionLoop();
+  }
+
+  private loadManagers(): string[] {
+    const path = join(this.config.stateDir, MANAGERS_FILE);
+    const saved = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as string[]) : [];
+    const all = [...this.config.managers, ...saved.filter((m) => !this.config.managers.includes(m))];
+    return all;
+  }
+
+  private saveManagers(): void {
+    writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), JSON.stringify(this.remotes.list()), 0o600);
+  }
+
+  private async join(): Promise<NodeIdentity> {
+    const token = this.config.joinToken;
+    if (!token) {
+      throw new ConfigError('E_NO_IDENTITY', `no node identity in ${this.config.stateDir} and no join token: pass --join-token (from \`docker swarm join-token -q worker\`) and --manager`);
+    }
+    if (this.remotes.list().length === 0) throw new ConfigError('E_NO_MANAGER', 'no manager address: pass --manager host:2377');
+    const backoff = jitteredBackoff(JOIN_BACKOFF_INITIAL_MS, JOIN_BACKOFF_MAX_MS);
+    let last: string | undefined;
+    for (;;) {
+      const manager = this.remotes.pick(last)!;
+      const t0 = performance.now();
+      try {
+        const id = await joinWithToken(this.config.stateDir, manager, token, this.stopping.signal);
+        this.joinMs = performance.now() - t0;
+        this.deps.log('info', 'joined the swarm', { manager, node: id.info.nodeId, ms: Math.round(this.joinMs) });
+        return id;
+      } catch (err) {
+        if (!(err instanceof JoinError) || !err.temporary || this.stopping.signal.aborted) throw err;
+        last = manager;
+        this.remotes.observe(manager, WEIGHT_FAILURE);
+        const d = backoff.next();
+        this.deps.log('warn', 'join failed; retrying', { manager, err: err.message, retryMs: d });
+        await sleep(d, this.stopping.signal);
+      }
+    }
+  }
+
+  private async nodeDescription(): Promise<NodeDescriptionIn> {
+    if (!this.description) {
+      const base = await this.deps.executor.describe();
+      this.description = { ...base, hostname: this.config.hostname };
+    }
+    return { ...this.description, tls_info: tlsInfo(this.identity) };
+  }
+
+  private async sessionLoop(): Promise<void> {
+    const backoff = jitteredBackoff(SESSION_BACKOFF_INITIAL_MS, SESSION_BACKOFF_MAX_MS);
+    let lastFailed: string | undefined;
+    while (!this.stopping.signal.aborted) {
+      const manager = this.remotes.pick(lastFailed);
+      if (!manager) throw new ConfigError('E_NO_MANAGER', 'no manager address known');
+      const startedAt = Date.now();
+      const session = new Session({
+        manager,
+        rootCaPem: this.identity.rootCaPem,
+        keyPem: this.identity.keyPem,
+        certPem: this.identity.certPem,
+        description: await this.nodeDescription().catch((err: unknown) => {
+          this.deps.log('warn', 'describing the node failed', { err: (err as Error).message });
+          return { hostname: this.config.hostname } as NodeDescriptionIn;
+        }),
+        handlers: {
+          onSessionMessage: (m) => this.onSessionMessage(m, manager),
+          onAssignments: (m) => this.worker.assign(m),
+        },
+        log: this.deps.log,
+      });
+      try {
+        this.worker.resetStream();
+        const { done } = await session.start(this.stopping.signal);
+        this.session = session;
+        this.counters.opened++;
+        this.remotes.observe(manager, WEIGHT_SUCCESS);
+        lastFailed = undefined;
+        this.deps.log('info', 'session established', { manager, session: session.sessionId, openMs: Math.round(session.timings.openMs), heartbeatPeriodMs: session.timings.heartbeatPeriodMs });
+        this.reporter.setSender(session);
+        await done;
+      } catch (err) {
+        session.close();
+        this.reporter.setSender(undefined);
+        this.session = undefined;
+        if (this.stopping.signal.aborted) break;
+        this.counters.failed++;
+        this.counters.lastError = (err as Error).message;
+        this.remotes.observe(manager, WEIGHT_FAILURE);
+        lastFailed = manager;
+        if (Date.now() - startedAt > SESSION_HEALTHY_AFTER_MS) backoff.reset();
+        const code = (err as { code?: string }).code;
+        const delay = code === 'E_ASSIGNMENTS_OUT_OF_SYNC' || code === 'E_SESSION_RENEWED' ? 0 : backoff.next();
+        this.deps.log('warn', 'session ended; reconnecting', { manager, err: (err as Error).message, retryMs: delay });
+        await sleep(delay, this.stopping.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private onSessionMessage(msg: SessionMessage, manager: string): void {
+    if (msg.node) {
+      const prev = this.node?.spec?.availability;
+      this.node = msg.node;
+      const now = msg.node.spec?.availability;
+      if (prev !== undefined && prev !== now) this.deps.log('info', 'node availability changed', { from: AVAILABILITY[prev as number], to: AVAILABILITY[now as number] });
+    }
+    if (msg.managers.length > 0) {
+      this.remotes.replace(msg.managers.map((m) => ({ addr: m.peer?.addr ?? '', weight: Number(m.weight) })));
+      this.saveManagers();
+    }
+    this.networkKeys = msg.network_bootstrap_keys.length;
+    const root = Buffer.from(msg.RootCA).toString('utf8');
+    if (root && root !== this.identity.rootCaPem) {
+      this.deps.log('info', 'root CA changed; renewing the node certificate', { manager });
+      saveRootCa(this.config.stateDir, root);
+      void this.renew(root);
+    }
+  }
+
+  private scheduleRenewal(): void {
+    clearTimeout(this.renewTimer);
+    const delay = renewalDelayMs(this.identity.info, Date.now());
+    this.renewAt = new Date(Date.now() + delay);
+    // setTimeout caps at 2^31-1 ms (~24.8 days); re-arm until the renewal point.
+    const step = Math.min(delay, 2 ** 31 - 1);
+    this.renewTimer = setTimeout(() => (step === delay ? void this.renew() : this.scheduleRenewal()), step);
+    this.renewTimer.unref();
+  }
+
+  private renewing = false;
+
+  private async renew(rootCaPem?: string): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      const manager = this.session?.manager ?? this.remotes.pick();
+      if (!manager) throw new Error('no manager known');
+      this.identity = await renewCertificate(this.config.stateDir, manager, this.identity, rootCaPem ?? this.identity.rootCaPem, this.stopping.signal);
+      this.deps.log('info', 'node certificate renewed', { node: this.identity.info.nodeId, notAfter: this.identity.info.notAfter.toISOString() });
+      this.scheduleRenewal();
+      // The next session presents the new certificate.
+      this.session?.fail(new SessionError('E_SESSION_RENEWED', 'certificate renewed; re-establishing the session'));
+    } catch (err) {
+      this.deps.log('warn', 'certificate renewal failed; will retry', { err: (err as Error).message });
+      clearTimeout(this.renewTimer);
+      this.renewTimer = setTimeout(() => void this.renew(rootCaPem), RENEW_RETRY_MS);
+      this.renewTimer.unref();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  status(): AgentStatus {
+    const s = this.session;
+    return {
+      nodeId: this.identity.info.nodeId,
+      hostname: this.config.hostname,
+      clusterId: this.identity.info.clusterId,
+      role: this.identity.info.role,
+      manager: s?.manager,
+      connected: s !== undefined && !s.closed,
+      sessionId: s?.sessionId ?? '',
+      availability: this.node ? (AVAILABILITY[this.node.spec?.availability as number] ?? 'unknown') : 'unknown',
+      nodeState: this.node ? (NODE_STATE[this.node.status?.state as number] ?? 'unknown') : 'unknown',
+      managers: this.remotes.list(),
+      certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString() },
+      timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },
+      sessions: { ...this.counters },
+      statusesReported: this.reporter.reportedCount,
+      networkKeys: this.networkKeys,
+      tasks: this.worker.tasks(),
+    };
+  }
+
+  /** Leaves tasks running: a stopped agent must never stop the node's workload. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    clearTimeout(this.renewTimer);
+    this.session?.close();
+    await this.loopDone?.catch(() => undefined);
+    await this.worker?.close();
+    this.store?.close();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,63 @@
+// The NodeDescription a worker sends with every Session: what the scheduler knows of us.
+import os from 'node:os';
+import si from 'systeminformation';
+import type Docker from 'dockerode';
+import type { NodeDescriptionIn } from './proto/api.js';
+
+// What the Docker executor supports; Docker's own worker reports the same built-ins.
+const NETWORK_PLUGINS = ['bridge', 'host', 'null', 'overlay'];
+const VOLUME_PLUGINS = ['local'];
+
+export interface HostInventory {
+  hostname: string;
+  architecture: string;
+  os: string;
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+export async function hostInventory(hostname: string): Promise<HostInventory> {
+  // systeminformation is slow for polling but fine for a one-off inventory.
+  const [cpu, mem] = await Promise.all([si.cpu(), si.mem()]);
+  return {
+    hostname,
+    architecture: os.machine(),
+    os: os.platform(),
+    nanoCpus: (cpu.cores || os.cpus().length) * 1e9,
+    memoryBytes: mem.total || os.totalmem(),
+  };
+}
+
+export interface EngineInventory {
+  version: string;
+  labels: Record<string, string>;
+  logDrivers: string[];
+}
+
+export async function engineInventory(docker: Docker): Promise<EngineInventory> {
+  const info = (await docker.info()) as { ServerVersion?: string; Labels?: string[]; Plugins?: { Log?: string[] } };
+  const labels: Record<string, string> = {};
+  for (const l of info.Labels ?? []) {
+    const i = l.indexOf('=');
+    if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return { version: info.ServerVersion ?? 'unknown', labels, logDrivers: info.Plugins?.Log ?? [] };
+}
+
+export function buildNodeDescription(host: HostInventory, engine: EngineInventory, tls?: NodeDescriptionIn['tls_info']): NodeDescriptionIn {
+  return {
+    hostname: host.hostname,
+    platform: { architecture: host.architecture, os: host.os },
+    resources: { nano_cpus: String(host.nanoCpus), memory_bytes: String(host.memoryBytes), generic: [] },
+    engine: {
+      engine_version: engine.version,
+      labels: engine.labels,
+      plugins: [
+        ...NETWORK_PLUGINS.map((name) => ({ type: 'Network', name })),
+        ...VOLUME_PLUGINS.map((name) => ({ type: 'Volume', name })),
+        ...engine.logDrivers.map((name) => ({ type: 'Log', name })),
+      ],
+    },
+    ...(tls ? { tls_info: tls } : {}),
+  };
+}

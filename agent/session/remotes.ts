@@ -1,0 +1,62 @@
+// The managers we may talk to, weighted by how they served us. Seeds come from the
+// configuration; the session's manager list replaces them once we have one.
+
+export const WEIGHT_SUCCESS = 1;
+export const WEIGHT_FAILURE = -4;
+const DEFAULT_WEIGHT = 10;
+
+export class Remotes {
+  private readonly weights = new Map<string, number>();
+
+  constructor(seeds: readonly string[]) {
+    for (const s of seeds) this.weights.set(s, DEFAULT_WEIGHT);
+  }
+
+  list(): string[] {
+    return [...this.weights.keys()];
+  }
+
+  /** The best-weighted manager; ties broken at random; `exclude` skips the one that just failed. */
+  pick(exclude?: string, random = Math.random): string | undefined {
+    const entries = [...this.weights.entries()].filter(([a]) => a !== exclude || this.weights.size === 1);
+    if (entries.length === 0) return undefined;
+    const best = Math.max(...entries.map(([, w]) => w));
+    const top = entries.filter(([, w]) => w === best);
+    return top[Math.floor(random() * top.length)]![0];
+  }
+
+  observe(addr: string, delta: number): void {
+    const w = this.weights.get(addr);
+    if (w !== undefined) this.weights.set(addr, w + delta);
+  }
+
+  /** Replaces the set with the session's manager list, keeping what we learned of known ones. */
+  replace(peers: ReadonlyArray<{ addr: string; weight: number }>): void {
+    if (peers.length === 0) return;
+    const next = new Map<string, number>();
+    for (const p of peers) if (p.addr) next.set(p.addr, this.weights.get(p.addr) ?? (p.weight || DEFAULT_WEIGHT));
+    if (next.size === 0) return;
+    this.weights.clear();
+    for (const [a, w] of next) this.weights.set(a, w);
+  }
+}
+
+export interface Backoff {
+  next(): number;
+  reset(): void;
+}
+
+/** Jittered exponential backoff: each delay is uniformly drawn from [base/2, base]. */
+export function jitteredBackoff(initialMs: number, maxMs: number, factor = 2, random = Math.random): Backoff {
+  let base = initialMs;
+  return {
+    next() {
+      const d = base / 2 + random() * (base / 2);
+      base = Math.min(base * factor, maxMs);
+      return Math.round(d);
+    },
+    reset() {
+      base = initialMs;
+    },
+  };
+}

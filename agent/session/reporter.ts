@@ -1,0 +1,86 @@
+// Sends persisted task statuses to the manager in batches. Only the newest unreported status
+// of each task is sent (states only increase, so it subsumes the older ones); a status is
+// marked reported only after the manager accepted the batch, so a crash or a broken session
+// re-sends it rather than losing it.
+import type { StatusUpdate } from './session.js';
+import { toWireStatus, type LocalStatus } from '../worker/task-codec.js';
+
+/** Coalesces bursts of status changes into one UpdateTaskStatus call. */
+export const REPORT_BATCH_DELAY_MS = 10;
+export const REPORT_MAX_BATCH = 200;
+export const REPORT_RETRY_MS = 1_000;
+
+export interface ReporterStore {
+  unreported(): ReadonlyArray<{ id: string; seq: number; status: unknown }>;
+  markReported(id: string, seq: number): void;
+}
+
+export interface StatusSender {
+  sendStatuses(updates: readonly StatusUpdate[]): Promise<void>;
+  readonly closed: boolean;
+}
+
+export class StatusReporter {
+  private sender: StatusSender | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing = false;
+  private again = false;
+  reportedCount = 0;
+
+  constructor(
+    private readonly store: ReporterStore,
+    private readonly log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void,
+  ) {}
+
+  setSender(sender: StatusSender | undefined): void {
+    this.sender = sender;
+    if (sender) this.notify();
+  }
+
+  notify(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, REPORT_BATCH_DELAY_MS);
+  }
+
+  /** Newest unreported status per task, in the order the tasks last changed. */
+  pending(): Array<{ id: string; seq: number; status: LocalStatus }> {
+    const latest = new Map<string, { id: string; seq: number; status: LocalStatus }>();
+    for (const u of this.store.unreported()) {
+      latest.delete(u.id);
+      latest.set(u.id, { id: u.id, seq: u.seq, status: u.status as LocalStatus });
+    }
+    return [...latest.values()];
+  }
+
+  async flush(): Promise<void> {
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.again = false;
+        const sender = this.sender;
+        if (!sender || sender.closed) return;
+        const batch = this.pending().slice(0, REPORT_MAX_BATCH);
+        if (batch.length === 0) return;
+        try {
+          await sender.sendStatuses(batch.map((b) => ({ taskId: b.id, status: toWireStatus(b.status) })));
+        } catch (err) {
+          this.log('warn', 'task status report failed; will retry', { err: (err as Error).message, tasks: batch.length });
+          setTimeout(() => this.notify(), REPORT_RETRY_MS).unref();
+          return;
+        }
+        for (const b of batch) this.store.markReported(b.id, b.seq);
+        this.reportedCount += batch.length;
+        if (batch.length === REPORT_MAX_BATCH) this.again = true;
+      } while (this.again);
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

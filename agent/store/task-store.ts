@@ -1,0 +1,486 @@
+// The worker's crash-safe task store: each assigned task, its last status and how far the
+// manager has acknowledged it, so a restarted agent resumes its tasks and reports what the
+// manager has not seen. Secrets and configs never come here: they stay in memory and return
+// with the manager's next complete assignment set.
+//
+// On disk, in one directory:
+//   tasks.snapshot  the whole state as one checksummed frame, replaced atomically
+//                   (tmp file, fsync, rename, fsync dir); it names the last record it contains.
+//   tasks.log       records appended since that snapshot, each [u32 len][u32 crc32][JSON],
+//                   numbered by a store-wide seq. Compaction writes a new snapshot, then
+//                   truncates the log; a crash between the two leaves records the snapshot
+//                   already holds, and replay skips them by seq.
+// A write is on disk (write + fdatasync) before the method returns; with fsync: false it has
+// only reached the kernel, which survives kill -9 but not power loss. A torn or corrupt tail
+// left by a crash is cut off at open.
+import { channel } from 'node:diagnostics_channel';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { CRC32_IMPL } from './crc32.js';
+import { StoreError } from './errors.js';
+import { MAX_PAYLOAD_BYTES, decodeFrames, encodeFrame, type TailReason } from './framing.js';
+import {
+  applyRecord,
+  decodeSnapshot,
+  deepFreeze,
+  emptyState,
+  encodeSnapshot,
+  nextEntry,
+  parseRecord,
+  statusProblem,
+  type LogRecord,
+  type StoreState,
+  type TaskRecord,
+  type TaskStatus,
+} from './state.js';
+
+export const LOG_FILE = 'tasks.log';
+export const SNAPSHOT_FILE = 'tasks.snapshot';
+const SNAPSHOT_TMP_FILE = 'tasks.snapshot.tmp';
+
+/** Records in the log before the next write compacts it. */
+export const DEFAULT_COMPACT_EVERY = 1000;
+/** Log size before the next write compacts it, whatever the record count. */
+export const DEFAULT_COMPACT_BYTES = 16 * 1024 * 1024;
+
+/** diagnostics_channel names. Compaction phases: 'begin', 'snapshot' (new snapshot renamed into
+ * place, log not yet reset), 'end'. Recovery: a torn tail was cut off at open. */
+export const COMPACT_CHANNEL = 'berth:task-store:compact';
+export const RECOVER_CHANNEL = 'berth:task-store:recover';
+export interface CompactEvent {
+  dir: string;
+  phase: 'begin' | 'snapshot' | 'end';
+  lastSeq: number;
+}
+export interface RecoverEvent {
+  dir: string;
+  path: string;
+  offset: number;
+  bytes: number;
+  reason: TailReason;
+}
+const compactChannel = channel(COMPACT_CHANNEL);
+const recoverChannel = channel(RECOVER_CHANNEL);
+
+export interface TaskStoreOptions {
+  /** Compact once the log holds this many records (default 1000). */
+  compactEvery?: number;
+  /** Compact once the log holds this many bytes (default 16 MiB). */
+  compactBytes?: number;
+  /** fdatasync every write (default true). false survives a process crash, not power loss. */
+  fsync?: boolean;
+}
+
+export interface UnreportedStatus {
+  id: string;
+  status: Readonly<TaskStatus>;
+  seq: number;
+}
+
+export interface TaskStoreStats {
+  dir: string;
+  logBytes: number;
+  /** Records in the log file, including ones the snapshot already holds. */
+  logRecords: number;
+  snapshotBytes: number;
+  tasks: number;
+  unreported: number;
+  lastSeq: number;
+  /** Compactions by this handle. */
+  compactions: number;
+  /** Torn or corrupt log tails cut off at open, and their bytes. */
+  tornTails: number;
+  truncatedBytes: number;
+  /** Log records applied at open, and ones skipped because the snapshot held them. */
+  replayedRecords: number;
+  skippedRecords: number;
+  crc32: 'zlib' | 'portable';
+}
+
+type RecordBody = { [K in LogRecord['op']]: Omit<Extract<LogRecord, { op: K }>, 'seq'> }[LogRecord['op']];
+
+/** Directories open in this process; a second handle would interleave appends. */
+const openDirs = new Set<string>();
+
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function ioError(what: string, path: string, err: unknown): StoreError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const temporary = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EINTR' || code === 'EAGAIN';
+  return new StoreError('E_IO', `${what} ${path}: ${errText(err)}`, { cause: err, path, temporary });
+}
+
+/** Runs one file operation, turning its error into E_IO; `tolerate` (an errno code) yields undefined. */
+function io<R>(what: string, path: string, fn: () => R): R;
+function io<R>(what: string, path: string, fn: () => R, tolerate: string): R | undefined;
+function io<R>(what: string, path: string, fn: () => R, tolerate?: string): R | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (tolerate !== undefined && (err as NodeJS.ErrnoException).code === tolerate) return undefined;
+    throw ioError(what, path, err);
+  }
+}
+
+function fsyncDir(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, buf: Uint8Array, position: number): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, position + off);
+}
+
+function readAll(fd: number, size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  let off = 0;
+  while (off < size) {
+    const n = readSync(fd, buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return off === size ? buf : buf.subarray(0, off);
+}
+
+function checkId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id === '') {
+    throw new StoreError('E_INVALID_ARGUMENT', `task id must be a non-empty string, got ${JSON.stringify(id)}`);
+  }
+}
+
+function checkCount(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v < 1) throw new StoreError('E_INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export class TaskStore<T = unknown> {
+  private closed = false;
+  private failed: StoreError | undefined;
+  private compactions = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly fd: number,
+    private readonly state: StoreState,
+    private readonly fsync: boolean,
+    private readonly compactEvery: number,
+    private readonly compactBytes: number,
+    private logBytes: number,
+    private logRecords: number,
+    private snapshotBytes: number,
+    private readonly recovery: Pick<TaskStoreStats, 'tornTails' | 'truncatedBytes' | 'replayedRecords' | 'skippedRecords'>,
+  ) {}
+
+  /**
+   * Opens (creating it 0700 if missing) and loads the store in `dir`. A torn log tail is cut
+   * off; a corrupt snapshot throws E_SNAPSHOT_CORRUPT. One handle per directory per process.
+   */
+  static open<T = unknown>(dir: string, opts: TaskStoreOptions = {}): TaskStore<T> {
+    if (typeof dir !== 'string' || dir === '') throw new StoreError('E_INVALID_ARGUMENT', 'the task store directory must be a non-empty path');
+    const compactEvery = checkCount('compactEvery', opts.compactEvery, DEFAULT_COMPACT_EVERY);
+    const compactBytes = checkCount('compactBytes', opts.compactBytes, DEFAULT_COMPACT_BYTES);
+    const fsync = opts.fsync !== false;
+    const abs = resolve(dir);
+    if (openDirs.has(abs)) {
+      throw new StoreError('E_LOCKED', `task store ${abs} is already open in this process; close the other handle first`, { path: abs });
+    }
+
+    const created = io('creating directory', abs, () => mkdirSync(abs, { recursive: true, mode: 0o700 }));
+    if (created !== undefined && fsync) {
+      // Make each new directory entry durable, up to the one that already existed.
+      for (let p = abs; p !== dirname(created); p = dirname(p)) io('syncing directory', dirname(p), () => fsyncDir(dirname(p)));
+    }
+    const tmpPath = join(abs, SNAPSHOT_TMP_FILE);
+    io('removing leftover', tmpPath, () => unlinkSync(tmpPath), 'ENOENT');
+
+    const snapPath = join(abs, SNAPSHOT_FILE);
+    const snap = io('reading', snapPath, () => readFileSync(snapPath), 'ENOENT');
+    const state = snap ? decodeSnapshot(snap, snapPath) : emptyState();
+
+    const logPath = join(abs, LOG_FILE);
+    const fd = io('opening', logPath, () => openSync(logPath, constants.O_RDWR | constants.O_CREAT, 0o600));
+    try {
+      const st = io('reading', logPath, () => fstatSync(fd));
+      if ((st.mode & 0o777) !== 0o600) io('setting mode 0600 on', logPath, () => fchmodSync(fd, 0o600));
+      if (st.size === 0 && fsync) io('syncing directory', abs, () => fsyncDir(abs));
+      const buf = io('reading', logPath, () => readAll(fd, st.size));
+      const decoded = decodeFrames(buf);
+      const recovery = { tornTails: 0, truncatedBytes: 0, replayedRecords: 0, skippedRecords: 0 };
+      for (const frame of decoded.frames) {
+        const rec = parseRecord(frame.value);
+        const where = `${logPath} at byte ${frame.offset}`;
+        const invalid = (why: string, cause?: unknown) =>
+          new StoreError(
+            'E_LOG_INVALID',
+            `task store log ${where}: ${why}. The record has a valid checksum, so this is not a torn write: ` +
+              'move the store directory aside and restart (the manager sends its assignments again).',
+            { path: logPath, cause },
+          );
+        if (typeof rec === 'string') throw invalid(rec);
+        deepFreeze(rec);
+        let applied: boolean;
+        try {
+          applied = applyRecord(state, rec);
+        } catch (err) {
+          throw invalid(errText(err), err);
+        }
+        if (applied) recovery.replayedRecords++;
+        else recovery.skippedRecords++;
+      }
+      if (decoded.tail) {
+        io('cutting the torn tail off', logPath, () => {
+          ftruncateSync(fd, decoded.validEnd);
+          if (fsync) fdatasyncSync(fd);
+        });
+        recovery.tornTails++;
+        recovery.truncatedBytes += decoded.tail.bytes;
+        if (recoverChannel.hasSubscribers) {
+          recoverChannel.publish({ dir: abs, path: logPath, ...decoded.tail } satisfies RecoverEvent);
+        }
+      }
+      const store = new TaskStore<T>(
+        abs,
+        fd,
+        state,
+        fsync,
+        compactEvery,
+        compactBytes,
+        decoded.validEnd,
+        decoded.frames.length,
+        snap?.length ?? 0,
+        recovery,
+      );
+      openDirs.add(abs);
+      return store;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Stores (or replaces) a task's value; its status and counters are kept. */
+  putTask(id: string, task: T): void {
+    checkId(id);
+    if (task === undefined) throw new StoreError('E_INVALID_ARGUMENT', `task ${id}: the task value is undefined`);
+    this.write({ op: 'task', id, task });
+  }
+
+  /**
+   * Records a task's status and returns its statusSeq. The state may stay or rise, never fall
+   * (E_STATE_BACKWARDS). A status identical to the stored one changes nothing and returns the
+   * current seq.
+   */
+  putStatus(id: string, status: TaskStatus): number {
+    checkId(id);
+    const why = statusProblem(status);
+    if (why) throw new StoreError('E_INVALID_ARGUMENT', `task ${id}: ${why}`);
+    this.ensureWritable();
+    const prev = this.state.tasks.get(id);
+    if (!prev) throw new StoreError('E_NO_TASK', `task ${id}: no such task in the store; put the task before its status`);
+    if (prev.status && sameJson(prev.status, status)) return prev.statusSeq;
+    this.write({ op: 'status', id, statusSeq: prev.statusSeq + 1, status });
+    return prev.statusSeq + 1;
+  }
+
+  /** The manager acknowledged status `seq` of task `id`. Never lowers; unknown ids are ignored. */
+  markReported(id: string, seq: number): void {
+    checkId(id);
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new StoreError('E_INVALID_ARGUMENT', `task ${id}: seq must be a non-negative integer, got ${seq}`);
+    this.ensureWritable();
+    const prev = this.state.tasks.get(id);
+    if (!prev || seq <= prev.reportedSeq) return;
+    this.write({ op: 'reported', id, reportedSeq: seq });
+  }
+
+  /** Latest statuses the manager has not acknowledged, oldest write first; one per task. */
+  unreported(): UnreportedStatus[] {
+    this.ensureOpen();
+    const out: UnreportedStatus[] = [];
+    for (const r of this.state.pending.values()) out.push({ id: r.id, status: r.status!, seq: r.statusSeq });
+    return out;
+  }
+
+  /** The stored record (deeply frozen), or undefined. */
+  get(id: string): TaskRecord<T> | undefined {
+    this.ensureOpen();
+    return this.state.tasks.get(id) as TaskRecord<T> | undefined;
+  }
+
+  list(): TaskRecord<T>[] {
+    this.ensureOpen();
+    return [...this.state.tasks.values()] as TaskRecord<T>[];
+  }
+
+  /** Forgets a task and its status; returns false when there was none. */
+  remove(id: string): boolean {
+    checkId(id);
+    this.ensureWritable();
+    if (!this.state.tasks.has(id)) return false;
+    this.write({ op: 'remove', id });
+    return true;
+  }
+
+  /** Writes the live state as a new snapshot and empties the log. Writes call this on their own. */
+  compact(): void {
+    this.ensureWritable();
+    const snapPath = join(this.dir, SNAPSHOT_FILE);
+    const tmpPath = join(this.dir, SNAPSHOT_TMP_FILE);
+    this.publishCompact('begin');
+    const snap = encodeSnapshot(this.state);
+    try {
+      const fd = openSync(tmpPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+      try {
+        writeAll(fd, snap, 0);
+        if (this.fsync) fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmpPath, snapPath);
+    } catch (err) {
+      // The old snapshot and the full log are still in charge: nothing is lost.
+      try {
+        unlinkSync(tmpPath);
+      } catch {
+        // already gone
+      }
+      throw ioError('writing snapshot', snapPath, err);
+    }
+    try {
+      // The rename must be durable before the log it replaces is emptied.
+      if (this.fsync) fsyncDir(this.dir);
+      this.publishCompact('snapshot');
+      ftruncateSync(this.fd, 0);
+      if (this.fsync) fdatasyncSync(this.fd);
+    } catch (err) {
+      throw this.fail(`compacting ${this.dir}`, err);
+    }
+    this.logBytes = 0;
+    this.logRecords = 0;
+    this.snapshotBytes = snap.length;
+    this.compactions++;
+    this.publishCompact('end');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    openDirs.delete(this.dir);
+    io('closing', join(this.dir, LOG_FILE), () => closeSync(this.fd));
+  }
+
+  stats(): TaskStoreStats {
+    return {
+      dir: this.dir,
+      logBytes: this.logBytes,
+      logRecords: this.logRecords,
+      snapshotBytes: this.snapshotBytes,
+      tasks: this.state.tasks.size,
+      unreported: this.state.pending.size,
+      lastSeq: this.state.lastSeq,
+      compactions: this.compactions,
+      ...this.recovery,
+      crc32: CRC32_IMPL,
+    };
+  }
+
+  /** Validates, compacts if due, appends durably, then applies to memory. */
+  private write(body: RecordBody): void {
+    this.ensureWritable();
+    let json: string;
+    try {
+      json = JSON.stringify({ seq: this.state.lastSeq + 1, ...body });
+    } catch (err) {
+      throw new StoreError('E_INVALID_ARGUMENT', `task ${body.id}: the ${body.op} cannot be stored as JSON: ${errText(err)}`, { cause: err });
+    }
+    const payload = Buffer.from(json, 'utf8');
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      throw new StoreError('E_RECORD_TOO_LARGE', `task ${body.id}: the ${body.op} record is ${payload.length} bytes, over ${MAX_PAYLOAD_BYTES}`);
+    }
+    // What replay will see, so memory never differs from disk (dropped undefined fields etc.).
+    const rec = parseRecord(JSON.parse(json));
+    if (typeof rec === 'string') throw new StoreError('E_INVALID_ARGUMENT', `task ${body.id}: the ${body.op} does not survive JSON: ${rec}`);
+    deepFreeze(rec);
+    nextEntry(this.state.tasks.get(rec.id), rec);
+    if (this.logRecords >= this.compactEvery || this.logBytes >= this.compactBytes) this.compact();
+    this.append(encodeFrame(payload));
+    applyRecord(this.state, rec);
+    this.logRecords++;
+  }
+
+  private append(frame: Buffer): void {
+    const logPath = join(this.dir, LOG_FILE);
+    const at = this.logBytes;
+    try {
+      writeAll(this.fd, frame, at);
+    } catch (err) {
+      // Cut the partial frame off, or later appends would sit behind it and be lost at replay.
+      try {
+        ftruncateSync(this.fd, at);
+        if (this.fsync) fdatasyncSync(this.fd);
+      } catch (err2) {
+        throw this.fail(`appending to ${logPath}`, new AggregateError([err, err2], errText(err)));
+      }
+      throw ioError('appending to', logPath, err);
+    }
+    if (this.fsync) {
+      try {
+        fdatasyncSync(this.fd);
+      } catch (err) {
+        throw this.fail(`syncing ${logPath}`, err);
+      }
+    }
+    this.logBytes = at + frame.length;
+  }
+
+  private fail(what: string, err: unknown): StoreError {
+    this.failed = new StoreError(
+      'E_STORE_FAILED',
+      `${what} failed half way (${errText(err)}); the last change may or may not be stored. ` +
+        'Close this store and open it again: open reads what is on disk.',
+      { cause: err, path: this.dir },
+    );
+    return this.failed;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError('E_CLOSED', `task store ${this.dir} is closed`, { path: this.dir });
+  }
+
+  private ensureWritable(): void {
+    this.ensureOpen();
+    if (this.failed) throw new StoreError('E_STORE_FAILED', this.failed.message, { cause: this.failed.cause, path: this.dir });
+  }
+
+  private publishCompact(phase: CompactEvent['phase']): void {
+    if (compactChannel.hasSubscribers) compactChannel.publish({ dir: this.dir, phase, lastSeq: this.state.lastSeq } satisfies CompactEvent);
+  }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,23 @@
+// Structural checks on an assigned task before anything acts on it. A task that fails here
+// is REJECTED with the message; the worker carries on with the others.
+import type { Task } from '../proto/api.js';
+import { isKnownState } from './task-state.js';
+
+const TASK_ID_RE = /^[a-z0-9]{1,64}$/;
+
+/** Returns a message naming the first problem, or undefined when the task is usable. */
+export function taskProblem(task: Task): string | undefined {
+  if (!task.id || !TASK_ID_RE.test(task.id)) return `task id ${JSON.stringify(task.id)} is not a valid id`;
+  if (!isKnownState(task.desired_state as number)) return `task ${task.id}: desired_state ${String(task.desired_state)} is not a known TaskState`;
+  if (task.status && !isKnownState(task.status.state as number)) return `task ${task.id}: status.state ${String(task.status.state)} is not a known TaskState`;
+  if (!task.spec) return `task ${task.id}: no spec`;
+  const runtime = task.spec.runtime;
+  if (runtime !== 'container' && runtime !== 'attachment' && runtime !== 'generic') return `task ${task.id}: spec has no runtime (container, attachment or generic)`;
+  if (runtime === 'container') {
+    const c = task.spec.container;
+    if (!c) return `task ${task.id}: spec.container missing`;
+    if (!c.image || c.image.trim() === '') return `task ${task.id}: spec.container.image is empty`;
+  }
+  if (runtime === 'generic') return `task ${task.id}: generic runtimes (plugins) are not supported by this node`;
+  return undefined;
+}

@@ -1,0 +1,191 @@
+// The worker applies assignments in order — secrets, configs, then tasks — persisting every
+// task before acting on it, and keeps one TaskRunner per task. On restart it resumes every
+// stored task from its stored status.
+import type { AssignmentsMessage, Config, Secret, Task } from '../proto/api.js';
+import type { Executor } from '../exec/executor.js';
+import { SessionError } from '../errors.js';
+import { TaskRunner } from './task-runner.js';
+import { TaskState, isTerminal, stateName, type TaskStateNumber } from './task-state.js';
+import { decodeTask, encodeTask, fromWireStatus, type LocalStatus } from './task-codec.js';
+import { taskProblem } from './validate-task.js';
+
+const ASSIGNMENTS_COMPLETE = 0;
+const ASSIGNMENTS_INCREMENTAL = 1;
+const ACTION_UPDATE = 0;
+const ACTION_REMOVE = 1;
+
+/** What the worker needs of the persistent store (agent/store implements it). */
+export interface WorkerStore {
+  putTask(id: string, task: unknown): void;
+  putStatus(id: string, status: LocalStatus): number;
+  remove(id: string): void;
+  list(): ReadonlyArray<{ id: string; task: unknown; status?: unknown }>;
+}
+
+export interface WorkerDeps {
+  store: WorkerStore;
+  executor: Executor;
+  /** Called after every persisted status so the reporter can send it. */
+  onStatus(): void;
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface TaskView {
+  id: string;
+  service: string;
+  slot: string;
+  desired: string;
+  state: string;
+  message: string;
+  err?: string;
+  image?: string;
+}
+
+export class Worker {
+  private readonly runners = new Map<string, TaskRunner>();
+  /** Tasks we hold without a runner: rejected on arrival, or already terminal. */
+  private readonly parked = new Map<string, { task: Task; status: LocalStatus }>();
+  private lastResultsIn: string | undefined;
+
+  constructor(private readonly deps: WorkerDeps) {}
+
+  /** Loads every stored task and resumes it. */
+  init(): void {
+    for (const rec of this.deps.store.list()) {
+      const task = decodeTask(rec.task);
+      const status = (rec.status as LocalStatus | undefined) ?? fromWireStatus(task.status) ?? initialStatus();
+      this.track(task, status);
+    }
+    this.deps.log('info', 'worker resumed tasks from the store', { tasks: this.runners.size + this.parked.size });
+  }
+
+  /** A new session starts with a COMPLETE set; forget the previous stream's version. */
+  resetStream(): void {
+    this.lastResultsIn = undefined;
+  }
+
+  async assign(msg: AssignmentsMessage): Promise<void> {
+    const type = msg.type as number;
+    if (type === ASSIGNMENTS_INCREMENTAL && msg.applies_to !== (this.lastResultsIn ?? '')) {
+      throw new SessionError(
+        'E_ASSIGNMENTS_OUT_OF_SYNC',
+        `INCREMENTAL assignments apply to version ${JSON.stringify(msg.applies_to)} but the last applied is ${JSON.stringify(this.lastResultsIn ?? '')}: resyncing`,
+        { temporary: true },
+      );
+    }
+    const secrets: Secret[] = [];
+    const configs: Config[] = [];
+    const tasks: Task[] = [];
+    const removed = { secrets: [] as string[], configs: [] as string[], tasks: [] as string[] };
+    for (const change of msg.changes) {
+      const a = change.assignment;
+      if (!a) continue;
+      const remove = (change.action as number) === ACTION_REMOVE;
+      if (a.secret) (remove ? removed.secrets.push(a.secret.id) : secrets.push(a.secret));
+      else if (a.config) (remove ? removed.configs.push(a.config.id) : configs.push(a.config));
+      else if (a.task) (remove ? removed.tasks.push(a.task.id) : tasks.push(a.task));
+    }
+    const deps = this.deps.executor.dependencies;
+    for (const s of secrets) deps.setSecret(s);
+    for (const c of configs) deps.setConfig(c);
+    for (const t of tasks) this.upsert(t);
+    if (type === ASSIGNMENTS_COMPLETE) {
+      const keep = new Set(tasks.map((t) => t.id));
+      for (const id of [...this.runners.keys(), ...this.parked.keys()]) if (!keep.has(id)) removed.tasks.push(id);
+    }
+    for (const id of removed.tasks) await this.removeTask(id);
+    for (const id of removed.secrets) deps.removeSecret(id);
+    for (const id of removed.configs) deps.removeConfig(id);
+    this.lastResultsIn = msg.results_in;
+    void ACTION_UPDATE;
+  }
+
+  private upsert(task: Task): void {
+    const runner = this.runners.get(task.id);
+    if (runner) {
+      this.deps.store.putTask(task.id, encodeTask(task));
+      runner.update(task);
+      return;
+    }
+    const parked = this.parked.get(task.id);
+    if (parked) {
+      this.deps.store.putTask(task.id, encodeTask(task));
+      parked.task = task;
+      return;
+    }
+    this.deps.store.putTask(task.id, encodeTask(task));
+    const problem = taskProblem(task);
+    const managerStatus = fromWireStatus(task.status) ?? initialStatus();
+    if (problem) {
+      this.deps.log('warn', 'rejecting malformed task', { task: task.id, err: problem });
+      const rejected: LocalStatus = { state: TaskState.REJECTED, message: 'rejected', err: problem, timestamp: new Date().toISOString() };
+      this.saveStatus(task.id, rejected);
+      this.parked.set(task.id, { task, status: rejected });
+      return;
+    }
+    this.track(task, managerStatus);
+  }
+
+  private track(task: Task, status: LocalStatus): void {
+    if (isTerminal(status.state) || taskProblem(task)) {
+      this.parked.set(task.id, { task, status });
+      return;
+    }
+    this.runners.set(
+      task.id,
+      new TaskRunner(task, status, {
+        executor: this.deps.executor,
+        saveStatus: (id, s) => this.saveStatus(id, s),
+        log: this.deps.log,
+      }),
+    );
+  }
+
+  private saveStatus(id: string, status: LocalStatus): void {
+    this.deps.store.putStatus(id, status);
+    const parked = this.parked.get(id);
+    if (parked) parked.status = status;
+    this.deps.onStatus();
+  }
+
+  private async removeTask(id: string): Promise<void> {
+    const runner = this.runners.get(id);
+    this.runners.delete(id);
+    const parked = this.parked.get(id);
+    this.parked.delete(id);
+    try {
+      if (runner) await runner.remove();
+      else if (parked && !taskProblem(parked.task)) await this.deps.executor.controller(parked.task).remove();
+    } catch (err) {
+      this.deps.log('warn', 'removing task resources failed', { task: id, err: (err as Error).message });
+    }
+    this.deps.store.remove(id);
+  }
+
+  tasks(): TaskView[] {
+    const views: TaskView[] = [];
+    const add = (task: Task, status: LocalStatus) =>
+      views.push({
+        id: task.id,
+        service: task.service_annotations?.name || task.service_id,
+        slot: String(task.slot),
+        desired: stateName(task.desired_state as TaskStateNumber),
+        state: stateName(status.state),
+        message: status.message,
+        ...(status.err ? { err: status.err } : {}),
+        ...(task.spec?.container?.image ? { image: task.spec.container.image } : {}),
+      });
+    for (const r of this.runners.values()) add(r.current.task, r.current.status);
+    for (const p of this.parked.values()) add(p.task, p.status);
+    return views.sort((a, b) => a.service.localeCompare(b.service) || a.slot.localeCompare(b.slot) || a.id.localeCompare(b.id));
+  }
+
+  /** Stops driving tasks (containers keep running) — used on agent shutdown. */
+  async close(): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+  }
+}
+
+function initialStatus(): LocalStatus {
+  return { state: TaskState.ASSIGNED, message: 'assigned', timestamp: new Date().toISOString() };
+}
