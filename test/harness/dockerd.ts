@@ -27,6 +27,8 @@ export interface PrivateDockerd {
   readonly client: Docker;
   /** Runs the docker CLI against this engine. */
   docker(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
+  /** Stops the daemon (SIGTERM, or SIGKILL with hard) and starts it again on the same state. */
+  restart(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,25 +83,41 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
   ];
   const cmd = opts.host ? 'nsenter' : dockerd;
   const fullArgs = opts.host ? [`--net=${opts.host.netnsPath}`, dockerd, ...args] : args;
-  const logFd = openSync(logPath, 'a');
-  const child = spawnDaemon(cmd, fullArgs, { stdio: ['ignore', logFd, logFd] });
-  closeSync(logFd);
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new HarnessError('E_DOCKERD_START', `could not spawn dockerd (log: ${logPath})`);
+  const spawnEngine = (): number => {
+    const logFd = openSync(logPath, 'a');
+    const child = spawnDaemon(cmd, fullArgs, { stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    child.unref();
+    if (child.pid === undefined) throw new HarnessError('E_DOCKERD_START', `could not spawn dockerd (log: ${logPath})`);
+    return child.pid;
+  };
+  let pid = spawnEngine();
   const client = new Docker({ socketPath });
   const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '');
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
+  const kill = async (hard: boolean) => {
     if (isAlive(pid)) {
-      process.kill(pid, 'SIGTERM');
+      process.kill(pid, hard ? 'SIGKILL' : 'SIGTERM');
       const deadline = Date.now() + STOP_GRACE_MS;
       while (isAlive(pid) && Date.now() < deadline) await sleep(100);
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       while (isAlive(pid)) await sleep(50);
     }
+  };
+  const waitReady = () =>
+    waitFor(
+      `dockerd ${name} to answer on ${socketPath}`,
+      async () => {
+        if (!isAlive(pid)) throw new HarnessError('E_DOCKERD_EXITED', `dockerd exited during start:\n${logTail()}`);
+        await client.ping();
+        return true;
+      },
+      START_TIMEOUT_MS,
+    );
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await kill(false);
     await unmountUnder([dataRoot, execRoot]);
     await rm(dataRoot, { recursive: true, force: true });
     await rm(execRoot, { recursive: true, force: true });
@@ -109,25 +127,26 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
     name,
     dockerHost: `unix://${socketPath}`,
     socketPath,
-    pid,
+    get pid() {
+      return pid;
+    },
     dataRoot,
     execRoot,
     logPath,
     host: opts.host,
     client,
     docker: (a, timeoutMs) => run(DOCKER_CLI, ['-H', `unix://${socketPath}`, ...a], { timeoutMs: timeoutMs ?? 60_000 }),
+    async restart(r = {}) {
+      await kill(r.hard ?? false);
+      if (r.hard) await unmountUnder([execRoot]);
+      if (r.downMs) await sleep(r.downMs);
+      pid = spawnEngine();
+      await waitReady();
+    },
     stop,
   };
   try {
-    await waitFor(
-      `dockerd ${name} to answer on ${socketPath}`,
-      async () => {
-        if (!isAlive(pid)) throw new HarnessError('E_DOCKERD_EXITED', `dockerd exited during start:\n${logTail()}`);
-        await client.ping();
-        return true;
-      },
-      START_TIMEOUT_MS,
-    );
+    await waitReady();
     if (opts.images ?? true) await importImages(engine.dockerHost);
   } catch (err) {
     const tail = logTail();
