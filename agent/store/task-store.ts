@@ -279,11 +279,19 @@ export class TaskStore<T = unknown> {
     }
   }
 
-  /** Stores (or replaces) a task's value; its status and counters are kept. */
-  putTask(id: string, task: T): void {
+  /**
+   * Stores (or replaces) a task's value; its status and counters are kept. A value whose JSON
+   * equals the stored one is not written again (every session re-sends the complete assignment
+   * set); returns whether anything was written.
+   */
+  putTask(id: string, task: T): boolean {
     checkId(id);
     if (task === undefined) throw new StoreError('E_INVALID_ARGUMENT', `task ${id}: the task value is undefined`);
+    this.ensureWritable();
+    const prev = this.state.tasks.get(id);
+    if (prev && sameJson(prev.task, task)) return false;
     this.write({ op: 'task', id, task });
+    return true;
   }
 
   /**
@@ -389,6 +397,7 @@ export class TaskStore<T = unknown> {
     io('closing', join(this.dir, LOG_FILE), () => closeSync(this.fd));
   }
 
+  /** Counters for tests and diagnostics; also works after close. */
   stats(): TaskStoreStats {
     return {
       dir: this.dir,

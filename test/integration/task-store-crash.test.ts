@@ -77,7 +77,7 @@ test(`the store survives kill -9 at ${RUNS} random moments and keeps every finis
   const removed = new Set<string>();
   // What the parent saw after the previous kill.
   let seen = new Map<string, Seen>();
-  const totals = { statuses: 0, ops: 0, tornTails: 0, killsInCompaction: 0, killsBetweenSnapshotAndReset: 0, replaysSkipped: 0, beforeOpen: 0 };
+  const totals = { statuses: 0, ops: 0, tornTails: 0, killsInCompaction: 0, killsAfterSnapshotRename: 0, opensSkippingStaleRecords: 0, beforeOpen: 0 };
   const started = Date.now();
 
   for (let run = 0; run < RUNS; run++) {
@@ -111,7 +111,7 @@ test(`the store survives kill -9 at ${RUNS} random moments and keeps every finis
     }
     if (!lines.some((l) => l.startsWith('ready '))) totals.beforeOpen++;
     if (compactPhase !== undefined) totals.killsInCompaction++;
-    if (compactPhase === 'snapshot') totals.killsBetweenSnapshotAndReset++;
+    if (compactPhase === 'snapshot') totals.killsAfterSnapshotRename++;
 
     let store: TaskStore;
     try {
@@ -123,7 +123,7 @@ test(`the store survives kill -9 at ${RUNS} random moments and keeps every finis
     try {
       const st = store.stats();
       totals.tornTails += st.tornTails;
-      if (st.skippedRecords > 0) totals.replaysSkipped++;
+      if (st.skippedRecords > 0) totals.opensSkippingStaleRecords++;
 
       const now = new Map<string, Seen>();
       for (const r of store.list()) now.set(r.id, { state: r.status?.state ?? -1, statusSeq: r.statusSeq, reportedSeq: r.reportedSeq });

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -280,7 +280,13 @@ test('stored values are frozen JSON copies, independent of the caller’s object
     task.list.push(2);
     const got = s.get('x')!;
     t.deepEqual(got.task, { a: 1, when: '1970-01-01T00:00:00.000Z', list: [1] });
+    t.throws(() => ((got.task as { list: number[] }).list as number[]).push(3), { instanceOf: TypeError });
     t.true(Object.isFrozen(got) && Object.isFrozen(got.task) && Object.isFrozen((got.task as { list: number[] }).list));
+    // The same value again (as JSON) writes nothing.
+    const seq = s.stats().lastSeq;
+    t.false(s.putTask('x', { a: 1, when: new Date(0), list: [1] }));
+    t.is(s.stats().lastSeq, seq);
+    t.true(s.putTask('x', { a: 1, when: new Date(0), list: [1, 2] }));
     s.putStatus('x', { ...status(1), extra: { exitCode: 2, skip: undefined } });
     t.deepEqual(s.get('x')!.status, { ...status(1), extra: { exitCode: 2 } });
   });
@@ -599,6 +605,29 @@ test('a crash between writing the snapshot and resetting the log replays nothing
     t.deepEqual(snapshotOf(s), view);
     t.is(s.stats().replayedRecords, logRecords);
   });
+});
+
+test('a compaction that cannot write its snapshot fails cleanly and the store carries on', (t) => {
+  const dir = tempDir(t);
+  withStore(
+    dir,
+    (s) => {
+      populate(s);
+      const view = snapshotOf(s);
+      // A directory where the tmp snapshot goes makes the snapshot write fail (even as root).
+      mkdirSync(join(dir, 'tasks.snapshot.tmp'));
+      const err = storeCode(t, () => s.compact(), 'E_IO');
+      t.is(err.path, join(dir, SNAPSHOT_FILE));
+      // A write that triggers compaction fails the same way, before writing anything.
+      storeCode(t, () => s.putStatus('t0', status(256)), 'E_IO');
+      t.deepEqual(snapshotOf(s), view);
+      rmSync(join(dir, 'tasks.snapshot.tmp'), { recursive: true });
+      t.is(s.putStatus('t0', status(256)), 3);
+      t.is(s.stats().compactions, 1);
+    },
+    { compactEvery: 12 },
+  );
+  withStore(dir, (s) => t.is(s.get('t0')?.status?.state, 256));
 });
 
 test('a leftover snapshot tmp file from a crash is ignored and removed', (t) => {
