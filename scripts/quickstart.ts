@@ -1,0 +1,104 @@
+// Quickstart: a local cluster on this machine — a real Swarm manager (dockerd swarm init)
+// and a berth node (its own dockerd + agentd), each in its own network namespace — then a
+// demo service scheduled onto the berth node, and `agentctl status`.
+//   npm run quickstart            bring it up (replaces a previous quickstart cluster)
+//   npm run quickstart -- --down  tear it down
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHosts } from '../test/harness/hosts.js';
+import { startDockerd } from '../test/harness/dockerd.js';
+import { startSwarmManager } from '../test/harness/swarm.js';
+import { startAgentd, waitConnected } from '../test/harness/agentd.js';
+import { PROJECT_ROOT, TEST_IMAGE } from '../test/harness/images.js';
+import { run, runQuiet, sleep, waitFor } from '../test/harness/exec.js';
+
+const STATE_FILE = '/run/berth-quickstart.json';
+const DEMO_SERVICE = 'demo';
+
+interface QuickstartState {
+  netns: string[];
+  pids: number[];
+  dirs: string[];
+  agentctl: string[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function down(): Promise<void> {
+  if (!existsSync(STATE_FILE)) return;
+  const st = JSON.parse(readFileSync(STATE_FILE, 'utf8')) as QuickstartState;
+  for (const pid of st.pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 20_000;
+  while (st.pids.some(alive) && Date.now() < deadline) await sleep(200);
+  for (const pid of st.pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+  for (const m of mounts.filter((m) => st.dirs.some((d) => m.startsWith(`${d}/`))).sort((a, b) => b.length - a.length)) await runQuiet('umount', ['-l', m]);
+  for (const d of st.dirs) rmSync(d, { recursive: true, force: true });
+  for (const n of st.netns) await runQuiet('ip', ['netns', 'del', n]);
+  rmSync(STATE_FILE, { force: true });
+  process.stderr.write('quickstart: previous cluster removed\n');
+}
+
+async function up(): Promise<void> {
+  await down();
+  process.stderr.write('quickstart: two hosts (network namespaces) on an underlay\n');
+  const underlay = await createHosts(2, { subnetPrefix: '10.231.0' });
+  const [managerHost, nodeHost] = underlay.hosts as [NonNullable<(typeof underlay.hosts)[0]>, NonNullable<(typeof underlay.hosts)[1]>];
+  const st: QuickstartState = { netns: [underlay.switchNetns, managerHost.name, nodeHost.name], pids: [], dirs: [], agentctl: [] };
+  const save = () => writeFileSync(STATE_FILE, JSON.stringify(st));
+  save();
+  process.stderr.write(`quickstart: Swarm manager (dockerd swarm init) on ${managerHost.address}\n`);
+  const manager = await startSwarmManager(managerHost);
+  st.pids.push(manager.dockerd.pid);
+  st.dirs.push(manager.dockerd.dataRoot, manager.dockerd.execRoot);
+  save();
+  process.stderr.write(`quickstart: berth node: private dockerd + agentd on ${nodeHost.address}\n`);
+  const engine = await startDockerd({ host: nodeHost });
+  st.pids.push(engine.pid);
+  st.dirs.push(engine.dataRoot, engine.execRoot);
+  save();
+  const agentd = await startAgentd({ host: nodeHost, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, hostname: 'berth-node-1' });
+  st.pids.push(agentd.pid);
+  st.dirs.push(agentd.stateDir, join(agentd.controlSocket, '..'));
+  st.agentctl = [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'agent/cli/agentctl.ts'), '--socket', agentd.controlSocket];
+  save();
+  const status = await waitConnected(agentd);
+  process.stderr.write(`quickstart: agentd joined as node ${status.nodeId}; creating service "${DEMO_SERVICE}" (3 replicas on the berth node)\n`);
+  await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`, TEST_IMAGE, 'sh', '-c', 'echo hello from $(hostname); exec sleep 86400']);
+  await waitFor(
+    'the demo service to be Running on the berth node',
+    async () => {
+      const ps = (await manager.dockerd.docker(['service', 'ps', DEMO_SERVICE, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
+      return ps.length === 3 && ps.every((l) => l.startsWith('Running'));
+    },
+    60_000,
+  );
+  const docker = `docker -H ${manager.dockerd.dockerHost}`;
+  process.stdout.write(`\n$ ${docker} node ls\n${(await manager.dockerd.docker(['node', 'ls'])).stdout}`);
+  process.stdout.write(`\n$ ${docker} service ps ${DEMO_SERVICE}\n${(await manager.dockerd.docker(['service', 'ps', DEMO_SERVICE])).stdout}`);
+  process.stdout.write(`\n$ agentctl status\n`);
+  const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error('agentctl status failed');
+  process.stdout.write(
+    `\nThe cluster keeps running. Try:\n  ${docker} service scale ${DEMO_SERVICE}=5\n  ${st.agentctl.join(' ')} status\n  npm run quickstart -- --down\n`,
+  );
+}
+
+const wantDown = process.argv.includes('--down');
+(wantDown ? down() : up()).then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    process.stderr.write(`quickstart failed: ${(err as Error).message}\n`);
+    if (!wantDown) await down().catch(() => undefined);
+    process.exit(1);
+  },
+);
+void run;
