@@ -82,7 +82,7 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+# /tmp stays the host's (through the overlay): a checkout may live there, as CI's can.
 # The host's /run holds its daemons' sockets and pid files; the guest starts clean.
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot${GUEST_OUT_DIR}
