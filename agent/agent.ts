@@ -30,6 +30,7 @@ export const RENEW_RETRY_MS = 30_000;
 const AVAILABILITY = ['active', 'pause', 'drain'] as const;
 const NODE_STATE = ['unknown', 'down', 'ready', 'disconnected'] as const;
 const MANAGERS_FILE = 'managers.json';
+const ISSUANCE_ROTATE = 5;
 
 export interface AgentStatus {
   nodeId: string;
@@ -42,7 +43,7 @@ export interface AgentStatus {
   availability: string;
   nodeState: string;
   managers: string[];
-  certificate: { notAfter: string; renewAt: string | undefined };
+  certificate: { notAfter: string; renewAt: string | undefined; fingerprint: string };
   timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number };
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
@@ -207,6 +208,12 @@ export class Agent {
       this.node = msg.node;
       const now = msg.node.spec?.availability;
       if (prev !== undefined && prev !== now) this.deps.log('info', 'node availability changed', { from: AVAILABILITY[prev as number], to: AVAILABILITY[now as number] });
+      // During a root CA rotation the manager marks each node's certificate ROTATE until the
+      // node holds one issued by the new CA.
+      if ((msg.node.certificate?.status?.state as number | undefined) === ISSUANCE_ROTATE) {
+        this.deps.log('info', 'manager asks for a certificate from the rotated root CA; renewing', { manager });
+        void this.renew();
+      }
     }
     if (msg.managers.length > 0) {
       this.remotes.replace(msg.managers.map((m) => ({ addr: m.peer?.addr ?? '', weight: Number(m.weight) })));
@@ -214,7 +221,8 @@ export class Agent {
     }
     this.networkKeys = msg.network_bootstrap_keys.length;
     const root = Buffer.from(msg.RootCA).toString('utf8');
-    if (root && root !== this.identity.rootCaPem) {
+    if (root && root !== this.identity.rootCaPem && root !== this.announcedRoot) {
+      this.announcedRoot = root;
       this.deps.log('info', 'root CA changed; renewing the node certificate', { manager });
       saveRootCa(this.config.stateDir, root);
       void this.renew(root);
@@ -232,9 +240,16 @@ export class Agent {
   }
 
   private renewing = false;
+  private announcedRoot: string | undefined;
+
+  /** A renewal asked for while one is running (e.g. the root changed meanwhile) runs after it. */
+  private renewQueued: { rootCaPem: string | undefined } | undefined;
 
   private async renew(rootCaPem?: string): Promise<void> {
-    if (this.renewing) return;
+    if (this.renewing) {
+      this.renewQueued = { rootCaPem: rootCaPem ?? this.renewQueued?.rootCaPem };
+      return;
+    }
     this.renewing = true;
     try {
       const manager = this.session?.manager ?? this.remotes.pick();
@@ -251,6 +266,9 @@ export class Agent {
       this.renewTimer.unref();
     } finally {
       this.renewing = false;
+      const queued = this.renewQueued;
+      this.renewQueued = undefined;
+      if (queued && !this.stopping.signal.aborted) void this.renew(queued.rootCaPem);
     }
   }
 
@@ -267,7 +285,7 @@ export class Agent {
       availability: this.node ? (AVAILABILITY[this.node.spec?.availability as number] ?? 'unknown') : 'unknown',
       nodeState: this.node ? (NODE_STATE[this.node.status?.state as number] ?? 'unknown') : 'unknown',
       managers: this.remotes.list(),
-      certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString() },
+      certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString(), fingerprint: this.identity.info.fingerprint256 },
       timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,

@@ -7,7 +7,8 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { writeFileAtomicSync } from '../fs-atomic.js';
 import { JoinError } from '../errors.js';
-import { describeCertificate, generateKeyAndCsr, type CertificateInfo } from './certificates.js';
+import { X509Certificate } from 'node:crypto';
+import { describeCertificate, generateKeyAndCsr, splitPemBundle, type CertificateInfo } from './certificates.js';
 import { fetchRootCa, requestNodeCertificate } from './ca-client.js';
 import { parseJoinToken } from './join-token.js';
 
@@ -64,19 +65,31 @@ export async function joinWithToken(stateDir: string, manager: string, rawToken:
 /** Renewal over mTLS with the current identity and a fresh key; keeps the node id. */
 export async function renewCertificate(stateDir: string, manager: string, current: NodeIdentity, rootCaPem = current.rootCaPem, signal?: AbortSignal): Promise<NodeIdentity> {
   const { keyPem, csrPem } = await generateKeyAndCsr();
-  const issued = await requestNodeCertificate({ manager, rootCaPem, csrPem, identity: { keyPem: current.keyPem, certPem: current.certPem } }, signal);
+  // During a root rotation the manager may still present a certificate from the old root.
+  const trust = [...new Set([...splitPemBundle(rootCaPem), ...splitPemBundle(current.rootCaPem)])].join('\n');
+  const issued = await requestNodeCertificate({ manager, rootCaPem: trust, csrPem, identity: { keyPem: current.keyPem, certPem: current.certPem } }, signal);
   if (issued.nodeId !== current.info.nodeId) {
     throw new JoinError('E_RENEW_NODE_ID', `renewal returned node id ${issued.nodeId}, expected ${current.info.nodeId}`);
   }
   return saveIdentity(stateDir, { rootCaPem, certPem: issued.certPem, keyPem });
 }
 
-/** NodeTLSInfo for the node description: the trusted roots and the issuer of our cert. */
+/** NodeTLSInfo for the node description: the trusted roots and the issuer of our cert. The
+ *  manager compares the issuer with its current CA to tell when a root rotation reached us. */
 export function tlsInfo(identity: NodeIdentity): { trust_root: Buffer; cert_issuer_subject: Buffer; cert_issuer_public_key: Buffer } {
-  const chain = identity.certPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  // The issuer is the next certificate in the chain, or the root when the chain is a leaf only.
-  const issuerPem = chain[1] ?? identity.rootCaPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0];
-  if (!issuerPem) return { trust_root: Buffer.from(identity.rootCaPem), cert_issuer_subject: Buffer.alloc(0), cert_issuer_public_key: Buffer.alloc(0) };
+  const [leafPem, ...chain] = splitPemBundle(identity.certPem);
+  const candidates = [...chain, ...splitPemBundle(identity.rootCaPem)];
+  const empty = { trust_root: Buffer.from(identity.rootCaPem), cert_issuer_subject: Buffer.alloc(0), cert_issuer_public_key: Buffer.alloc(0) };
+  if (!leafPem) return empty;
+  const leaf = new X509Certificate(leafPem);
+  const issuerPem = candidates.find((c) => {
+    try {
+      return leaf.checkIssued(new X509Certificate(c)) && leaf.verify(new X509Certificate(c).publicKey);
+    } catch {
+      return false;
+    }
+  });
+  if (!issuerPem) return empty;
   const issuer = new x509.X509Certificate(issuerPem);
   return {
     trust_root: Buffer.from(identity.rootCaPem),

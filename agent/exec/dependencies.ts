@@ -1,9 +1,9 @@
 // Secrets and configs from assignments, held in memory only (never persisted, never logged):
 // the manager sends them again with every COMPLETE set after a restart.
 import type { Config, Secret } from '../proto/api.js';
-import type { SecretsSink } from './executor.js';
+import type { DependencyGetter, SecretsSink } from './executor.js';
 
-export class InMemoryDependencies implements SecretsSink {
+export class InMemoryDependencies implements SecretsSink, DependencyGetter {
   private readonly secrets = new Map<string, Secret>();
   private readonly configs = new Map<string, Config>();
   setSecret(s: Secret): void {

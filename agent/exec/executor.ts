@@ -31,6 +31,33 @@ export interface Controller {
   close(): void;
 }
 
+/** Where a controller looks up the secrets and configs its task references. */
+export interface DependencyGetter {
+  secret(id: string): api.Secret | undefined;
+  config(id: string): api.Config | undefined;
+}
+
+/** What a LogBroker subscription asks for (SwarmKit's SubscriptionMessage minus bookkeeping). */
+export interface LogSubscription {
+  id: string;
+  selector: { service_ids: string[]; node_ids: string[]; task_ids: string[] };
+  options: { streams: number[]; follow: boolean; tail: string; since: { seconds: string; nanos: number } | null } | null;
+}
+
+/**
+ * Optional ability of an executor: the logs of the tasks on this node that match a
+ * subscription, as batches of LogBroker messages. Without `follow` the iterable ends once the
+ * matching tasks' logs so far are out; with it, it runs (picking up new tasks) until `signal`
+ * aborts.
+ */
+export interface LogSource {
+  subscribeLogs(sub: LogSubscription, signal: AbortSignal): AsyncIterable<api.LogMessageIn[]>;
+}
+
+export function isLogSource(x: unknown): x is LogSource {
+  return typeof (x as Partial<LogSource> | undefined)?.subscribeLogs === 'function';
+}
+
 export interface SecretsSink {
   setSecret(secret: api.Secret): void;
   removeSecret(id: string): void;
@@ -44,6 +71,12 @@ export interface Executor {
   controller(task: api.Task): Controller;
   /** Where the worker hands secrets and configs from assignments (in memory only). */
   readonly dependencies: SecretsSink;
+  /**
+   * Removes what earlier runs left behind for tasks the agent no longer knows (containers,
+   * per-task directories), sparing `keepTaskIds`. Call once at start, after the worker loaded
+   * its stored tasks and before it acts on new assignments.
+   */
+  cleanupOrphans?(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<{ containers: string[]; taskDirs: string[] }>;
 }
 
 /** A controller failure that says whether retrying makes sense and carries an exit code. */

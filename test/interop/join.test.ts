@@ -98,3 +98,23 @@ test('a wrong token and a wrong CA digest each fail with a message that says whi
   t.is(await b.exited, 1);
   t.regex(b.logs(), /root CA does not match the join token: token pins sha256:[0-9a-f]{64}, manager sent sha256:[0-9a-f]{64}.*\[E_CA_DIGEST_MISMATCH\]/);
 });
+
+test('a root CA rotation on the manager completes with the berth node renewed onto the new root', async (t) => {
+  const c = await cluster(t);
+  const host = c.underlay.hosts[1]!;
+  const a = await startAgentd({ host, dockerd: c.workerEngine, manager: c.manager.address, joinToken: c.manager.workerToken });
+  t.teardown(() => a.destroy());
+  const before = await waitConnected(a);
+  // Blocks until every node holds a certificate from the new root: it only returns if
+  // agentd followed the rotation announced in its session.
+  await c.manager.dockerd.docker(['swarm', 'ca', '--rotate', '--quiet'], 120_000);
+  const after = await waitFor('agentd connected with a renewed certificate', async () => {
+    const s = await a.status();
+    return s.connected && s.certificate.fingerprint !== before.certificate.fingerprint ? s : undefined;
+  }, 30_000);
+  t.is(after.nodeId, before.nodeId);
+  const newRoot = (await c.manager.dockerd.docker(['info', '--format', '{{json .Swarm.Cluster.TLSInfo.TrustRoot}}'])).stdout.trim();
+  const node = await nodeInspect(c.manager, before.nodeId);
+  t.is(JSON.stringify(node.Description.TLSInfo.TrustRoot), newRoot);
+  t.is(node.Status.State, 'ready');
+});

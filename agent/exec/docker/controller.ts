@@ -1,71 +1,181 @@
-// One task's container on the local Docker Engine. Every method is idempotent and finds the
-// container by name first, so a restarted agent adopts what it created before instead of
-// making a duplicate.
+// One task on the local Docker Engine: its tmpfs (secrets, configs, resolv.conf), its sandbox
+// (a pause container owning the netns, when enabled) and its container. Every method is
+// idempotent and finds what exists by name or label first, so a restarted agent adopts what
+// it created before instead of making a duplicate.
 import type Docker from 'dockerode';
-import type { Task } from '../../proto/api.js';
-import { TaskError, type ContainerStatusReport, type Controller, type ExitStatus } from '../executor.js';
-import { containerConfig, type DockerContainerConfig } from './container-config.js';
-import { LABEL_BERTH_ROLE } from './naming.js';
+import type { Config, Secret, Task } from '../../proto/api.js';
+import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
+import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus, sleep } from './engine.js';
+import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
+import { maxBytes, type TaskFile } from './task-files.js';
+import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
+import { TemplateError, expandTemplate } from './templates.js';
 
+/** How long to wait for a container to die after SIGKILL. */
 const KILL_WAIT_MS = 5_000;
+/** The sandbox runs only the pause program, which exits at once on SIGTERM. */
+const SANDBOX_STOP_S = 2;
+const DEPENDENCY_POLL_MS = 100;
+const TEMPLATE_DRIVER = 'golang';
+const HEALTH_EVENTS = ['health_status', 'die', 'destroy'];
+const HEALTHY = 'health_status: healthy';
+const UNHEALTHY = 'health_status: unhealthy';
+export const UNHEALTHY_MESSAGE = 'container unhealthy';
 
-interface EngineError {
-  statusCode?: number;
-  message: string;
+export interface ControllerEnv {
+  docker: Docker;
+  dependencies: DependencyGetter;
+  taskDirs: TaskDirs;
+  /** The pause image when tasks get a sandbox container, else undefined. */
+  sandboxImage: string | undefined;
+  node: NodeInfo;
+  /** How long prepare waits for a referenced secret/config to arrive (after an agent restart
+   *  tasks resume before the manager has sent them again). */
+  dependencyWaitMs: number;
 }
 
-function isStatus(err: unknown, code: number): boolean {
-  return (err as EngineError | undefined)?.statusCode === code;
+function hasHealthcheck(info: Docker.ContainerInspectInfo): boolean {
+  const test = (info.Config as { Healthcheck?: { Test?: string[] } }).Healthcheck?.Test;
+  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
 }
 
-function engineError(err: unknown, what: string, temporary = true): TaskError {
-  const msg = (err as EngineError).message ?? String(err);
-  return new TaskError('E_ENGINE', `${what}: ${msg.trim()}`, { temporary, cause: err });
+function healthStatus(info: Docker.ContainerInspectInfo): string | undefined {
+  return (info.State as { Health?: { Status?: string } }).Health?.Status;
+}
+
+function exitError(code: number, oom: boolean): TaskError {
+  return new TaskError('E_EXIT', `task: non-zero exit (${code})${oom ? ': OOMKilled' : ''}`, { exitCode: code });
 }
 
 export class DockerController implements Controller {
-  private config: DockerContainerConfig | undefined;
+  private cachedPlan: TaskPlan | undefined;
 
   constructor(
-    private readonly docker: Docker,
+    private readonly env: ControllerEnv,
     private readonly task: Task,
   ) {}
 
-  private cfg(): DockerContainerConfig {
-    this.config ??= containerConfig(this.task);
-    return this.config;
+  /** The validated translation of the task; throws (non-temporary) for an unsupported spec. */
+  plan(): TaskPlan {
+    this.cachedPlan ??= translateTask(this.task, {
+      taskDir: this.env.taskDirs.path(this.task.id),
+      sandboxImage: this.env.sandboxImage,
+      node: this.env.node,
+    });
+    return this.cachedPlan;
   }
 
-  private container(): Docker.Container {
-    return this.docker.getContainer(this.cfg().name);
+  private get docker(): Docker {
+    return this.env.docker;
   }
 
-  private async inspect(): Promise<Docker.ContainerInspectInfo | undefined> {
+  private async inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
-      return await this.container().inspect();
+      return await this.docker.getContainer(name).inspect();
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
-      throw engineError(err, `inspecting ${this.cfg().name}`);
+      throw engineError(err, `inspecting ${name}`);
     }
   }
 
-  async prepare(): Promise<void> {
-    const cfg = this.cfg();
-    if (await this.inspect()) return;
-    await this.ensureImage(cfg.image);
+  async prepare(signal: AbortSignal): Promise<void> {
+    const plan = this.plan();
     try {
-      await this.docker.createContainer({
-        name: cfg.name,
-        ...cfg.body,
-        Labels: { ...(cfg.body.Labels as Record<string, string>), [LABEL_BERTH_ROLE]: 'task' },
+      const files = await this.resolveFiles(plan, signal);
+      await this.ensureImage(plan.image, plan.registryAuth, signal);
+      if (plan.sandbox) await this.ensureLocalImage(plan.sandbox.body.Image as string, 'sandbox image');
+      await this.materialize(plan, files);
+      if (plan.sandbox) {
+        await this.ensureCreated(plan.sandbox);
+        await this.ensureRunning(plan.sandbox.name);
+      }
+      await this.ensureCreated(plan.container);
+    } catch (err) {
+      const e = engineError(err, `preparing ${plan.container.name}`);
+      // A rejected task never runs: take its secrets and sandbox away now, not at removal.
+      if (!e.temporary && !signal.aborted) await this.remove().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Looks every referenced secret and config up (waiting a while for late ones), checks sizes,
+   *  expands payload templates. Messages name the secret or config, never its value. */
+  private async resolveFiles(plan: TaskPlan, signal: AbortSignal): Promise<TaskDirFile[]> {
+    const deadline = Date.now() + this.env.dependencyWaitMs;
+    const lookup = (f: TaskFile): Secret | Config | undefined => (f.kind === 'secret' ? this.env.dependencies.secret(f.id) : this.env.dependencies.config(f.id));
+    for (;;) {
+      const missing = plan.files.filter((f) => !lookup(f));
+      if (missing.length === 0) break;
+      if (Date.now() >= deadline) {
+        const m = missing[0]!;
+        throw new TaskError('E_DEPENDENCY_MISSING', `${m.kind} ${JSON.stringify(m.name || m.id)} (${m.id}) is not in this node's assignments`);
+      }
+      await sleep(DEPENDENCY_POLL_MS, signal);
+    }
+    const out: TaskDirFile[] = [];
+    for (const f of plan.files) {
+      const obj = lookup(f)!;
+      let data = Buffer.from(obj.spec?.data ?? []);
+      const what = `${f.kind} ${JSON.stringify(f.name || f.id)}`;
+      if (data.length > maxBytes(f.kind)) throw new TaskError('E_DEPENDENCY_TOO_LARGE', `${what} is ${data.length} bytes; the limit is ${maxBytes(f.kind)}`);
+      const templating = obj.spec?.templating;
+      if (templating?.name) {
+        if (templating.name !== TEMPLATE_DRIVER) throw new TaskError('E_SPEC_UNSUPPORTED', `${what}: template driver ${JSON.stringify(templating.name)} is not supported (only "${TEMPLATE_DRIVER}")`);
+        data = Buffer.from(this.expandPayload(data.toString('utf8'), what), 'utf8');
+      }
+      out.push({ path: f.hostPath, data, uid: f.uid, gid: f.gid, mode: f.mode });
+    }
+    return out;
+  }
+
+  /** SwarmKit's payload templates: the task context plus secret, config and env lookups by target. */
+  private expandPayload(text: string, what: string): string {
+    const spec = this.task.spec!.container!;
+    const byTarget = (kind: 'secret' | 'config', target: string): string => {
+      const ref = kind === 'secret' ? spec.secrets.find((s) => s.file?.name === target) : spec.configs.find((c) => c.file?.name === target);
+      if (!ref) throw new TemplateError(`${kind} target ${target} not found`);
+      const id = 'secret_id' in ref ? ref.secret_id : ref.config_id;
+      const obj = kind === 'secret' ? this.env.dependencies.secret(id) : this.env.dependencies.config(id);
+      if (!obj) throw new TemplateError(`${kind} ${target} unavailable`);
+      return Buffer.from(obj.spec?.data ?? []).toString('utf8');
+    };
+    try {
+      return expandTemplate(text, templateContext(this.task, this.env.node), {
+        secret: (t) => byTarget('secret', t),
+        config: (t) => byTarget('config', t),
+        env: (name) => {
+          const e = spec.env.find((v) => v.startsWith(`${name}=`));
+          return e === undefined ? '' : e.slice(name.length + 1);
+        },
       });
     } catch (err) {
-      if (isStatus(err, 409)) return; // created by an earlier attempt that crashed before recording it
-      throw engineError(err, `creating container ${cfg.name}`, !isStatus(err, 400));
+      if (err instanceof TemplateError) throw new TaskError('E_SPEC_UNSUPPORTED', `${what}: template: ${err.message}`);
+      throw err;
     }
   }
 
-  private async ensureImage(image: string): Promise<void> {
+  private async materialize(plan: TaskPlan, files: TaskDirFile[]): Promise<void> {
+    const resolv = plan.resolvConf === undefined ? [] : [{ path: RESOLV_CONF_FILE, data: plan.resolvConf, uid: 0, gid: 0, mode: 0o644 }];
+    const all = [...files, ...resolv];
+    try {
+      await this.env.taskDirs.ensure(this.task.id, tmpfsSizeFor(all.map((f) => Buffer.byteLength(f.data))), this.task.node_id);
+      await this.env.taskDirs.write(this.task.id, all);
+    } catch (err) {
+      throw new TaskError('E_TASK_DIR', `preparing the task's secrets directory: ${(err as Error).message}`, { temporary: true, cause: err });
+    }
+  }
+
+  private async ensureLocalImage(image: string, what: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (err) {
+      if (isStatus(err, 404)) throw new TaskError('E_IMAGE', `${what} ${image} is not present on this node's engine`);
+      throw engineError(err, `inspecting ${what} ${image}`);
+    }
+  }
+
+  private async ensureImage(image: string, registryAuth: string | undefined, signal: AbortSignal): Promise<void> {
     try {
       await this.docker.getImage(image).inspect();
       return;
@@ -73,76 +183,214 @@ export class DockerController implements Controller {
       if (!isStatus(err, 404)) throw engineError(err, `inspecting image ${image}`);
     }
     try {
-      const stream = await this.docker.pull(image);
+      const stream = await this.docker.pull(image, { abortSignal: signal, ...(registryAuth ? { authconfig: { base64: registryAuth } } : {}) });
       await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())));
     } catch (err) {
-      throw new TaskError('E_IMAGE', `No such image: ${image} (not present locally and pulling failed: ${(err as Error).message.trim()})`, { cause: err });
+      if (signal.aborted) throw err;
+      throw new TaskError('E_IMAGE', `No such image: ${image} (not on this node and pulling failed: ${engineMessage(err)})`, { cause: err });
     }
   }
 
-  async start(): Promise<void> {
-    const info = await this.inspect();
-    if (!info) throw new TaskError('E_NO_CONTAINER', `container ${this.cfg().name} is missing`, {});
-    if (info.State.Running) return;
-    if (info.State.Status === 'exited' || info.State.Status === 'dead') {
-      throw new TaskError('E_ALREADY_EXITED', `container ${this.cfg().name} already ran and exited (${info.State.ExitCode})`, { exitCode: info.State.ExitCode });
-    }
+  private async ensureCreated(c: ContainerCreate): Promise<void> {
+    if (await this.inspect(c.name)) return;
     try {
-      await this.container().start();
+      await this.docker.createContainer({ name: c.name, ...c.body });
+    } catch (err) {
+      if (isStatus(err, 409)) return; // made by an earlier attempt that crashed before recording it
+      throw engineError(err, `creating container ${c.name}`);
+    }
+  }
+
+  private async ensureRunning(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).start();
     } catch (err) {
       if (isStatus(err, 304)) return;
-      throw engineError(err, `starting ${this.cfg().name}`, false);
+      throw engineError(err, `starting ${name}`);
     }
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const plan = this.plan();
+    // After a host reboot the tmpfs is gone; put the files back before anything mounts them.
+    if (!(await this.env.taskDirs.isMounted(this.task.id).catch(() => false))) {
+      await this.materialize(plan, await this.resolveFiles(plan, signal));
+    }
+    if (plan.sandbox) {
+      await this.ensureCreated(plan.sandbox);
+      await this.ensureRunning(plan.sandbox.name);
+    }
+    const name = plan.container.name;
+    const info = await this.inspect(name);
+    if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
+    if (info.State.Status === 'exited' || info.State.Status === 'dead') {
+      throw new TaskError('E_ALREADY_EXITED', `container ${name} already ran and exited (${info.State.ExitCode})`, { exitCode: info.State.ExitCode });
+    }
+    if (!info.State.Running) {
+      try {
+        await this.docker.getContainer(name).start();
+      } catch (err) {
+        if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, false);
+      }
+    }
+    if (hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
+  }
+
+  /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
+  private async waitHealthy(id: string, signal: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const events = await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal);
+      const now = await this.inspect(id);
+      if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
+      if (!now.State.Running) return this.exitedWhileStarting(now);
+      const status = healthStatus(now);
+      if (status === 'healthy') return;
+      if (status === 'unhealthy') return await this.failUnhealthy();
+      for await (const ev of events) {
+        if (ev.Action === HEALTHY) return;
+        if (ev.Action === UNHEALTHY) return await this.failUnhealthy();
+        if (ev.Action === 'destroy') throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
+        if (ev.Action === 'die') {
+          const after = await this.inspect(id);
+          if (!after) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
+          return this.exitedWhileStarting(after);
+        }
+      }
+      if (signal.aborted) throw signal.reason;
+      throw new TaskError('E_ENGINE', 'the engine closed the event stream while waiting for the container to become healthy', { temporary: true });
+    } catch (err) {
+      throw engineError(err, 'waiting for the container to become healthy');
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      ac.abort();
+    }
+  }
+
+  private exitedWhileStarting(info: Docker.ContainerInspectInfo): void {
+    // Exit 0 before ever being healthy is a finished task, as on Docker: wait() reports it.
+    if (info.State.ExitCode !== 0) throw exitError(info.State.ExitCode, info.State.OOMKilled);
+  }
+
+  private async failUnhealthy(): Promise<never> {
+    await this.stopTask();
+    const info = await this.inspect(this.plan().container.name);
+    throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode: info?.State.ExitCode ?? 0 });
   }
 
   async wait(signal: AbortSignal): Promise<ExitStatus> {
-    const info = await this.inspect();
-    if (!info) throw new TaskError('E_NO_CONTAINER', `container ${this.cfg().name} vanished`, {});
-    let exit: { StatusCode: number };
-    if (!info.State.Running) {
-      exit = { StatusCode: info.State.ExitCode };
-    } else {
-      exit = (await this.container().wait({ abortSignal: signal } as object)) as { StatusCode: number };
+    const plan = this.plan();
+    const name = plan.container.name;
+    const info = await this.inspect(name);
+    if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} vanished`);
+    let unhealthy = false;
+    let exitCode = info.State.ExitCode;
+    if (info.State.Running) {
+      const ac = new AbortController();
+      const onAbort = () => ac.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (hasHealthcheck(info)) {
+          const events = await containerEvents(this.docker, { container: [info.Id], event: ['health_status'] }, ac.signal).catch((err: unknown) => {
+            throw engineError(err, `watching the health of ${name}`);
+          });
+          const watch = async () => {
+            const current = await this.inspect(info.Id);
+            let bad = current !== undefined && healthStatus(current) === 'unhealthy';
+            if (!bad) {
+              for await (const ev of events) {
+                if (ev.Action === UNHEALTHY) {
+                  bad = true;
+                  break;
+                }
+              }
+            }
+            if (!bad || ac.signal.aborted) return;
+            unhealthy = true;
+            await this.stopTask();
+          };
+          watch().catch(() => undefined);
+        }
+        const res = (await this.docker.getContainer(name).wait({ abortSignal: ac.signal } as object)) as { StatusCode: number };
+        exitCode = res.StatusCode;
+      } catch (err) {
+        if (signal.aborted || isAbort(err)) throw err;
+        throw engineError(err, `waiting for ${name}`);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        ac.abort();
+      }
     }
-    if (exit.StatusCode !== 0) {
-      throw new TaskError('E_EXIT', `task: non-zero exit (${exit.StatusCode})`, { exitCode: exit.StatusCode });
-    }
+    const after = await this.inspect(name).catch(() => undefined);
+    if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S).catch(() => undefined);
+    if (unhealthy) throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode });
+    if (exitCode !== 0) throw exitError(exitCode, after?.State.OOMKilled ?? false);
     return { exitCode: 0 };
   }
 
-  async shutdown(): Promise<void> {
-    const info = await this.inspect();
-    if (!info || !info.State.Running) return;
+  /** Stops one container: its stop signal, then SIGKILL when the grace period ends. */
+  private async stopContainer(name: string, graceS: number): Promise<void> {
     try {
-      // Docker applies the container's StopSignal, then SIGKILL after the grace period.
-      await this.container().stop({ t: this.cfg().stopGraceSeconds });
+      await this.docker.getContainer(name).stop({ t: graceS });
     } catch (err) {
       if (isStatus(err, 304) || isStatus(err, 404)) return;
-      throw engineError(err, `stopping ${this.cfg().name}`);
+      throw engineError(err, `stopping ${name}`);
     }
+  }
+
+  private stopTask(): Promise<void> {
+    const plan = this.plan();
+    return this.stopContainer(plan.container.name, Math.ceil(plan.stopGraceMs / 1000));
+  }
+
+  async shutdown(): Promise<void> {
+    const plan = this.plan();
+    await this.stopTask();
+    if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
   }
 
   async terminate(): Promise<void> {
-    try {
-      await this.container().kill();
-      await this.container().wait({ condition: 'not-running', abortSignal: AbortSignal.timeout(KILL_WAIT_MS) } as object);
-    } catch (err) {
-      if (isStatus(err, 404) || isStatus(err, 409)) return;
-      throw engineError(err, `killing ${this.cfg().name}`);
+    for (const name of [taskName(this.task), sandboxName(this.task)]) {
+      try {
+        await this.docker.getContainer(name).kill();
+        await this.docker.getContainer(name).wait({ condition: 'not-running', abortSignal: AbortSignal.timeout(KILL_WAIT_MS) } as object);
+      } catch (err) {
+        if (isStatus(err, 404) || isStatus(err, 409)) continue;
+        throw engineError(err, `killing ${name}`);
+      }
     }
   }
 
+  /** Removes the task's containers (found by label and by name) and its tmpfs. Works for any task,
+   *  even one whose spec could not be translated. */
   async remove(): Promise<void> {
+    let found: Docker.ContainerInfo[];
     try {
-      await this.container().remove({ force: true, v: false });
+      found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_BERTH_TASK_ID}=${this.task.id}`] } });
     } catch (err) {
-      if (isStatus(err, 404)) return;
-      throw engineError(err, `removing ${this.cfg().name}`);
+      throw engineError(err, `listing the containers of task ${this.task.id}`);
+    }
+    // The task container first: the sandbox owns the netns it joined.
+    const names = [taskName(this.task), ...found.map((c) => c.Id), sandboxName(this.task)];
+    for (const name of [...new Set(names)]) {
+      try {
+        await this.docker.getContainer(name).remove({ force: true, v: false });
+      } catch (err) {
+        if (isStatus(err, 404) || (isStatus(err, 409) && /already in progress/.test(engineMessage(err)))) continue;
+        throw engineError(err, `removing ${name}`);
+      }
+    }
+    try {
+      await this.env.taskDirs.remove(this.task.id);
+    } catch (err) {
+      throw new TaskError('E_TASK_DIR', `removing the task's secrets directory: ${(err as Error).message}`, { temporary: true, cause: err });
     }
   }
 
   async containerStatus(): Promise<ContainerStatusReport | undefined> {
-    const info = await this.inspect();
+    const info = await this.inspect(taskName(this.task));
     if (!info) return undefined;
     return { containerId: info.Id, pid: info.State.Pid, exitCode: info.State.ExitCode };
   }

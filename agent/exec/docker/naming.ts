@@ -1,35 +1,72 @@
 // Container names and labels as Docker's own worker sets them, so operators' tooling
-// (docker ps filters, service logs, monitoring) sees berth tasks the same way.
+// (docker ps filters, service logs, monitoring) sees berth tasks the same way, plus berth's
+// own labels, which let a restarted agent find everything it created for a task.
 import type { Task } from '../../proto/api.js';
 
-export const LABEL_SERVICE_ID = 'com.docker.swarm.service.id';
-export const LABEL_SERVICE_NAME = 'com.docker.swarm.service.name';
-export const LABEL_TASK_ID = 'com.docker.swarm.task.id';
-export const LABEL_TASK_NAME = 'com.docker.swarm.task.name';
-export const LABEL_NODE_ID = 'com.docker.swarm.node.id';
+export const LABEL_PREFIX_SWARM = 'com.docker.swarm';
+export const LABEL_TASK = `${LABEL_PREFIX_SWARM}.task`;
+export const LABEL_SERVICE_ID = `${LABEL_PREFIX_SWARM}.service.id`;
+export const LABEL_SERVICE_NAME = `${LABEL_PREFIX_SWARM}.service.name`;
+export const LABEL_TASK_ID = `${LABEL_PREFIX_SWARM}.task.id`;
+export const LABEL_TASK_NAME = `${LABEL_PREFIX_SWARM}.task.name`;
+export const LABEL_NODE_ID = `${LABEL_PREFIX_SWARM}.node.id`;
 export const LABEL_STACK_NAMESPACE = 'com.docker.stack.namespace';
-/** Marks containers berth manages (and which part of a task they are). */
+
+/** Marks containers berth manages, and which part of a task they are (ROLE_TASK or ROLE_SANDBOX). */
 export const LABEL_BERTH_ROLE = 'io.berth.role';
+export const LABEL_BERTH_TASK_ID = 'io.berth.task.id';
+export const LABEL_BERTH_SERVICE_ID = 'io.berth.service.id';
+export const LABEL_BERTH_NODE_ID = 'io.berth.node.id';
+export const ROLE_TASK = 'task';
+export const ROLE_SANDBOX = 'sandbox';
+export type BerthRole = typeof ROLE_TASK | typeof ROLE_SANDBOX;
 
 export function serviceName(task: Task): string {
   return task.service_annotations?.name || task.service_id;
 }
 
-/** `<service>.<slot>.<taskid>`, or `<service>.<nodeid>.<taskid>` for global services (slot 0). */
-export function taskName(task: Task): string {
+/** The slot as Docker prints it: the slot number, or the node id for global services (slot 0). */
+export function taskSlot(task: Task): string {
   const slot = String(task.slot);
-  const middle = slot !== '0' && slot !== '' ? slot : task.node_id;
-  return `${serviceName(task)}.${middle}.${task.id}`;
+  return slot !== '0' && slot !== '' ? slot : task.node_id;
 }
 
+/** The orchestrator's name when it set one, else `<service>.<slot>.<taskid>` (global: `<service>.<nodeid>.<taskid>`). */
+export function taskName(task: Task): string {
+  if (task.annotations?.name) return task.annotations.name;
+  return `${serviceName(task)}.${taskSlot(task)}.${task.id}`;
+}
+
+/** The pause container that owns the task's network namespace. */
+export function sandboxName(task: Pick<Task, 'id'>): string {
+  return `berth-sandbox.${task.id}`;
+}
+
+function berthLabels(task: Task, role: BerthRole): Record<string, string> {
+  return {
+    [LABEL_BERTH_ROLE]: role,
+    [LABEL_BERTH_TASK_ID]: task.id,
+    [LABEL_BERTH_SERVICE_ID]: task.service_id,
+    [LABEL_BERTH_NODE_ID]: task.node_id,
+  };
+}
+
+/** Spec labels, then the task's annotation labels, then the system labels (which win), as Docker does. */
 export function taskLabels(task: Task): Record<string, string> {
-  const labels: Record<string, string> = { ...(task.spec?.container?.labels ?? {}) };
+  const labels: Record<string, string> = { ...(task.spec?.container?.labels ?? {}), ...(task.annotations?.labels ?? {}) };
   const stack = task.service_annotations?.labels?.[LABEL_STACK_NAMESPACE];
-  if (stack) labels[LABEL_STACK_NAMESPACE] = stack;
-  labels[LABEL_SERVICE_ID] = task.service_id;
-  labels[LABEL_SERVICE_NAME] = serviceName(task);
+  if (stack && labels[LABEL_STACK_NAMESPACE] === undefined) labels[LABEL_STACK_NAMESPACE] = stack;
+  labels[LABEL_TASK] = '';
   labels[LABEL_TASK_ID] = task.id;
   labels[LABEL_TASK_NAME] = taskName(task);
   labels[LABEL_NODE_ID] = task.node_id;
-  return labels;
+  labels[LABEL_SERVICE_ID] = task.service_id;
+  labels[LABEL_SERVICE_NAME] = serviceName(task);
+  return { ...labels, ...berthLabels(task, ROLE_TASK) };
+}
+
+/** The sandbox carries berth's labels only: Swarm tooling that counts a service's containers
+ *  by `com.docker.swarm.*` labels must not count it. */
+export function sandboxLabels(task: Task): Record<string, string> {
+  return berthLabels(task, ROLE_SANDBOX);
 }

@@ -1,0 +1,102 @@
+// Small helpers over dockerode: status-code checks, engine errors as TaskErrors, container
+// events as an async iterable.
+import type Docker from 'dockerode';
+import type { Readable } from 'node:stream';
+import { TaskError } from '../executor.js';
+
+interface EngineErrorLike {
+  statusCode?: number;
+  message?: string;
+  json?: { message?: string };
+}
+
+export function isStatus(err: unknown, code: number): boolean {
+  return (err as EngineErrorLike | undefined)?.statusCode === code;
+}
+
+export function isAbort(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | undefined;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR';
+}
+
+/** The engine's own message (dockerode wraps it as "(HTTP code 400) ... - <message>"). */
+export function engineMessage(err: unknown): string {
+  const e = err as EngineErrorLike;
+  return (e.json?.message ?? e.message ?? String(err)).trim();
+}
+
+/** Engine failures are temporary (worth retrying: engine down, 5xx) unless the engine said the
+ *  request itself was wrong (4xx). */
+export function engineError(err: unknown, what: string, temporary?: boolean): TaskError {
+  if (err instanceof TaskError) return err;
+  const status = (err as EngineErrorLike | undefined)?.statusCode;
+  const isTemporary = temporary ?? (status === undefined || status >= 500);
+  return new TaskError('E_ENGINE', `${what}: ${engineMessage(err)}`, { temporary: isTemporary, cause: err });
+}
+
+export interface EngineEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes?: Record<string, string> };
+  time: number;
+  timeNano: number;
+}
+
+/** Splits a stream of newline-delimited JSON into objects. */
+export async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+  let buf = '';
+  for await (const chunk of stream) {
+    buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) yield JSON.parse(line) as T;
+    }
+  }
+  if (buf.trim()) yield JSON.parse(buf) as T;
+}
+
+export interface EventFilter {
+  container?: string[];
+  event?: string[];
+  label?: string[];
+}
+
+/**
+ * Subscribes to container events matching `filters` and resolves once the engine answered,
+ * so a caller can inspect the current state afterwards without missing a change. The
+ * iterable ends (or throws) if the engine goes away, and ends quietly when `signal` aborts.
+ */
+export async function containerEvents(docker: Docker, filters: EventFilter, signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
+  const opts = { filters: { type: ['container'], ...filters }, abortSignal: signal };
+  const stream = (await docker.getEvents(opts as Docker.GetEventsOptions)) as unknown as Readable;
+  const onAbort = () => stream.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return (async function* () {
+    try {
+      for await (const ev of jsonLines<EngineEvent>(stream)) yield ev;
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+  })();
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,189 @@
+// kill -9 agentd at 50 random moments while a FakeManager streams a burst of assignments
+// (new tasks, shutdowns, removals), restarting it each time on the same state dir and the same
+// private dockerd. Across every UpdateTaskStatus the fake recorded, each task's reports must
+// only move forward; at the end every task's final status has been reported and the engine
+// holds exactly one container per task that should still exist.
+import test, { type ExecutionContext } from 'ava';
+import { rm } from 'node:fs/promises';
+import { startDockerd } from '../harness/dockerd.js';
+import type { AgentdProcess } from '../harness/agentd.js';
+import { sleep, uniqueName, waitFor } from '../harness/exec.js';
+import { logRecords, startLocalAgentd, waitUp } from '../fixtures/local-agentd.js';
+import { FakeManager, containerTask, taskId, type StatusRecord } from '../fixtures/test-manager.js';
+import { TaskState, isTerminal, stateName } from '../../agent/worker/task-state.js';
+
+const RUNS = 50;
+const KILL_AFTER_MS: readonly [number, number] = [50, 1_500];
+const NEW_TASKS_PER_RUN: readonly [number, number] = [10, 20];
+/** Long-running tasks per run; the next run shuts them down (keeps the engine small). */
+const LONG_PER_RUN = 2;
+const CHUNK: readonly [number, number] = [1, 4];
+const CHUNK_GAP_MS: readonly [number, number] = [10, 60];
+const SETTLE_TIMEOUT_MS = 60_000;
+
+const rand = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
+const randInt = (lo: number, hi: number) => Math.floor(rand(lo, hi + 1));
+
+type Kind = 'long' | 'short';
+
+/**
+ * The rule for reports, per task, in arrival order: a state is never lower than the one
+ * before it; it may equal it only when it comes from a later agentd process (the earlier one
+ * was killed after the manager accepted the report but before it recorded the acknowledgement)
+ * and is that process's first report of the task. So a (task, state) pair is reported at most
+ * once per process, and a re-sent state is always the latest one already reported.
+ */
+function reportProblems(statuses: readonly StatusRecord[]): { problems: string[]; resends: number } {
+  const byTask = new Map<string, StatusRecord[]>();
+  for (const r of statuses) byTask.set(r.taskId, [...(byTask.get(r.taskId) ?? []), r]);
+  const problems: string[] = [];
+  let resends = 0;
+  for (const [id, recs] of byTask) {
+    const trail = () => recs.map((r) => `${stateName(r.state)}@${r.label}`).join(' → ');
+    const gens = new Set<string>();
+    for (let i = 1; i < recs.length; i++) {
+      const prev = recs[i - 1]!;
+      const cur = recs[i]!;
+      gens.add(prev.label);
+      if (cur.state < prev.state) problems.push(`task ${id} went backwards: ${trail()}`);
+      else if (cur.state === prev.state) {
+        if (cur.label === prev.label) problems.push(`task ${id}: ${stateName(cur.state)} reported twice by one process: ${trail()}`);
+        else if (gens.has(cur.label)) problems.push(`task ${id}: re-send is not the process's first report: ${trail()}`);
+        else resends++;
+      }
+    }
+  }
+  return { problems, resends };
+}
+
+async function resumedCount(agent: AgentdProcess): Promise<number | undefined> {
+  const rec = logRecords(agent.logs()).find((r) => r.msg === 'worker resumed tasks from the store');
+  return rec ? Number(rec.tasks) : undefined;
+}
+
+test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts: reports only move forward, no duplicate containers`, async (t: ExecutionContext) => {
+  t.timeout(290_000);
+  const started = Date.now();
+  const engine = await startDockerd();
+  t.teardown(() => engine.stop());
+  const fake = await FakeManager.start({ heartbeatPeriodMs: 1_000 });
+  t.teardown(() => fake.close());
+  const stateDir = `/var/lib/berth-test/${uniqueName('crash')}-state`;
+  t.teardown(() => rm(stateDir, { recursive: true, force: true }));
+
+  const kinds = new Map<string, Kind>();
+  let slot = 0;
+  // Like the manager: a task that reached a terminal state is taken off the node.
+  fake.onStatus((r) => {
+    if (isTerminal(r.state) && fake.task(r.taskId)) fake.remove([r.taskId]);
+  });
+
+  let agent: AgentdProcess | undefined;
+  t.teardown(async () => {
+    if (agent && !t.passed) t.log(`--- agentd log (tail) ---\n${agent.logs().split('\n').slice(-40).join('\n')}`);
+    await agent?.destroy();
+  });
+  const stats = { killsDuringBurst: 0, tasks: 0, restartMs: [] as number[], resumed: [] as number[] };
+  let previousLong: string[] = [];
+  let mustResume = 0;
+
+  const start = async (label: string, join: boolean) => {
+    fake.label = label;
+    const t0 = performance.now();
+    const a = await startLocalAgentd({ manager: fake.address, dockerd: engine, stateDir, logLevel: 'info', ...(join ? { joinToken: fake.workerToken } : {}) });
+    agent = a;
+    await waitUp(a, 30_000);
+    stats.restartMs.push(performance.now() - t0);
+    const resumed = await resumedCount(a);
+    t.not(resumed, undefined, `${label}: agentd logged how many tasks it resumed`);
+    t.true((resumed ?? -1) >= mustResume, `${label}: resumed ${resumed} tasks from the store, at least ${mustResume} were stored`);
+    stats.resumed.push(resumed ?? -1);
+    return a;
+  };
+
+  for (let run = 0; run < RUNS; run++) {
+    const a = await start(`run${run}`, run === 0);
+    const killAfter = rand(...KILL_AFTER_MS);
+    const burstStart = performance.now();
+    let killed = false;
+    let burstDone = false;
+    const burst = (async () => {
+      if (previousLong.length > 0) fake.setDesiredState(previousLong.filter((id) => fake.task(id)), TaskState.SHUTDOWN);
+      const n = randInt(...NEW_TASKS_PER_RUN);
+      const fresh: Array<{ id: string; kind: Kind }> = Array.from({ length: n }, (_, i) => ({ id: taskId(), kind: i < LONG_PER_RUN ? 'long' : 'short' }));
+      fresh.sort(() => Math.random() - 0.5);
+      previousLong = fresh.filter((f) => f.kind === 'long').map((f) => f.id);
+      for (let i = 0; i < fresh.length && !killed; ) {
+        const chunk = fresh.slice(i, i + randInt(...CHUNK));
+        i += chunk.length;
+        for (const c of chunk) kinds.set(c.id, c.kind);
+        stats.tasks += chunk.length;
+        fake.assign(chunk.map((c) => containerTask(c.id, { service: c.kind, slot: ++slot, args: c.kind === 'long' ? ['sleep', '3600'] : ['true'] })));
+        await sleep(rand(...CHUNK_GAP_MS));
+      }
+      burstDone = true;
+    })();
+    await sleep(killAfter - (performance.now() - burstStart));
+    killed = true;
+    if (!burstDone) stats.killsDuringBurst++;
+    await a.kill('SIGKILL');
+    await burst;
+    await a.destroy();
+    // Every task the fake still assigns and has heard from was stored by the agent; the
+    // agent only drops a task on REMOVE or a COMPLETE set without it, which it never got.
+    mustResume = fake.assigned().filter((task) => fake.lastStatus(task.id ?? '')).length;
+  }
+
+  // Final run: no more kills; the node settles. What should remain: the last run's
+  // long-running tasks (those pushed before its kill).
+  const keep = new Set(previousLong.filter((id) => kinds.has(id)));
+  const last = await start('final', false);
+  await waitFor(
+    'the last long tasks RUNNING, every other task reported terminal and removed',
+    async () => {
+      const assigned = fake.assigned().map((task) => task.id ?? '');
+      return assigned.length === keep.size && assigned.every((id) => keep.has(id) && fake.lastStatus(id)?.state === TaskState.RUNNING);
+    },
+    SETTLE_TIMEOUT_MS,
+  );
+  const st = await waitFor(
+    'agentd to hold exactly the assigned tasks',
+    async () => {
+      const s = await last.status();
+      return s.tasks.length === keep.size && s.tasks.every((x) => keep.has(x.id)) ? s : undefined;
+    },
+    SETTLE_TIMEOUT_MS,
+  );
+
+  // Reports: only forward, and a final one for every task.
+  const { problems, resends } = reportProblems(fake.statuses);
+  t.deepEqual(problems, []);
+  const unexpected: string[] = [];
+  for (const [id, kind] of kinds) {
+    const final = fake.lastStatus(id);
+    if (!final) {
+      unexpected.push(`task ${id} (${kind}) never reported`);
+      continue;
+    }
+    const want = keep.has(id) ? TaskState.RUNNING : kind === 'long' ? TaskState.SHUTDOWN : TaskState.COMPLETE;
+    if (final.state !== want) unexpected.push(`task ${id} (${kind}) ended ${stateName(final.state)} (${final.err}), expected ${stateName(want)}`);
+  }
+  t.deepEqual(unexpected, []);
+  for (const x of st.tasks) t.is(x.state, 'RUNNING', `task ${x.id} as agentd sees it`);
+
+  // Containers: exactly one per remaining task, running; none for removed tasks.
+  const rows = (await engine.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}\t{{.Label "com.docker.swarm.task.id"}}\t{{.State}}'])).stdout.trim().split('\n').filter(Boolean);
+  const byTask = new Map<string, string[]>();
+  for (const row of rows) {
+    const [, task, state] = row.split('\t') as [string, string, string];
+    byTask.set(task, [...(byTask.get(task) ?? []), state]);
+  }
+  t.deepEqual([...byTask.keys()].sort(), [...keep].sort(), 'containers exist exactly for the assigned tasks');
+  for (const [task, states] of byTask) t.deepEqual(states, ['running'], `task ${task}`);
+
+  const restart = stats.restartMs.sort((x, y) => x - y);
+  t.log(
+    `${RUNS} kills (${stats.killsDuringBurst} during a burst), ${stats.tasks} tasks, ${fake.statuses.length} status reports (${resends} re-sent after a kill), ` +
+      `restart→connected median ${restart[restart.length >> 1]!.toFixed(0)} ms, max ${restart.at(-1)!.toFixed(0)} ms, total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
+});
