@@ -48,7 +48,12 @@ export type NativeErrorCode =
   | 'E_SETSOCKOPT'
   | 'E_BIND'
   | 'E_LISTEN'
-  | 'E_THREAD';
+  | 'E_THREAD'
+  | 'E_NETNS_CREATE'
+  | 'E_NETNS_DELETE'
+  | 'E_NETLINK_SEND'
+  | 'E_NETLINK_RECV'
+  | 'E_NOMEM';
 
 export class NativeError extends Error {
   constructor(
@@ -101,6 +106,10 @@ type NativeOpenArgs = [
 interface NativeAddon {
   openSocketInNetns(...args: NativeOpenArgs): NativeResult;
   openSocketInNetnsAsync(...args: NativeOpenArgs): Promise<NativeResult>;
+  openNetlinkInNetns(netnsPath: string, protocol: number): NativeResult;
+  netlinkTransactAsync(fd: number, request: Buffer): Promise<Buffer[] | NativeFailure>;
+  createNetnsAt(path: string): true | NativeFailure;
+  deleteNetnsAt(path: string): true | NativeFailure;
 }
 
 let addon: NativeAddon | undefined;
@@ -217,4 +226,71 @@ export function openSocketInNetns(netnsPath: string, opts: NetnsSocketOptions): 
 export async function openSocketInNetnsAsync(netnsPath: string, opts: NetnsSocketOptions): Promise<number> {
   const args = validateNetnsSocketArgs(netnsPath, opts);
   return toResult(netnsPath, opts, await loadAddon().openSocketInNetnsAsync(...args));
+}
+
+// ---- netlink in another namespace; named namespaces -------------------------------------
+
+/** A system call failed in one of the namespace/netlink helpers below. */
+export class NativeSyscallError extends NativeError {
+  readonly errnoName: string;
+  constructor(
+    code: NativeErrorCode,
+    readonly errno: number,
+    readonly syscall: string,
+    message: string,
+  ) {
+    super(code, message);
+    this.name = 'NativeSyscallError';
+    this.errnoName = errnoName(errno);
+  }
+}
+
+function syscallFailure(what: string, r: NativeFailure, hint?: string): NativeSyscallError {
+  const name = errnoName(r.errno);
+  return new NativeSyscallError(r.code, r.errno, r.syscall, `${what}: ${r.syscall} failed: ${r.message} (${name})${hint ? `; ${hint}` : ''}`);
+}
+
+function checkPath(what: string, path: string): void {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new NativeError('E_INVALID_ARGUMENT', `${what}: path must be a non-empty string, got ${JSON.stringify(path)}`);
+  }
+}
+
+/**
+ * Opens a netlink socket (protocol e.g. 0 = NETLINK_ROUTE) inside the namespace at `netnsPath`
+ * on a dedicated thread and returns its fd: blocking, close-on-exec, capped and extended acks,
+ * large buffers. Drive it with netlinkTransact; close it with fs.closeSync.
+ */
+export function openNetlinkInNetns(netnsPath: string, protocol: number): number {
+  checkPath('openNetlinkInNetns', netnsPath);
+  const r = loadAddon().openNetlinkInNetns(netnsPath, protocol);
+  if (typeof r === 'number') return r;
+  throw syscallFailure(`openNetlinkInNetns(${netnsPath})`, r, HINTS[`${r.syscall} ${errnoName(r.errno)}`]);
+}
+
+/**
+ * Sends `request` (one or more netlink messages back to back) in one datagram and resolves with
+ * every datagram received until each message that asked for an ACK or a DUMP got its ERROR or
+ * DONE. Runs on a libuv pool thread; never call it twice at once on the same fd.
+ */
+export async function netlinkTransact(fd: number, request: Buffer): Promise<Buffer[]> {
+  const r = await loadAddon().netlinkTransactAsync(fd, request);
+  if (Array.isArray(r)) return r;
+  throw syscallFailure(`netlink transaction on fd ${fd}`, r);
+}
+
+/** Creates a new network namespace pinned at `path` (a bind mount, like `ip netns add`). */
+export function createNetnsAt(path: string): void {
+  checkPath('createNetnsAt', path);
+  const r = loadAddon().createNetnsAt(path);
+  if (r === true) return;
+  const hint = r.syscall === 'open' && errnoName(r.errno) === 'EEXIST' ? 'a namespace (or file) already exists there' : undefined;
+  throw syscallFailure(`createNetnsAt(${path})`, r, hint);
+}
+
+/** Unpins the namespace at `path` and removes the file; a missing path is not an error. */
+export function deleteNetnsAt(path: string): void {
+  checkPath('deleteNetnsAt', path);
+  const r = loadAddon().deleteNetnsAt(path);
+  if (r !== true) throw syscallFailure(`deleteNetnsAt(${path})`, r);
 }

@@ -337,10 +337,423 @@ static napi_value open_socket_in_netns_async(napi_env env, napi_callback_info in
   return promise;
 }
 
+
+// ---- netlink sockets inside a namespace, and the transactions berth runs over them ----------
+//
+// The `netlink` npm package creates its sockets on the calling (main) thread, so it can only
+// ever talk to our own namespace. berth keeps that package's message codecs and typed API but
+// gives it a transport whose socket was created inside the target namespace on a dedicated
+// thread (a netlink socket stays bound to the namespace it was created in, like any socket).
+// Requests go out in batches and come back on a libuv pool thread with blocking I/O, which is
+// what makes programming thousands of entries cheap.
+
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+
+#define NL_SOCKET_BUFFER (8 * 1024 * 1024)
+#define NL_REPLY_TIMEOUT_MS 30000
+#define NL_MAX_PENDING 65536
+
+struct nl_open_request {
+  char netns_path[PATH_MAX];
+  int protocol;
+  int fd;
+  int err;
+  const char *code;
+  const char *syscall;
+};
+
+static void *nl_fail(struct nl_open_request *r, int err, const char *code, const char *syscall) {
+  if (r->fd >= 0) close(r->fd);
+  r->fd = -1;
+  r->err = err;
+  r->code = code;
+  r->syscall = syscall;
+  return NULL;
+}
+
+static void *nl_open_thread(void *arg) {
+  struct nl_open_request *r = arg;
+  r->fd = -1;
+  int nsfd = open(r->netns_path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return nl_fail(r, errno, "E_NETNS_OPEN", "open");
+  if (setns(nsfd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(nsfd);
+    return nl_fail(r, err, "E_SETNS", "setns");
+  }
+  close(nsfd);
+  r->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, r->protocol);
+  if (r->fd < 0) return nl_fail(r, errno, "E_SOCKET", "socket");
+  struct sockaddr_nl addr;
+  memset(&addr, 0, sizeof addr);
+  addr.nl_family = AF_NETLINK;
+  if (bind(r->fd, (struct sockaddr *)&addr, sizeof addr) != 0) return nl_fail(r, errno, "E_BIND", "bind");
+  const int one = 1;
+  const int size = NL_SOCKET_BUFFER;
+  // Capped acks keep thousands of replies small; extended acks carry the kernel's reason.
+  setsockopt(r->fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(r->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  // FORCE needs CAP_NET_ADMIN; fall back to the capped variant without it.
+  if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (setsockopt(r->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+    setsockopt(r->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  r->err = 0;
+  return r;
+}
+
+// A namespace that lives as long as its bind mount: unshare on a throwaway thread, then pin
+// the thread's new namespace at `path` (what `ip netns add` does, without the process moving).
+struct netns_create_request {
+  char path[PATH_MAX];
+  int err;
+  const char *code;
+  const char *syscall;
+};
+
+static void *netns_create_thread(void *arg) {
+  struct netns_create_request *r = arg;
+  int fd = open(r->path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    r->err = errno;
+    r->code = "E_NETNS_CREATE";
+    r->syscall = "open";
+    return NULL;
+  }
+  close(fd);
+  if (unshare(CLONE_NEWNET) != 0) {
+    r->err = errno;
+    r->code = "E_NETNS_CREATE";
+    r->syscall = "unshare";
+    unlink(r->path);
+    return NULL;
+  }
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)gettid());
+  if (mount(self, r->path, "none", MS_BIND, NULL) != 0) {
+    r->err = errno;
+    r->code = "E_NETNS_CREATE";
+    r->syscall = "mount";
+    unlink(r->path);
+    return NULL;
+  }
+  r->err = 0;
+  return r;
+}
+
+static int run_on_fresh_thread(void *(*fn)(void *), void *arg) {
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  pthread_t tid;
+  int rc = pthread_create(&tid, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  if (rc != 0) return rc;
+  return pthread_join(tid, NULL);
+}
+
+static napi_value failure_object(napi_env env, const char *code, int err, const char *syscall) {
+  napi_value out, errno_v;
+  char buf[MESSAGE_MAX];
+  const char *text = strerror_r(err, buf, sizeof buf);
+  NAPI_OK_OR_RETURN(env, napi_create_object(env, &out), NULL);
+  NAPI_OK_OR_RETURN(env, set_string_prop(env, out, "code", code), NULL);
+  NAPI_OK_OR_RETURN(env, set_string_prop(env, out, "syscall", syscall), NULL);
+  NAPI_OK_OR_RETURN(env, set_string_prop(env, out, "message", text), NULL);
+  NAPI_OK_OR_RETURN(env, napi_create_int32(env, err, &errno_v), NULL);
+  NAPI_OK_OR_RETURN(env, napi_set_named_property(env, out, "errno", errno_v), NULL);
+  return out;
+}
+
+// (netnsPath, protocol) -> fd | failure. Blocking socket, kernel-assigned port id.
+static napi_value open_netlink_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc != 2) {
+    napi_throw_type_error(env, "E_INVALID_ARGUMENT", "expected 2 arguments");
+    return NULL;
+  }
+  struct nl_open_request r;
+  memset(&r, 0, sizeof r);
+  if (!get_string(env, argv[0], r.netns_path, sizeof r.netns_path, "netnsPath")) return NULL;
+  if (!get_int(env, argv[1], 0, 31, &r.protocol, "protocol")) return NULL;
+  int rc = run_on_fresh_thread(nl_open_thread, &r);
+  if (rc != 0) return failure_object(env, "E_THREAD", rc, "pthread_create");
+  if (r.err != 0) return failure_object(env, r.code, r.err, r.syscall);
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_create_int32(env, r.fd, &out), NULL);
+  return out;
+}
+
+// (path) -> true | failure
+static napi_value create_netns_at(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  struct netns_create_request r;
+  memset(&r, 0, sizeof r);
+  if (argc != 1 || !get_string(env, argv[0], r.path, sizeof r.path, "path")) return NULL;
+  int rc = run_on_fresh_thread(netns_create_thread, &r);
+  if (rc != 0) return failure_object(env, "E_THREAD", rc, "pthread_create");
+  if (r.err != 0) return failure_object(env, r.code, r.err, r.syscall);
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_get_boolean(env, true, &out), NULL);
+  return out;
+}
+
+// (path) -> true | failure. Lazy unmount: the namespace dies with its last user.
+static napi_value delete_netns_at(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[PATH_MAX];
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc != 1 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL) {
+    if (errno != ENOENT) return failure_object(env, "E_NETNS_DELETE", errno, "umount2");
+  }
+  if (unlink(path) != 0 && errno != ENOENT) return failure_object(env, "E_NETNS_DELETE", errno, "unlink");
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_get_boolean(env, true, &out), NULL);
+  return out;
+}
+
+struct nl_reply {
+  char *data;
+  size_t len;
+};
+
+struct nl_transact {
+  int fd;
+  char *request;
+  size_t request_len;
+  struct nl_reply *replies;
+  size_t count;
+  size_t cap;
+  int err;
+  const char *code;
+  const char *syscall;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static int seq_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void transact_fail(struct nl_transact *t, int err, const char *code, const char *syscall) {
+  t->err = err;
+  t->code = code;
+  t->syscall = syscall;
+}
+
+// Sends one datagram holding any number of requests, then reads until every request that asked
+// for an answer (ACK or DUMP) got its terminal message (ERROR/ack or DONE).
+static void transact_execute(napi_env env, void *data) {
+  (void)env;
+  struct nl_transact *t = data;
+  uint32_t *pending = calloc(NL_MAX_PENDING, sizeof *pending);
+  bool *done = NULL;
+  size_t npending = 0;
+  if (pending == NULL) return transact_fail(t, ENOMEM, "E_NOMEM", "calloc");
+  for (size_t off = 0; off + sizeof(struct nlmsghdr) <= t->request_len;) {
+    struct nlmsghdr *h = (struct nlmsghdr *)(t->request + off);
+    if (h->nlmsg_len < sizeof *h || off + h->nlmsg_len > t->request_len) {
+      free(pending);
+      return transact_fail(t, EINVAL, "E_INVALID_ARGUMENT", "parse request");
+    }
+    if ((h->nlmsg_flags & (NLM_F_ACK | NLM_F_DUMP)) && npending < NL_MAX_PENDING) pending[npending++] = h->nlmsg_seq;
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  qsort(pending, npending, sizeof *pending, seq_cmp);
+  done = calloc(npending + 1, sizeof *done);
+  if (done == NULL) {
+    free(pending);
+    return transact_fail(t, ENOMEM, "E_NOMEM", "calloc");
+  }
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  struct iovec iov = {t->request, t->request_len};
+  struct msghdr msg = {&kernel, sizeof kernel, &iov, 1, NULL, 0, 0};
+  ssize_t sent;
+  do {
+    sent = sendmsg(t->fd, &msg, 0);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    free(pending);
+    free(done);
+    return transact_fail(t, errno, "E_NETLINK_SEND", "sendmsg");
+  }
+  size_t remaining = npending;
+  while (remaining > 0) {
+    struct pollfd pfd = {t->fd, POLLIN, 0};
+    int pr;
+    do {
+      pr = poll(&pfd, 1, NL_REPLY_TIMEOUT_MS);
+    } while (pr < 0 && errno == EINTR);
+    if (pr <= 0) {
+      transact_fail(t, pr == 0 ? ETIMEDOUT : errno, "E_NETLINK_RECV", "poll");
+      break;
+    }
+    char peek;
+    ssize_t size;
+    do {
+      size = recv(t->fd, &peek, 1, MSG_PEEK | MSG_TRUNC);
+    } while (size < 0 && errno == EINTR);
+    if (size < 0) {
+      transact_fail(t, errno, "E_NETLINK_RECV", "recv");
+      break;
+    }
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
+      transact_fail(t, ENOMEM, "E_NOMEM", "malloc");
+      break;
+    }
+    do {
+      size = recv(t->fd, buf, (size_t)size, 0);
+    } while (size < 0 && errno == EINTR);
+    if (size < 0) {
+      free(buf);
+      transact_fail(t, errno, "E_NETLINK_RECV", "recv");
+      break;
+    }
+    if (t->count == t->cap) {
+      size_t cap = t->cap ? t->cap * 2 : 16;
+      struct nl_reply *grown = realloc(t->replies, cap * sizeof *grown);
+      if (grown == NULL) {
+        free(buf);
+        transact_fail(t, ENOMEM, "E_NOMEM", "realloc");
+        break;
+      }
+      t->replies = grown;
+      t->cap = cap;
+    }
+    t->replies[t->count].data = buf;
+    t->replies[t->count].len = (size_t)size;
+    t->count++;
+    for (size_t off = 0; off + sizeof(struct nlmsghdr) <= (size_t)size;) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
+      if (h->nlmsg_len < sizeof *h) break;
+      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+        uint32_t *hit = bsearch(&h->nlmsg_seq, pending, npending, sizeof *pending, seq_cmp);
+        if (hit != NULL && !done[hit - pending]) {
+          done[hit - pending] = true;
+          remaining--;
+        }
+      }
+      off += NLMSG_ALIGN(h->nlmsg_len);
+    }
+  }
+  free(pending);
+  free(done);
+}
+
+static void free_transact(struct nl_transact *t) {
+  for (size_t i = 0; i < t->count; i++) free(t->replies[i].data);
+  free(t->replies);
+  free(t->request);
+  free(t);
+}
+
+static void transact_complete(napi_env env, napi_status status, void *data) {
+  struct nl_transact *t = data;
+  napi_value result = NULL;
+  if (status != napi_ok) {
+    transact_fail(t, ECANCELED, "E_NETLINK_RECV", "async work");
+  }
+  if (t->err != 0) {
+    result = failure_object(env, t->code, t->err, t->syscall);
+  } else if (napi_create_array_with_length(env, t->count, &result) == napi_ok) {
+    for (size_t i = 0; i < t->count; i++) {
+      napi_value buf;
+      void *copy;
+      if (napi_create_buffer_copy(env, t->replies[i].len, t->replies[i].data, &copy, &buf) != napi_ok ||
+          napi_set_element(env, result, (uint32_t)i, buf) != napi_ok) {
+        result = NULL;
+        break;
+      }
+    }
+  }
+  if (result != NULL) {
+    napi_resolve_deferred(env, t->deferred, result);
+  } else {
+    napi_value msg, err;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_get_and_clear_last_exception(env, &err);
+    } else {
+      napi_create_string_utf8(env, "netlinkTransact could not build its result", NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, NULL, msg, &err);
+    }
+    napi_reject_deferred(env, t->deferred, err);
+  }
+  napi_delete_async_work(env, t->work);
+  free_transact(t);
+}
+
+// (fd, Buffer of concatenated nlmsgs) -> Promise<Buffer[] | failure>
+static napi_value netlink_transact_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  int fd = -1;
+  if (argc != 2 || !get_int(env, argv[0], 0, INT_MAX, &fd, "fd")) return NULL;
+  bool is_buffer = false;
+  void *bytes = NULL;
+  size_t len = 0;
+  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[1], &bytes, &len) != napi_ok || len == 0) {
+    napi_throw_type_error(env, "E_INVALID_ARGUMENT", "request must be a non-empty Buffer");
+    return NULL;
+  }
+  struct nl_transact *t = calloc(1, sizeof *t);
+  if (t == NULL || (t->request = malloc(len)) == NULL) {
+    free(t);
+    napi_throw_error(env, "E_NOMEM", "out of memory");
+    return NULL;
+  }
+  memcpy(t->request, bytes, len);
+  t->request_len = len;
+  t->fd = fd;
+  napi_value promise, name;
+  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "berth:netlinkTransact", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, transact_execute, transact_complete, t, &t->work) != napi_ok) {
+    free_transact(t);
+    NAPI_OK_OR_RETURN(env, napi_generic_failure, NULL);
+  }
+  if (napi_queue_async_work(env, t->work) != napi_ok) {
+    napi_delete_async_work(env, t->work);
+    free_transact(t);
+    NAPI_OK_OR_RETURN(env, napi_generic_failure, NULL);
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"openSocketInNetns", NULL, open_socket_in_netns_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openSocketInNetnsAsync", NULL, open_socket_in_netns_async, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openNetlinkInNetns", NULL, open_netlink_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netlinkTransactAsync", NULL, netlink_transact_async, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"createNetnsAt", NULL, create_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"deleteNetnsAt", NULL, delete_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK_OR_RETURN(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);
   return exports;

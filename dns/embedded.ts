@@ -1,0 +1,73 @@
+// The one object the agent holds: a name table, a forwarder to the host's resolvers, the
+// server between them, and a listener pair per sandbox. The agent feeds the table (its own
+// tasks from the worker, remote ones from the cluster tables) and opens/closes sandboxes.
+import { DnsError } from './errors.js';
+import { Forwarder, type ForwarderOptions } from './forwarder.js';
+import { openSandboxListener, type ListenerOptions, type SandboxListener } from './listener.js';
+import { NameTable, type NameTableOptions, type NetworkId, type SandboxId } from './name-table.js';
+import { hostUpstreams, type Upstream } from './resolv-conf.js';
+import { DnsServer, type DnsStats } from './server.js';
+import type { ForwarderStats } from './forwarder.js';
+
+export interface EmbeddedDnsOptions extends NameTableOptions, Omit<ForwarderOptions, 'upstreams'> {
+  /** Default: the host's resolvers (resolv.conf, or the upstreams behind a loopback stub). */
+  upstreams?: readonly Upstream[];
+  resolvConfPath?: string;
+  listen?: ListenerOptions;
+}
+
+export class EmbeddedDns {
+  readonly table: NameTable;
+  readonly server: DnsServer;
+  readonly forwarder: Forwarder;
+  private readonly listenOpts: ListenerOptions;
+  private readonly listeners = new Map<SandboxId, Promise<SandboxListener>>();
+
+  private constructor(table: NameTable, forwarder: Forwarder, listen: ListenerOptions) {
+    this.table = table;
+    this.forwarder = forwarder;
+    this.server = new DnsServer({ table, forwarder });
+    this.listenOpts = listen;
+  }
+
+  static async create(opts: EmbeddedDnsOptions = {}): Promise<EmbeddedDns> {
+    const upstreams = opts.upstreams ?? (await hostUpstreams(opts.resolvConfPath));
+    const table = new NameTable(opts);
+    return new EmbeddedDns(table, new Forwarder({ ...opts, upstreams }), opts.listen ?? {});
+  }
+
+  /**
+   * Registers the sandbox's networks and opens its listeners; names resolve from inside it as
+   * soon as this resolves. Idempotent per sandbox id (re-entered after an agent restart).
+   */
+  async openSandbox(id: SandboxId, netnsPath: string, networkIds: readonly NetworkId[]): Promise<SandboxListener> {
+    this.table.setSandbox({ id, networkIds });
+    let l = this.listeners.get(id);
+    if (!l) {
+      l = openSandboxListener(this.server, id, netnsPath, this.listenOpts);
+      this.listeners.set(id, l);
+      l.catch(() => this.listeners.delete(id));
+    }
+    return l;
+  }
+
+  /** Closes the sandbox's listeners and forgets its scope. */
+  async closeSandbox(id: SandboxId): Promise<void> {
+    const l = this.listeners.get(id);
+    this.listeners.delete(id);
+    this.table.removeSandbox(id);
+    if (l) await (await l.catch(() => undefined))?.close();
+  }
+
+  stats(): { server: DnsStats; forwarder: ForwarderStats; sandboxes: number } {
+    return { server: this.server.stats(), forwarder: this.forwarder.stats(), sandboxes: this.listeners.size };
+  }
+
+  async close(): Promise<void> {
+    const ids = [...this.listeners.keys()];
+    await Promise.all(ids.map((id) => this.closeSandbox(id)));
+    this.forwarder.close();
+  }
+}
+
+export { DnsError };

@@ -1,0 +1,197 @@
+// Per-sandbox listeners: UDP and TCP sockets bound to 127.0.0.11:53 *inside* the sandbox's
+// network namespace (opened there by native/ on a helper thread) and served from agentd's own
+// event loop, so one process serves every sandbox without entering any namespace.
+//
+// Why bind :53 directly instead of Docker's DNAT to a high port:
+// - Docker binds 127.0.0.11:<random> and installs per-container iptables DNAT/SNAT rules so
+//   that :53 stays free for the task. That puts conntrack on every query: glibc sends A and
+//   AAAA from one socket at once, and the two racing DNAT'd UDP flows hit the conntrack
+//   insertion race that drops one of them (the well-known 5 s lookup stalls). It also needs
+//   nat rules in every sandbox (another netlink program per sandbox, another thing to leak on
+//   a crash) and costs a NAT lookup per packet.
+// - Direct bind has none of that: no rules to install before names work, nothing in the
+//   sandbox to clean up, and the socket exists the moment openSocketInNetns returns.
+// - What it gives up, measured on this kernel: a task process binding the *wildcard* :53
+//   fails with EADDRINUSE (TCP always; UDP unless both sides set SO_REUSEADDR — ours does,
+//   and the kernel still delivers 127.0.0.11 traffic to the more specific socket). Binding
+//   its own address (eth0's IP, 127.0.0.1) on :53 works. Tasks that must own 0.0.0.0:53 are
+//   rare (DNS servers), and for them the listener takes any port: a DNAT mode is a netd rule
+//   plus `port` here, added when a workload needs it.
+import dgram from 'node:dgram';
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { openSocketInNetnsAsync } from '../native/index.js';
+import { DnsError } from './errors.js';
+import type { SandboxId } from './name-table.js';
+import type { DnsServer } from './server.js';
+import { MAX_MESSAGE_LEN } from './wire.js';
+
+export const EMBEDDED_DNS_ADDRESS = '127.0.0.11';
+export const EMBEDDED_DNS_PORT = 53;
+/** RFC 7766 6.2.3: servers should close idle TCP connections; seconds, not minutes. */
+const TCP_IDLE_MS = 10_000;
+/** Per sandbox; a task opening more is misbehaving and waits in the backlog. */
+const MAX_TCP_CONNECTIONS = 64;
+/** Pipelined queries per TCP connection answered concurrently; more pause the reads. */
+const MAX_TCP_PIPELINE = 32;
+/** Room for a burst of ~2,000 queries queued in the kernel while the event loop is busy. */
+const UDP_RECV_BUFFER = 1 << 20;
+const TCP_LENGTH_PREFIX = 2;
+
+export interface ListenerOptions {
+  address?: string;
+  port?: number;
+}
+
+export interface SandboxListener {
+  readonly sandboxId: SandboxId;
+  readonly netnsPath: string;
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function bindUdp(fd: number, type: 'udp4' | 'udp6'): Promise<dgram.Socket> {
+  const sock = dgram.createSocket(type);
+  return new Promise((resolve, reject) => {
+    sock.once('error', (err) => {
+      try {
+        closeSync(fd);
+      } catch {
+        // the socket took it
+      }
+      reject(err);
+    });
+    sock.bind({ fd }, () => {
+      sock.removeAllListeners('error');
+      resolve(sock);
+    });
+  });
+}
+
+function listenTcp(server: net.Server, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => {
+      try {
+        closeSync(fd);
+      } catch {
+        // the server took it
+      }
+      reject(err);
+    });
+    server.listen({ fd }, () => {
+      server.removeAllListeners('error');
+      resolve();
+    });
+  });
+}
+
+/** Serves one TCP connection: length-prefixed messages, pipelined, answered in any order (RFC 7766 6.2.1.1). */
+function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: SandboxId): void {
+  let pending: Buffer | undefined;
+  let outstanding = 0;
+  conn.setTimeout(TCP_IDLE_MS, () => conn.destroy());
+  conn.on('error', () => conn.destroy());
+  const write = (reply: Buffer) => {
+    outstanding--;
+    if (conn.destroyed) return;
+    const len = Buffer.allocUnsafe(TCP_LENGTH_PREFIX);
+    len.writeUInt16BE(reply.length, 0);
+    conn.cork();
+    conn.write(len);
+    conn.write(reply);
+    conn.uncork();
+    if (outstanding < MAX_TCP_PIPELINE && conn.isPaused()) conn.resume();
+  };
+  conn.on('data', (chunk: Buffer) => {
+    let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    while (buf.length >= TCP_LENGTH_PREFIX) {
+      const len = buf.readUInt16BE(0);
+      if (buf.length < TCP_LENGTH_PREFIX + len) break;
+      const msg = buf.subarray(TCP_LENGTH_PREFIX, TCP_LENGTH_PREFIX + len);
+      buf = buf.subarray(TCP_LENGTH_PREFIX + len);
+      const r = server.handle(msg, sandboxId, 'tcp');
+      // A malformed message on a stream leaves nothing sane to continue with.
+      if (r === undefined) return conn.destroy();
+      outstanding++;
+      if (r instanceof Promise) void r.then(write);
+      else write(r);
+    }
+    pending = buf.length > 0 ? Buffer.from(buf) : undefined;
+    if (pending && pending.length > TCP_LENGTH_PREFIX + MAX_MESSAGE_LEN) conn.destroy();
+    else if (outstanding >= MAX_TCP_PIPELINE) conn.pause();
+  });
+}
+
+/**
+ * Opens UDP and TCP listeners at address:port (127.0.0.11:53) inside the namespace at
+ * netnsPath (/proc/PID/ns/net or /var/run/netns/NAME; its `lo` must be up) and serves them
+ * with server, answering as sandbox sandboxId.
+ */
+export async function openSandboxListener(server: DnsServer, sandboxId: SandboxId, netnsPath: string, opts: ListenerOptions = {}): Promise<SandboxListener> {
+  const address = opts.address ?? EMBEDDED_DNS_ADDRESS;
+  const port = opts.port ?? EMBEDDED_DNS_PORT;
+  const family = net.isIP(address) === 6 ? 'udp6' : 'udp4';
+  const where = `DNS listener for sandbox ${sandboxId} at ${address}:${port} in ${netnsPath}`;
+  let udpFd: number | undefined;
+  let tcpFd: number | undefined;
+  let udp: dgram.Socket | undefined;
+  const conns = new Set<net.Socket>();
+  const tcp = net.createServer({ noDelay: true }, (conn) => {
+    conns.add(conn);
+    conn.on('close', () => conns.delete(conn));
+    serveTcpConnection(conn, server, sandboxId);
+  });
+  tcp.maxConnections = MAX_TCP_CONNECTIONS;
+  try {
+    udpFd = await openSocketInNetnsAsync(netnsPath, { type: 'udp', address, port, reuseAddr: true });
+    udp = await bindUdp(udpFd, family);
+    udpFd = undefined;
+    tcpFd = await openSocketInNetnsAsync(netnsPath, { type: 'tcp', address, port: port === 0 ? udp.address().port : port, reuseAddr: true });
+    await listenTcp(tcp, tcpFd);
+    tcpFd = undefined;
+  } catch (err) {
+    if (udpFd !== undefined) closeSync(udpFd);
+    if (tcpFd !== undefined) closeSync(tcpFd);
+    udp?.close();
+    throw new DnsError('E_DNS_LISTEN', `${where}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    udp.setRecvBufferSize(UDP_RECV_BUFFER);
+  } catch {
+    // capped by net.core.rmem_max; the default still works
+  }
+  const sock = udp;
+  let closed = false;
+  const send = (reply: Buffer, rport: number, raddr: string) => {
+    if (!closed) sock.send(reply, rport, raddr);
+  };
+  sock.on('message', (msg, rinfo) => {
+    const r = server.handle(msg, sandboxId, 'udp');
+    if (r === undefined) return;
+    if (r instanceof Promise) void r.then((reply) => send(reply, rinfo.port, rinfo.address));
+    else sock.send(r, rinfo.port, rinfo.address);
+  });
+  // Send errors (a client gone, ENOBUFS under a flood) concern one datagram, never the listener.
+  sock.on('error', () => undefined);
+  const boundPort = sock.address().port;
+  let closing: Promise<void> | undefined;
+  return {
+    sandboxId,
+    netnsPath,
+    address,
+    port: boundPort,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        closed = true;
+        let left = 2;
+        const done = () => --left === 0 && resolve();
+        sock.close(done);
+        tcp.close(() => done());
+        // Idle keep-alive connections would hold close() open for TCP_IDLE_MS.
+        for (const c of conns) c.destroy();
+      });
+      return closing;
+    },
+  };
+}

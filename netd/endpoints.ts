@@ -1,0 +1,105 @@
+// Remote endpoints, refcounted, and the kernel tables they imply. Pure.
+//
+// The same endpoint can be announced more than once (gossip rebroadcasts, two sources), and an
+// address can move to another node before the old announcement is withdrawn. So each
+// (ip, mac, vtep) is counted, and an address is programmed with its newest live announcement.
+import type { RemoteEndpoint } from './validate.js';
+
+interface Announcement {
+  mac: string;
+  vtep: string;
+  count: number;
+  /** Insertion order; the newest live announcement wins. */
+  serial: number;
+}
+
+/** IP → MAC on the VXLAN device (ARP proxy) and MAC → VTEP in its forwarding database. */
+export interface KernelTables {
+  neigh: Map<string, string>;
+  fdb: Map<string, string>;
+}
+
+export interface TableDiff {
+  /** ip, mac: add or replace. */
+  neighSet: Array<[string, string]>;
+  neighDel: string[];
+  /** mac, vtep: add or replace. */
+  fdbSet: Array<[string, string]>;
+  /** mac, vtep as it is now in the kernel. */
+  fdbDel: Array<[string, string]>;
+}
+
+export function emptyTables(): KernelTables {
+  return { neigh: new Map(), fdb: new Map() };
+}
+
+export class EndpointTable {
+  private readonly byIp = new Map<string, Map<string, Announcement>>();
+  private serial = 0;
+
+  /** Returns true when this changed what should be programmed. */
+  add(e: RemoteEndpoint): boolean {
+    const before = this.winner(e.ip);
+    let anns = this.byIp.get(e.ip);
+    if (!anns) this.byIp.set(e.ip, (anns = new Map()));
+    const key = `${e.mac}|${e.vtep}`;
+    const a = anns.get(key);
+    if (a) {
+      a.count++;
+      a.serial = ++this.serial;
+    } else {
+      anns.set(key, { mac: e.mac, vtep: e.vtep, count: 1, serial: ++this.serial });
+    }
+    return !sameWinner(before, this.winner(e.ip));
+  }
+
+  /** Returns true when this changed what should be programmed; unknown endpoints are ignored. */
+  remove(e: RemoteEndpoint): boolean {
+    const anns = this.byIp.get(e.ip);
+    const key = `${e.mac}|${e.vtep}`;
+    const a = anns?.get(key);
+    if (!anns || !a) return false;
+    const before = this.winner(e.ip);
+    if (--a.count === 0) anns.delete(key);
+    if (anns.size === 0) this.byIp.delete(e.ip);
+    return !sameWinner(before, this.winner(e.ip));
+  }
+
+  get size(): number {
+    return this.byIp.size;
+  }
+
+  winner(ip: string): { mac: string; vtep: string } | undefined {
+    let best: Announcement | undefined;
+    for (const a of this.byIp.get(ip)?.values() ?? []) if (!best || a.serial > best.serial) best = a;
+    return best && { mac: best.mac, vtep: best.vtep };
+  }
+
+  /** What the kernel should hold for this network. */
+  tables(): KernelTables {
+    const t = emptyTables();
+    for (const ip of this.byIp.keys()) {
+      const w = this.winner(ip)!;
+      t.neigh.set(ip, w.mac);
+      t.fdb.set(w.mac, w.vtep);
+    }
+    return t;
+  }
+}
+
+function sameWinner(a: { mac: string; vtep: string } | undefined, b: { mac: string; vtep: string } | undefined): boolean {
+  return a?.mac === b?.mac && a?.vtep === b?.vtep;
+}
+
+export function diffTables(current: KernelTables, desired: KernelTables): TableDiff {
+  const d: TableDiff = { neighSet: [], neighDel: [], fdbSet: [], fdbDel: [] };
+  for (const [ip, mac] of desired.neigh) if (current.neigh.get(ip) !== mac) d.neighSet.push([ip, mac]);
+  for (const ip of current.neigh.keys()) if (!desired.neigh.has(ip)) d.neighDel.push(ip);
+  for (const [mac, vtep] of desired.fdb) if (current.fdb.get(mac) !== vtep) d.fdbSet.push([mac, vtep]);
+  for (const [mac, vtep] of current.fdb) if (!desired.fdb.has(mac)) d.fdbDel.push([mac, vtep]);
+  return d;
+}
+
+export function isEmptyDiff(d: TableDiff): boolean {
+  return d.neighSet.length + d.neighDel.length + d.fdbSet.length + d.fdbDel.length === 0;
+}

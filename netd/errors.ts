@@ -1,0 +1,67 @@
+// Errors of the overlay data plane: a stable code to branch on, a message a person can act on,
+// and the cause attached. Validation errors mean "this input can never work"; kernel errors
+// carry the netlink operation, the object and the errno so logs say what failed where.
+
+export type NetdErrorCode =
+  | 'E_INVALID_CIDR'
+  | 'E_INVALID_ADDRESS'
+  | 'E_INVALID_VNI'
+  | 'E_INVALID_NETWORK'
+  | 'E_INVALID_ATTACHMENT'
+  | 'E_INVALID_ENDPOINT'
+  | 'E_SUBNET_OVERLAP'
+  | 'E_VNI_CONFLICT'
+  | 'E_NETWORK_CHANGED'
+  | 'E_ADDRESS_IN_USE'
+  | 'E_NETWORK_NOT_FOUND'
+  | 'E_SANDBOX_CONFLICT'
+  | 'E_UNDERLAY'
+  | 'E_NETLINK'
+  | 'E_CLOSED';
+
+export class NetdError extends Error {
+  constructor(
+    readonly code: NetdErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'NetdError';
+  }
+}
+
+/** The input is malformed or contradicts what is already programmed; retrying cannot help. */
+export class NetdValidationError extends NetdError {
+  constructor(code: NetdErrorCode, message: string) {
+    super(code, message);
+    this.name = 'NetdValidationError';
+  }
+}
+
+/** A sandbox named a network that was not defined within the wait (moby/moby#25503). */
+export class NetworkNotFoundError extends NetdError {
+  constructor(
+    readonly networkId: string,
+    readonly waitedMs: number,
+  ) {
+    super(
+      'E_NETWORK_NOT_FOUND',
+      `network ${networkId} not found: it was not defined on this node within ${waitedMs} ms; ` +
+        'the task must carry the network in its attachment or the network must be created first',
+    );
+    this.name = 'NetworkNotFoundError';
+  }
+}
+
+/** The kernel refused a netlink request. */
+export class NetlinkOperationError extends NetdError {
+  constructor(
+    readonly operation: string,
+    readonly errnoName: string,
+    readonly kernelMessage: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('E_NETLINK', `${operation}: ${errnoName}${kernelMessage ? ` (${kernelMessage})` : ''}`, options);
+    this.name = 'NetlinkOperationError';
+  }
+}

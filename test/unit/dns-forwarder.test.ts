@@ -1,0 +1,279 @@
+// Forwarder and server against real sockets on 127.0.0.1 (no root needed): TC → TCP retry,
+// timeouts → SERVFAIL, upstream health ordering, the concurrency cap and its queue, spoofed
+// replies; plus resolv.conf upstream selection.
+import test from 'ava';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { Forwarder } from '../../dns/forwarder.js';
+import { NameTable } from '../../dns/name-table.js';
+import { chooseUpstreams, hostUpstreams, isLoopback, parseResolvConf } from '../../dns/resolv-conf.js';
+import { DnsServer } from '../../dns/server.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DnsError } from '../../dns/errors.js';
+import { Flag, RCode, RRType, encodeQuery, encodeResponse, parseQuery, rcodeOf, type Query, type ResourceRecord } from '../../dns/wire.js';
+
+const FAST_TIMEOUT_MS = 150;
+const BIG_ANSWERS = 60;
+
+type Mode = 'answer' | 'silent' | 'spoof-then-answer' | 'tc';
+
+interface FakeUpstream {
+  port: number;
+  udpQueries: string[];
+  tcpQueries: string[];
+  mode: Mode;
+  close(): Promise<void>;
+}
+
+function answerFor(msg: Buffer, q: Query, maxSize: number): Buffer {
+  const n = q.name.startsWith('big.') ? BIG_ANSWERS : 1;
+  const answers: ResourceRecord[] = Array.from({ length: n }, (_, i) => ({ type: RRType.A, ttl: 60, address: Uint8Array.from([192, 0, 2, i + 1]) }));
+  return encodeResponse(msg, q, { rcode: 0, authoritative: true, answers, maxSize });
+}
+
+/** An authoritative server for everything on 127.0.0.1 (UDP and TCP on one port). */
+async function fakeUpstream(mode: Mode): Promise<FakeUpstream> {
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  const port = udp.address().port;
+  const self: FakeUpstream = {
+    port,
+    udpQueries: [],
+    tcpQueries: [],
+    mode,
+    close: () => new Promise<void>((r) => {
+      tcp.close(() => r());
+      udp.close();
+    }),
+  };
+  udp.on('message', (msg, rinfo) => {
+    const q = parseQuery(msg);
+    if (typeof q === 'string') return;
+    self.udpQueries.push(q.name);
+    const reply = (b: Buffer) => udp.send(b, rinfo.port, rinfo.address);
+    switch (self.mode) {
+      case 'silent':
+        return;
+      case 'spoof-then-answer': {
+        const other = encodeQuery(q.id, 'evil.example', RRType.A);
+        reply(answerFor(other, parseQuery(other) as Query, 512));
+        return reply(answerFor(msg, q, 512));
+      }
+      case 'tc':
+        return reply(answerFor(msg, q, 512));
+      case 'answer':
+        return reply(answerFor(msg, q, 65535));
+    }
+  });
+  const tcp = net.createServer((c) => {
+    c.on('error', () => undefined);
+    c.once('data', (d: Buffer) => {
+      const msg = d.subarray(2, 2 + d.readUInt16BE(0));
+      const q = parseQuery(msg);
+      if (typeof q === 'string' || self.mode === 'silent') return;
+      self.tcpQueries.push(q.name);
+      const r = answerFor(msg, q, 65535);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(r.length);
+      c.end(Buffer.concat([len, r]));
+    });
+  });
+  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', () => r()));
+  return self;
+}
+
+function q(name: string, type: number = RRType.A, edns?: number): { msg: Buffer; q: Query } {
+  const msg = encodeQuery(0xbeef, name, type, edns ? { edns } : {});
+  return { msg, q: parseQuery(msg) as Query };
+}
+
+test('forwards over UDP; the reply matches the question', async (t) => {
+  const up = await fakeUpstream('answer');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('www.example.test');
+  const reply = await fwd.forward(msg, query.questionEnd, false);
+  t.truthy(reply);
+  t.is(rcodeOf(reply!), 0);
+  t.deepEqual(up.udpQueries, ['www.example.test']);
+  t.like(fwd.stats(), { forwarded: 1, answered: 1, failed: 0, inFlight: 0 });
+});
+
+test('a truncated UDP reply is retried over TCP', async (t) => {
+  const up = await fakeUpstream('tc');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('big.example.test');
+  const reply = await fwd.forward(msg, query.questionEnd, false);
+  t.is(reply!.readUInt16BE(2) & Flag.TC, 0);
+  t.is(reply!.readUInt16BE(6), BIG_ANSWERS);
+  t.deepEqual(up.tcpQueries, ['big.example.test']);
+  t.is(fwd.stats().tcpFallbacks, 1);
+});
+
+test('TCP clients are forwarded over TCP', async (t) => {
+  const up = await fakeUpstream('answer');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  t.truthy(await fwd.forward(msg, query.questionEnd, true));
+  t.deepEqual(up.udpQueries, []);
+  t.deepEqual(up.tcpQueries, ['x.example.test']);
+});
+
+test('a silent upstream: undefined after attempts × timeout, never a hang', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: FAST_TIMEOUT_MS, attempts: 2 });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  const t0 = Date.now();
+  t.is(await fwd.forward(msg, query.questionEnd, false), undefined);
+  const ms = Date.now() - t0;
+  t.true(ms >= 2 * FAST_TIMEOUT_MS - 10 && ms < 2 * FAST_TIMEOUT_MS + 200, `${ms} ms`);
+  t.is(up.udpQueries.length, 2);
+  t.like(fwd.stats(), { timeouts: 2, failed: 1 });
+  t.is(fwd.health()[0]!.consecutiveFailures, 2);
+});
+
+test('a failed upstream is tried last until its backoff expires', async (t) => {
+  const dead = await fakeUpstream('silent');
+  const live = await fakeUpstream('answer');
+  t.teardown(() => Promise.all([dead.close(), live.close()]));
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: dead.port }, { address: '127.0.0.1', port: live.port }], attemptTimeoutMs: FAST_TIMEOUT_MS });
+  t.teardown(() => fwd.close());
+  const first = q('a.example.test');
+  t.truthy(await fwd.forward(first.msg, first.q.questionEnd, false), 'the second upstream answers the retry');
+  t.is(dead.udpQueries.length, 1);
+  const t0 = Date.now();
+  const second = q('b.example.test');
+  t.truthy(await fwd.forward(second.msg, second.q.questionEnd, false));
+  t.true(Date.now() - t0 < FAST_TIMEOUT_MS, 'went straight to the live upstream');
+  t.is(dead.udpQueries.length, 1);
+  t.deepEqual(live.udpQueries, ['a.example.test', 'b.example.test']);
+});
+
+test('replies with a foreign question are ignored and counted', async (t) => {
+  const up = await fakeUpstream('spoof-then-answer');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('good.example.test');
+  const reply = await fwd.forward(msg, query.questionEnd, false);
+  t.is((parseQuery(Buffer.from(reply!).fill(0, 2, 4)) as Query).name, 'good.example.test');
+  t.is(fwd.stats().unmatched, 1);
+});
+
+test('concurrency cap: in flight up to the cap, then queued, then refused at once', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: FAST_TIMEOUT_MS, attempts: 1, maxInFlight: 2, maxQueued: 2 });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  const t0 = Date.now();
+  const all = Array.from({ length: 5 }, () => fwd.forward(msg, query.questionEnd, false));
+  t.like(fwd.stats(), { inFlight: 2, queued: 2, overflow: 1 });
+  t.is(await all[4], undefined);
+  t.true(Date.now() - t0 < FAST_TIMEOUT_MS / 2, 'the overflow is refused without waiting');
+  t.deepEqual(await Promise.all(all), [undefined, undefined, undefined, undefined, undefined]);
+  t.like(fwd.stats(), { inFlight: 0, queued: 0, failed: 5 });
+});
+
+test('close() settles everything pending', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: 10_000 });
+  const { msg, q: query } = q('x.example.test');
+  const p = fwd.forward(msg, query.questionEnd, false);
+  await new Promise((r) => setTimeout(r, 20));
+  fwd.close();
+  t.is(await p, undefined);
+});
+
+// ---- the server in front of it ----
+
+function server(fwd?: Forwarder): DnsServer {
+  const table = new NameTable();
+  table.setNetwork({ id: 'n', name: 'net' });
+  table.setService({ id: 's', name: 'web', endpointMode: 'vip', networks: [{ networkId: 'n', vips: ['10.0.0.2'] }] });
+  table.setSandbox({ id: 'sb', networkIds: ['n'] });
+  return new DnsServer({ table, forwarder: fwd });
+}
+
+test('server: local answers are synchronous buffers with the client id', (t) => {
+  const { msg } = q('WEB');
+  const r = server().handle(msg, 'sb', 'udp');
+  t.true(Buffer.isBuffer(r));
+  t.is((r as Buffer).readUInt16BE(0), 0xbeef);
+  t.is((r as Buffer).readUInt16BE(6), 1);
+});
+
+test('server: forwarded replies get the client id back; big ones are truncated for UDP', async (t) => {
+  const up = await fakeUpstream('answer');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const s = server(fwd);
+  const small = await s.handle(q('a.example.test').msg, 'sb', 'udp');
+  t.is(small!.readUInt16BE(0), 0xbeef);
+  t.is(small!.readUInt16BE(6), 1);
+  const big = await s.handle(q('big.example.test').msg, 'sb', 'udp');
+  t.true(big!.length <= 512);
+  t.is(big!.readUInt16BE(2) & Flag.TC, Flag.TC);
+  const bigTcp = await s.handle(q('big.example.test').msg, 'sb', 'tcp');
+  t.is(bigTcp!.readUInt16BE(6), BIG_ANSWERS);
+  const bigEdns = await s.handle(q('big.example.test', RRType.A, 4096).msg, 'sb', 'udp');
+  t.is(bigEdns!.readUInt16BE(6), BIG_ANSWERS);
+  t.like(s.stats(), { forwarded: 4, truncated: 1, servfail: 0 });
+});
+
+test('server: SERVFAIL without a forwarder; NOTIMP for other opcodes; BADVERS for EDNS > 0; malformed dropped and counted', async (t) => {
+  const s = server();
+  t.is(rcodeOf((await s.handle(q('example.test').msg, 'sb', 'udp'))!), RCode.SERVFAIL);
+  const notify = q('web').msg;
+  notify.writeUInt16BE(4 << 11, 2);
+  t.is(rcodeOf(s.handle(notify, 'sb', 'udp') as Buffer), RCode.NOTIMP);
+  const v1 = q('web', RRType.A, 1232).msg;
+  v1.writeUInt8(1, v1.length - 5);
+  const bv = s.handle(v1, 'sb', 'udp') as Buffer;
+  t.is(bv.readUInt8(bv.length - 6), 1);
+  t.is(s.handle(Buffer.from('garbage!'), 'sb', 'udp'), undefined);
+  t.is(s.handle(Buffer.alloc(40), 'sb', 'udp'), undefined);
+  t.like(s.stats(), { servfail: 1, notimp: 1, badvers: 1 });
+  t.is(s.malformedCount(), 2);
+  t.like(s.stats().malformed, { 'short-header': 1, 'question-count': 1 });
+});
+
+// ---- resolv.conf ----
+
+test('parseResolvConf: nameservers (with zones), search, options; comments ignored', (t) => {
+  const c = parseResolvConf('# generated\nnameserver 10.0.0.1\nnameserver fe80::1%eth0 ; x\nnameserver bogus\nsearch a.example b.example\noptions ndots:2 edns0\n');
+  t.deepEqual(c, { nameservers: ['10.0.0.1', 'fe80::1%eth0'], search: ['a.example', 'b.example'], options: ['ndots:2', 'edns0'] });
+});
+
+test('chooseUpstreams: plain resolvers as they are; a loopback stub replaced by what is behind it', (t) => {
+  const plain = parseResolvConf('nameserver 10.0.0.1\nnameserver 10.0.0.2\n');
+  t.deepEqual(chooseUpstreams(plain, []).upstreams, [{ address: '10.0.0.1', port: 53 }, { address: '10.0.0.2', port: 53 }]);
+  const stub = parseResolvConf('nameserver 127.0.0.53\noptions edns0 trust-ad\n');
+  const behind = parseResolvConf('nameserver 192.168.1.1\nnameserver 127.0.0.1\n');
+  t.deepEqual(chooseUpstreams(stub, [undefined, behind]), { upstreams: [{ address: '192.168.1.1', port: 53 }], source: 'stub-upstreams' });
+  t.deepEqual(chooseUpstreams(stub, [undefined]), { upstreams: [{ address: '127.0.0.53', port: 53 }], source: 'resolv.conf' }, 'reachable from agentd\'s namespace');
+  t.true(isLoopback('127.0.0.53') && isLoopback('::1') && !isLoopback('10.0.0.1'));
+});
+
+test('hostUpstreams: reads the files; none configured is E_DNS_NO_UPSTREAM', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-dns-'));
+  await writeFile(join(dir, 'resolv.conf'), 'nameserver 127.0.0.53\n');
+  await writeFile(join(dir, 'upstreams.conf'), 'nameserver 9.9.9.9\n');
+  t.deepEqual(await hostUpstreams(join(dir, 'resolv.conf'), [join(dir, 'upstreams.conf')]), [{ address: '9.9.9.9', port: 53 }]);
+  await writeFile(join(dir, 'empty.conf'), '# nothing\n');
+  const err = await t.throwsAsync(hostUpstreams(join(dir, 'empty.conf'), []), { instanceOf: DnsError });
+  t.is(err?.code, 'E_DNS_NO_UPSTREAM');
+  const missing = await t.throwsAsync(hostUpstreams(join(dir, 'missing.conf'), []), { instanceOf: DnsError });
+  t.regex(missing?.message ?? '', /cannot read .*missing\.conf/);
+});
