@@ -14,7 +14,8 @@ import { StatusReporter } from './session/reporter.js';
 import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
 import { Worker } from './worker/worker.js';
 import { TaskStore } from './store/index.js';
-import type { Executor } from './exec/executor.js';
+import { isLogSource, type Executor } from './exec/executor.js';
+import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import type { LocalStatus } from './worker/task-codec.js';
@@ -102,8 +103,22 @@ export class Agent {
       log: this.deps.log,
     });
     this.worker.init();
+    await this.cleanupOrphans();
     this.scheduleRenewal();
     this.loopDone = this.sessionLoop();
+  }
+
+  /** Containers and task directories of tasks the store no longer has (e.g. removed while
+   *  agentd was down, or created just before a crash) are removed at start. */
+  private async cleanupOrphans(): Promise<void> {
+    try {
+      const removed = await this.deps.executor.cleanupOrphans?.(new Set(this.store.list().map((r) => r.id)), this.identity.info.nodeId);
+      if (removed && (removed.containers.length > 0 || removed.taskDirs.length > 0)) {
+        this.deps.log('info', 'removed resources of tasks this node no longer has', { ...removed });
+      }
+    } catch (err) {
+      this.deps.log('warn', 'cleaning up orphaned task resources failed', { err: (err as Error).message });
+    }
   }
 
   private loadManagers(): string[] {
@@ -183,7 +198,16 @@ export class Agent {
         lastFailed = undefined;
         this.deps.log('info', 'session established', { manager, session: session.sessionId, openMs: Math.round(session.timings.openMs), heartbeatPeriodMs: session.timings.heartbeatPeriodMs });
         this.reporter.setSender(session);
-        await done;
+        const logsStop = new AbortController();
+        const logsDone = isLogSource(this.deps.executor)
+          ? runLogBroker({ manager, credentials: this.identity, nodeId: this.identity.info.nodeId, source: this.deps.executor, log: this.deps.log }, logsStop.signal)
+          : Promise.resolve();
+        try {
+          await done;
+        } finally {
+          logsStop.abort();
+          await logsDone.catch(() => undefined);
+        }
       } catch (err) {
         session.close();
         this.reporter.setSender(undefined);

@@ -40,7 +40,7 @@ program.action(async (opts: Record<string, unknown>) => {
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
   const docker = dockerClient(config.dockerHost);
-  const agent = new Agent(config, { docker, executor: new DockerExecutor(docker), log });
+  const agent = new Agent(config, { docker, executor: new DockerExecutor(docker, { hostname: config.hostname, log }), log });
   await agent.start();
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent.status(),

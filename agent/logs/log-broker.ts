@@ -211,3 +211,22 @@ export class LogBroker {
     throw new Error(`PublishLogs: ${grpcCodeName(err.code)}: ${err.details}`);
   }
 }
+
+export interface RunLogBrokerOptions extends Omit<LogBrokerOptions, 'client'> {
+  manager: string;
+  credentials: NodeCredentials;
+  /** Receives the broker once made, e.g. to show its stats. */
+  onBroker?: (broker: LogBroker) => void;
+}
+
+/** Makes a client for `manager`, runs a LogBroker on it until `signal` aborts, closes the client. */
+export async function runLogBroker(opts: RunLogBrokerOptions, signal: AbortSignal): Promise<void> {
+  const client = createLogBrokerClient(opts.manager, opts.credentials);
+  const broker = new LogBroker({ ...opts, client });
+  opts.onBroker?.(broker);
+  try {
+    await broker.run(signal);
+  } finally {
+    client.close();
+  }
+}

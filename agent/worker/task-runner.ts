@@ -2,7 +2,7 @@
 // is persisted (and so queued for the manager) before the next step acts on it.
 import type { Task } from '../proto/api.js';
 import { TaskError, type Controller, type Executor } from '../exec/executor.js';
-import { TaskState, checkForward, failureState, isTerminal, nextStep, stateName, type ControllerOp, type Step } from './task-state.js';
+import { TaskState, checkForward, failureState, nextStep, stateName, type ControllerOp, type Step } from './task-state.js';
 import type { LocalStatus } from './task-codec.js';
 
 /** Pause between retries of a step that failed with a temporary error. */
@@ -156,11 +156,11 @@ export class TaskRunner {
   /** Stops driving and removes every resource of the task. */
   async remove(): Promise<void> {
     await this.stop();
-    const c = this.controller ?? (isTerminal(this.status.state) || this.status.state < TaskState.PREPARING ? undefined : this.ctl());
+    const c = this.controller ?? this.deps.executor.controller(this.task);
     try {
-      await (c ?? this.deps.executor.controller(this.task)).remove();
+      await c.remove();
     } finally {
-      c?.close();
+      c.close();
     }
   }
 }

@@ -5,6 +5,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { controlRequest } from '../../agent/control.js';
+import { loadIdentity } from '../../agent/ca/identity.js';
+import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 import type { AgentStatus } from '../../agent/agent.js';
 import { HarnessError, sleep, spawnDaemon, uniqueName, waitFor } from './exec.js';
 import { PROJECT_ROOT } from './images.js';
@@ -98,6 +100,9 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     },
     async destroy() {
       await proc.kill('SIGKILL');
+      // Task directories (tmpfs with secrets) live under /run/berth/tasks, tagged with the node id.
+      const identity = loadIdentity(stateDir);
+      if (identity) await new TaskDirs().removeOwnedBy(identity.info.nodeId).catch(() => undefined);
       await rm(stateDir, { recursive: true, force: true });
       await rm(`/run/bt/${id}`, { recursive: true, force: true });
       await rm(logPath, { force: true });

@@ -1,6 +1,6 @@
 // kill -9 agentd at 50 random moments while a FakeManager streams a burst of assignments
-// (new tasks, shutdowns, removals), restarting it each time on the same state dir and the same
-// private dockerd. Across every UpdateTaskStatus the fake recorded, each task's reports must
+// (new tasks; staged tasks started or cancelled; long ones shut down; finished ones removed),
+// restarting it each time on the same state dir and the same private dockerd. Across every UpdateTaskStatus the fake recorded, each task's reports must
 // only move forward; at the end every task's final status has been reported and the engine
 // holds exactly one container per task that should still exist.
 import test, { type ExecutionContext } from 'ava';
@@ -15,16 +15,38 @@ import { TaskState, isTerminal, stateName } from '../../agent/worker/task-state.
 const RUNS = 50;
 const KILL_AFTER_MS: readonly [number, number] = [50, 1_500];
 const NEW_TASKS_PER_RUN: readonly [number, number] = [10, 20];
-/** Long-running tasks per run; the next run shuts them down (keeps the engine small). */
+/**
+ * Of each run's new tasks: LONG run `sleep 3600` (the next run shuts them down), SHORT run
+ * `true` to COMPLETE, the rest are staged: desired READY (prepared, not started, as SwarmKit's
+ * stop-first updates do); the next run starts STAGED_STARTS of them and cancels the others.
+ * Few containers start per run, which keeps 50 runs cheap for the engine.
+ */
 const LONG_PER_RUN = 2;
+const SHORT_PER_RUN = 2;
+const STAGED_STARTS = 2;
 const CHUNK: readonly [number, number] = [1, 4];
-const CHUNK_GAP_MS: readonly [number, number] = [10, 60];
+/** Spreads a burst over ~0.3–1.5 s, so many kills land while assignments still arrive. */
+const CHUNK_GAP_MS: readonly [number, number] = [40, 200];
 const SETTLE_TIMEOUT_MS = 60_000;
 
 const rand = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 const randInt = (lo: number, hi: number) => Math.floor(rand(lo, hi + 1));
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
 
-type Kind = 'long' | 'short';
+type Kind = 'long' | 'short' | 'staged';
+type Op = { op: 'new'; id: string; kind: Kind } | { op: 'desire'; id: string; state: number };
+
+/** The state a task must end in, from what it runs and the last state the manager desired. */
+function expectedFinal(kind: Kind, desired: number): number {
+  if (desired >= TaskState.SHUTDOWN) return TaskState.SHUTDOWN;
+  return kind === 'long' ? TaskState.RUNNING : kind === 'staged' && desired === TaskState.READY ? TaskState.READY : TaskState.COMPLETE;
+}
 
 /**
  * The rule for reports, per task, in arrival order: a state is never lower than the one
@@ -72,19 +94,25 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
   t.teardown(() => rm(stateDir, { recursive: true, force: true }));
 
   const kinds = new Map<string, Kind>();
+  const desired = new Map<string, number>();
   let slot = 0;
   // Like the manager: a task that reached a terminal state is taken off the node.
   fake.onStatus((r) => {
     if (isTerminal(r.state) && fake.task(r.taskId)) fake.remove([r.taskId]);
   });
+  const desire = (ids: string[], state: number) => {
+    const live = ids.filter((id) => fake.task(id));
+    for (const id of live) desired.set(id, state);
+    if (live.length > 0) fake.setDesiredState(live, state);
+  };
+  const assignedWith = (kind: Kind, state: number) => fake.assigned().map((x) => x.id ?? '').filter((id) => kinds.get(id) === kind && desired.get(id) === state);
 
   let agent: AgentdProcess | undefined;
   t.teardown(async () => {
     if (agent && !t.passed) t.log(`--- agentd log (tail) ---\n${agent.logs().split('\n').slice(-40).join('\n')}`);
     await agent?.destroy();
   });
-  const stats = { killsDuringBurst: 0, tasks: 0, restartMs: [] as number[], resumed: [] as number[] };
-  let previousLong: string[] = [];
+  const stats = { killsDuringBurst: 0, tasks: 0, restartMs: [] as number[] };
   let mustResume = 0;
 
   const start = async (label: string, join: boolean) => {
@@ -97,7 +125,6 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
     const resumed = await resumedCount(a);
     t.not(resumed, undefined, `${label}: agentd logged how many tasks it resumed`);
     t.true((resumed ?? -1) >= mustResume, `${label}: resumed ${resumed} tasks from the store, at least ${mustResume} were stored`);
-    stats.resumed.push(resumed ?? -1);
     return a;
   };
 
@@ -108,17 +135,28 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
     let killed = false;
     let burstDone = false;
     const burst = (async () => {
-      if (previousLong.length > 0) fake.setDesiredState(previousLong.filter((id) => fake.task(id)), TaskState.SHUTDOWN);
-      const n = randInt(...NEW_TASKS_PER_RUN);
-      const fresh: Array<{ id: string; kind: Kind }> = Array.from({ length: n }, (_, i) => ({ id: taskId(), kind: i < LONG_PER_RUN ? 'long' : 'short' }));
-      fresh.sort(() => Math.random() - 0.5);
-      previousLong = fresh.filter((f) => f.kind === 'long').map((f) => f.id);
-      for (let i = 0; i < fresh.length && !killed; ) {
-        const chunk = fresh.slice(i, i + randInt(...CHUNK));
+      const staged = assignedWith('staged', TaskState.READY);
+      const ops: Op[] = [
+        ...assignedWith('long', TaskState.RUNNING).map((id): Op => ({ op: 'desire', id, state: TaskState.SHUTDOWN })),
+        ...staged.map((id, i): Op => ({ op: 'desire', id, state: i < STAGED_STARTS ? TaskState.RUNNING : TaskState.SHUTDOWN })),
+        ...Array.from({ length: randInt(...NEW_TASKS_PER_RUN) }, (_, i): Op => ({ op: 'new', id: taskId(), kind: i < LONG_PER_RUN ? 'long' : i < LONG_PER_RUN + SHORT_PER_RUN ? 'short' : 'staged' })),
+      ];
+      shuffle(ops);
+      for (let i = 0; i < ops.length && !killed; ) {
+        const chunk = ops.slice(i, i + randInt(...CHUNK));
         i += chunk.length;
-        for (const c of chunk) kinds.set(c.id, c.kind);
-        stats.tasks += chunk.length;
-        fake.assign(chunk.map((c) => containerTask(c.id, { service: c.kind, slot: ++slot, args: c.kind === 'long' ? ['sleep', '3600'] : ['true'] })));
+        const fresh = chunk.filter((o) => o.op === 'new');
+        for (const o of fresh) {
+          kinds.set(o.id, o.kind);
+          desired.set(o.id, o.kind === 'staged' ? TaskState.READY : TaskState.RUNNING);
+        }
+        stats.tasks += fresh.length;
+        if (fresh.length > 0) {
+          fake.assign(fresh.map((o) => containerTask(o.id, { service: o.kind, slot: ++slot, args: o.kind === 'long' ? ['sleep', '3600'] : ['true'], desired: desired.get(o.id)! })));
+        }
+        for (const state of [TaskState.RUNNING, TaskState.SHUTDOWN]) {
+          desire(chunk.filter((o): o is Extract<Op, { op: 'desire' }> => o.op === 'desire' && o.state === state).map((o) => o.id), state);
+        }
         await sleep(rand(...CHUNK_GAP_MS));
       }
       burstDone = true;
@@ -134,12 +172,13 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
     mustResume = fake.assigned().filter((task) => fake.lastStatus(task.id ?? '')).length;
   }
 
-  // Final run: no more kills; the node settles. What should remain: the last run's
-  // long-running tasks (those pushed before its kill).
-  const keep = new Set(previousLong.filter((id) => kinds.has(id)));
+  // Final run: no more kills. Staged tasks still waiting are cancelled; what should remain
+  // are the long tasks still desired RUNNING.
   const last = await start('final', false);
+  desire(assignedWith('staged', TaskState.READY), TaskState.SHUTDOWN);
+  const keep = new Set(assignedWith('long', TaskState.RUNNING));
   await waitFor(
-    'the last long tasks RUNNING, every other task reported terminal and removed',
+    'the long tasks RUNNING, every other task reported terminal and removed',
     async () => {
       const assigned = fake.assigned().map((task) => task.id ?? '');
       return assigned.length === keep.size && assigned.every((id) => keep.has(id) && fake.lastStatus(id)?.state === TaskState.RUNNING);
@@ -161,12 +200,9 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
   const unexpected: string[] = [];
   for (const [id, kind] of kinds) {
     const final = fake.lastStatus(id);
-    if (!final) {
-      unexpected.push(`task ${id} (${kind}) never reported`);
-      continue;
-    }
-    const want = keep.has(id) ? TaskState.RUNNING : kind === 'long' ? TaskState.SHUTDOWN : TaskState.COMPLETE;
-    if (final.state !== want) unexpected.push(`task ${id} (${kind}) ended ${stateName(final.state)} (${final.err}), expected ${stateName(want)}`);
+    const want = expectedFinal(kind, desired.get(id)!);
+    if (!final) unexpected.push(`task ${id} (${kind}) never reported`);
+    else if (final.state !== want) unexpected.push(`task ${id} (${kind}, desired ${stateName(desired.get(id)!)}) ended ${stateName(final.state)} (${final.err}), expected ${stateName(want)}`);
   }
   t.deepEqual(unexpected, []);
   for (const x of st.tasks) t.is(x.state, 'RUNNING', `task ${x.id} as agentd sees it`);

@@ -324,7 +324,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const fileMounts = files.map((f) => ({ Type: 'bind', Source: posix.join(opts.taskDir, f.hostPath), Target: f.target, ReadOnly: true }));
   const taken = new Map<string, string>();
   for (const [i, m] of userMounts.entries()) {
-    const t = posix.normalize(m.Target as string);
+    const t = posix.normalize(m.Target as string).replace(/(.)\/$/, '$1');
     const clash = files.find((f) => f.target === t);
     if (clash) reject(`spec.container.mounts[${i}].target`, `${t} is also the target of ${clash.kind} ${JSON.stringify(clash.name || clash.id)}`);
     if (taken.has(t)) reject(`spec.container.mounts[${i}].target`, `${t} is also the target of ${taken.get(t)}`);

@@ -1,7 +1,10 @@
-// One task on the local Docker Engine: its tmpfs (secrets, configs, resolv.conf), its sandbox
-// (a pause container owning the netns, when enabled) and its container. Every method is
+// One task on the local Docker Engine: its host directory (resolv.conf; a tmpfs holding its
+// secrets and configs when it has any), its sandbox (a pause container owning the netns, when
+// enabled) and its container. Every method is
 // idempotent and finds what exists by name or label first, so a restarted agent adopts what
 // it created before instead of making a duplicate.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Config, Secret, Task } from '../../proto/api.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
@@ -89,6 +92,7 @@ export class DockerController implements Controller {
       if (plan.sandbox) {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
+        await this.dropStaleSandboxLink(plan);
       }
       await this.ensureCreated(plan.container);
     } catch (err) {
@@ -159,11 +163,17 @@ export class DockerController implements Controller {
     const resolv = plan.resolvConf === undefined ? [] : [{ path: RESOLV_CONF_FILE, data: plan.resolvConf, uid: 0, gid: 0, mode: 0o644 }];
     const all = [...files, ...resolv];
     try {
-      await this.env.taskDirs.ensure(this.task.id, tmpfsSizeFor(all.map((f) => Buffer.byteLength(f.data))), this.task.node_id);
+      const tmpfs = files.length > 0 ? tmpfsSizeFor(all.map((f) => Buffer.byteLength(f.data))) : undefined;
+      await this.env.taskDirs.ensure(this.task.id, tmpfs, this.task.node_id);
       await this.env.taskDirs.write(this.task.id, all);
     } catch (err) {
       throw new TaskError('E_TASK_DIR', `preparing the task's secrets directory: ${(err as Error).message}`, { temporary: true, cause: err });
     }
+  }
+
+  private async materialized(plan: TaskPlan): Promise<boolean> {
+    if (plan.files.length > 0) return this.env.taskDirs.isMounted(this.task.id).catch(() => false);
+    return plan.resolvConf === undefined || existsSync(join(this.env.taskDirs.path(this.task.id), RESOLV_CONF_FILE));
   }
 
   private async ensureLocalImage(image: string, what: string): Promise<void> {
@@ -201,6 +211,25 @@ export class DockerController implements Controller {
     }
   }
 
+  /**
+   * The engine pins `container:<sandbox>` to the sandbox's id at create time. A task container
+   * that never started and points at a sandbox since replaced (removed by hand, say) is
+   * removed so it can be made again; returns whether it was.
+   */
+  private async dropStaleSandboxLink(plan: TaskPlan): Promise<boolean> {
+    if (!plan.sandbox) return false;
+    const [task, sandbox] = await Promise.all([this.inspect(plan.container.name), this.inspect(plan.sandbox.name)]);
+    if (!task || !sandbox || task.State.Status !== 'created') return false;
+    const mode = task.HostConfig.NetworkMode ?? '';
+    if (mode === `container:${sandbox.Id}` || mode === `container:${plan.sandbox.name}`) return false;
+    try {
+      await this.docker.getContainer(task.Id).remove({ force: true });
+    } catch (err) {
+      if (!isStatus(err, 404)) throw engineError(err, `removing ${plan.container.name}`);
+    }
+    return true;
+  }
+
   private async ensureRunning(name: string): Promise<void> {
     try {
       await this.docker.getContainer(name).start();
@@ -212,26 +241,28 @@ export class DockerController implements Controller {
 
   async start(signal: AbortSignal): Promise<void> {
     const plan = this.plan();
-    // After a host reboot the tmpfs is gone; put the files back before anything mounts them.
-    if (!(await this.env.taskDirs.isMounted(this.task.id).catch(() => false))) {
-      await this.materialize(plan, await this.resolveFiles(plan, signal));
-    }
+    // After a host reboot the task directory is gone; put the files back before anything mounts them.
+    if (!(await this.materialized(plan))) await this.materialize(plan, await this.resolveFiles(plan, signal));
     if (plan.sandbox) {
       await this.ensureCreated(plan.sandbox);
       await this.ensureRunning(plan.sandbox.name);
+      if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
     }
     const name = plan.container.name;
     const info = await this.inspect(name);
     if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
-    if (info.State.Status === 'exited' || info.State.Status === 'dead') {
-      throw new TaskError('E_ALREADY_EXITED', `container ${name} already ran and exited (${info.State.ExitCode})`, { exitCode: info.State.ExitCode });
+    // Anything past "created" was started by an earlier attempt (the agent died before it
+    // recorded RUNNING): never start it twice. If it has exited since, wait() reports how.
+    if (info.State.Status !== 'created') {
+      if (info.State.Running && hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
+      return;
     }
-    if (!info.State.Running) {
-      try {
-        await this.docker.getContainer(name).start();
-      } catch (err) {
-        if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, false);
-      }
+    try {
+      await this.docker.getContainer(name).start();
+    } catch (err) {
+      // The engine answering with an error (no such binary...) will not change on a retry; the
+      // engine not answering might.
+      if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, (err as { statusCode?: number }).statusCode === undefined);
     }
     if (hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
   }
@@ -345,7 +376,8 @@ export class DockerController implements Controller {
     return this.stopContainer(plan.container.name, Math.ceil(plan.stopGraceMs / 1000));
   }
 
-  async shutdown(): Promise<void> {
+  /** Not abortable: a stop once begun runs to the end of the grace period (the engine escalates). */
+  async shutdown(_signal?: AbortSignal): Promise<void> {
     const plan = this.plan();
     await this.stopTask();
     if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
@@ -363,9 +395,17 @@ export class DockerController implements Controller {
     }
   }
 
-  /** Removes the task's containers (found by label and by name) and its tmpfs. Works for any task,
-   *  even one whose spec could not be translated. */
+  /**
+   * Removes the task's tmpfs and its containers (found by label and by name). Works for any
+   * task, even one whose spec could not be translated. The secrets go first: if the agent dies
+   * half-way, what is left is a visible container, not invisible secret material.
+   */
   async remove(): Promise<void> {
+    try {
+      await this.env.taskDirs.remove(this.task.id);
+    } catch (err) {
+      throw new TaskError('E_TASK_DIR', `removing the task's secrets directory: ${(err as Error).message}`, { temporary: true, cause: err });
+    }
     let found: Docker.ContainerInfo[];
     try {
       found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_BERTH_TASK_ID}=${this.task.id}`] } });
@@ -381,11 +421,6 @@ export class DockerController implements Controller {
         if (isStatus(err, 404) || (isStatus(err, 409) && /already in progress/.test(engineMessage(err)))) continue;
         throw engineError(err, `removing ${name}`);
       }
-    }
-    try {
-      await this.env.taskDirs.remove(this.task.id);
-    } catch (err) {
-      throw new TaskError('E_TASK_DIR', `removing the task's secrets directory: ${(err as Error).message}`, { temporary: true, cause: err });
     }
   }
 

@@ -1,6 +1,7 @@
-// One tmpfs per task on the host (<root>/<taskid>, mode 0700): its secrets, configs and
-// resolv.conf live there, in memory only, and are bind-mounted read-only into the task's
-// container. Removed with the task.
+// One directory per task on the host (<root>/<taskid>, mode 0700) holding what is
+// bind-mounted read-only into the task's container: resolv.conf, and for a task with secrets
+// or configs, those too — then the directory is a tmpfs, so they live in memory only.
+// Removed with the task.
 //
 // Mounting shells out to mount(8)/umount(8) with a fixed argument list (no shell, paths built
 // from a validated task id): two calls per task, no native build dependency, and the same
@@ -76,13 +77,16 @@ export class TaskDirs {
     return (await mountPoints()).has(this.path(taskId));
   }
 
-  /** Mounts the task's tmpfs unless it is mounted already; returns its path. */
-  async ensure(taskId: string, sizeBytes: number, ownerNodeId: string): Promise<string> {
+  /**
+   * Makes the task directory; with `tmpfsBytes` it is a tmpfs of that size (mounted unless it
+   * is already). Tasks without secrets or configs get a plain directory: no mount to make.
+   */
+  async ensure(taskId: string, tmpfsBytes: number | undefined, ownerNodeId: string): Promise<string> {
     const dir = this.path(taskId);
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (!(await mountPoints()).has(dir)) {
-      const size = Math.ceil(sizeBytes / PAGE) * PAGE;
+    if (tmpfsBytes !== undefined && !(await mountPoints()).has(dir)) {
+      const size = Math.ceil(tmpfsBytes / PAGE) * PAGE;
       await run(MOUNT_CMD, ['-t', 'tmpfs', '-o', `mode=0700,nosuid,nodev,size=${size}`, 'tmpfs', dir]);
     }
     await writeFile(join(dir, OWNER_FILE), ownerNodeId, { mode: 0o600 });
@@ -134,5 +138,16 @@ export class TaskDirs {
       out.push({ taskId: n, owner });
     }
     return out;
+  }
+
+  /** Removes every task directory made by `nodeId` (for a node that is gone for good, or a test's teardown). */
+  async removeOwnedBy(nodeId: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const d of await this.list()) {
+      if (d.owner !== nodeId) continue;
+      await this.remove(d.taskId);
+      removed.push(d.taskId);
+    }
+    return removed;
   }
 }
