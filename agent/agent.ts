@@ -49,10 +49,13 @@ export interface AgentStatus {
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
   networkKeys: number;
+  dataPlane: string;
   tasks: ReturnType<Worker['tasks']>;
 }
 
 export interface AgentDeps {
+  /** Whether overlays and the embedded DNS are programmed (for status). */
+  dataPlane?: 'on' | 'off' | 'failed';
   docker: Docker;
   executor: Executor;
   log: LogFn;
@@ -314,6 +317,7 @@ export class Agent {
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,
       networkKeys: this.networkKeys,
+      dataPlane: this.deps.dataPlane ?? 'off',
       tasks: this.worker.tasks(),
     };
   }

@@ -24,6 +24,8 @@ export interface AgentConfig {
   hostname: string;
   controlSocket: string;
   logLevel: LogLevel;
+  /** Program overlays and serve the embedded DNS (sandbox per task). */
+  dataPlane: boolean;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -36,6 +38,7 @@ export interface ConfigInput {
   hostname?: string | undefined;
   controlSocket?: string | undefined;
   logLevel?: string | undefined;
+  dataPlane?: boolean | string | undefined;
 }
 
 export const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -47,6 +50,7 @@ export const ENV_KEYS: Record<keyof ConfigInput, string> = {
   hostname: 'BERTH_HOSTNAME',
   controlSocket: 'BERTH_CONTROL_SOCKET',
   logLevel: 'BERTH_LOG_LEVEL',
+  dataPlane: 'BERTH_DATA_PLANE',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -121,5 +125,6 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     hostname: merged.hostname ?? hostname,
     controlSocket: merged.controlSocket ?? DEFAULT_CONTROL_SOCKET,
     logLevel,
+    dataPlane: merged.dataPlane === undefined ? true : merged.dataPlane === true || merged.dataPlane === 'true' || merged.dataPlane === '1',
   };
 }

@@ -9,6 +9,13 @@ import { Agent } from '../agent.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
 import { startControlServer } from '../control.js';
 import { BerthError } from '../errors.js';
+import { join } from 'node:path';
+import type { AgentConfig } from '../config.js';
+import type { LogFn } from '../log.js';
+import { localAddressToward } from '../advertise.js';
+import { TaskNetworking } from '../networking.js';
+import { OverlayDataPlane } from '../../netd/index.js';
+import { EmbeddedDns } from '../../dns/index.js';
 
 const program = new Command('agentd')
   .description('berth node agent: joins a Swarm manager and runs its tasks on this host')
@@ -21,6 +28,7 @@ const program = new Command('agentd')
   .option('--hostname <name>', 'node hostname to report; env BERTH_HOSTNAME')
   .option('--control-socket <path>', 'agentctl socket (default /run/berth/agentd.sock); env BERTH_CONTROL_SOCKET')
   .option('--log-level <level>', 'trace|debug|info|warn|error; env BERTH_LOG_LEVEL')
+  .option('--no-data-plane', 'do not program overlays or serve the embedded DNS; env BERTH_DATA_PLANE=false')
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
 program.action(async (opts: Record<string, unknown>) => {
@@ -36,11 +44,21 @@ program.action(async (opts: Record<string, unknown>) => {
     hostname: opts.hostname as string | undefined,
     controlSocket: opts.controlSocket as string | undefined,
     logLevel: opts.logLevel as string | undefined,
+    dataPlane: opts.dataPlane === false ? false : undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
   const docker = dockerClient(config.dockerHost);
-  const agent = new Agent(config, { docker, executor: new DockerExecutor(docker, { hostname: config.hostname, log }), log });
+  const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
+  const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
+  const executor = new DockerExecutor(docker, {
+    hostname: config.hostname,
+    log,
+    sandbox: networking !== undefined,
+    networking,
+    defaultSandboxNetwork: hasBridge ? 'bridge' : 'none',
+  });
+  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off' });
   await agent.start();
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent.status(),
@@ -57,6 +75,27 @@ program.action(async (opts: Record<string, unknown>) => {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 });
+
+/** The overlay data plane and embedded DNS. A node that cannot program them still runs tasks
+ *  (without overlay networking), and says so in its log and in agentctl status. */
+async function openNetworking(config: AgentConfig, log: LogFn): Promise<TaskNetworking | undefined> {
+  const saved = join(config.stateDir, 'managers.json');
+  const managers = config.managers.length > 0 ? config.managers : existsSync(saved) ? (JSON.parse(readFileSync(saved, 'utf8')) as string[]) : [];
+  const advertise = config.advertiseAddr ?? (managers[0] ? await localAddressToward(managers[0]) : undefined);
+  if (!advertise) {
+    log('warn', 'data plane off: no advertise address (pass --advertise-addr)');
+    return undefined;
+  }
+  try {
+    const dataPlane = await OverlayDataPlane.open({ advertiseAddress: advertise });
+    const dns = await EmbeddedDns.create({});
+    log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort });
+    return new TaskNetworking(dataPlane, dns, log);
+  } catch (err) {
+    log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: (err as Error).message });
+    return undefined;
+  }
+}
 
 program.parseAsync().catch((err: unknown) => {
   const code = err instanceof BerthError ? ` [${err.code}]` : '';

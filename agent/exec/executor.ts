@@ -80,6 +80,18 @@ export interface Executor {
 }
 
 /** A controller failure that says whether retrying makes sense and carries an exit code. */
+/** What the executor asks of the node's networking for a task's sandbox (agent/networking.ts). */
+export interface SandboxNetworking {
+  /** True if the task has networks this node programs (then its sandbox gets no engine network). */
+  wants(task: api.Task): boolean;
+  /** Plumbs the sandbox's netns and publishes the task's names; idempotent. */
+  attach(task: api.Task, netnsPath: string): Promise<void>;
+  /** Withdraws the task's names (first step of a shutdown). */
+  unpublish(task: api.Task): void;
+  /** Withdraws names, closes DNS listeners, removes links; idempotent. */
+  detach(task: api.Task): Promise<void>;
+}
+
 export class TaskError extends Error {
   constructor(
     readonly code: string,

@@ -4,11 +4,10 @@
 // only move forward; at the end every task's final status has been reported and the engine
 // holds exactly one container per task that should still exist.
 import test, { type ExecutionContext } from 'ava';
-import { rm } from 'node:fs/promises';
 import { startDockerd } from '../harness/dockerd.js';
 import type { AgentdProcess } from '../harness/agentd.js';
 import { sleep, uniqueName, waitFor } from '../harness/exec.js';
-import { logRecords, startLocalAgentd, waitUp } from '../fixtures/local-agentd.js';
+import { logRecords, removeNodeState, startLocalAgentd, waitUp } from '../fixtures/local-agentd.js';
 import { FakeManager, containerTask, taskId, type StatusRecord } from '../fixtures/test-manager.js';
 import { TaskState, isTerminal, stateName } from '../../agent/worker/task-state.js';
 
@@ -91,7 +90,7 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
   const fake = await FakeManager.start({ heartbeatPeriodMs: 1_000 });
   t.teardown(() => fake.close());
   const stateDir = `/var/lib/berth-test/${uniqueName('crash')}-state`;
-  t.teardown(() => rm(stateDir, { recursive: true, force: true }));
+  t.teardown(() => removeNodeState(stateDir));
 
   const kinds = new Map<string, Kind>();
   const desired = new Map<string, number>();

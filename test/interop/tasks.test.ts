@@ -28,7 +28,7 @@ test('a service constrained to the berth node runs there; the node survives a ma
     30_000,
   );
   t.is(ps.length, 2);
-  const containers = (await engine.docker(['ps', '--format', '{{.Names}} {{.Label "com.docker.swarm.node.id"}}'])).stdout.trim().split('\n').sort();
+  const containers = (await engine.docker(['ps', '--filter', 'label=io.berth.role=task', '--format', '{{.Names}} {{.Label "com.docker.swarm.node.id"}}'])).stdout.trim().split('\n').sort();
   t.is(containers.length, 2);
   for (const c of containers) t.regex(c, new RegExp(`^web\\.[12]\\.[a-z0-9]{25} ${st.nodeId}$`));
 
@@ -51,7 +51,7 @@ test('a service constrained to the berth node runs there; the node survives a ma
 
   // Scale down: the manager shuts one task down and removes it.
   await manager.dockerd.docker(['service', 'scale', '--detach', 'web=1']);
-  await waitFor('one container left', async () => (await engine.docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean).length === 1, 30_000);
+  await waitFor('one task container left', async () => (await engine.docker(['ps', '-aq', '--filter', 'label=io.berth.role=task'])).stdout.trim().split('\n').filter(Boolean).length === 1, 30_000);
   await manager.dockerd.docker(['service', 'rm', 'web']);
   await waitFor('every container removed', async () => (await engine.docker(['ps', '-aq'])).stdout.trim() === '', 30_000);
   t.pass();

@@ -46,6 +46,9 @@ export interface TranslateOptions {
   taskDir: string;
   /** Run a pause container owning the task's network namespace (image given), or not. */
   sandboxImage?: string | undefined;
+  /** The sandbox's engine network: none when berth plumbs the task's overlay networks itself,
+   *  else Docker's default bridge (a task with no networks still reaches out, as on Docker). */
+  sandboxNetworkMode?: 'none' | 'bridge';
   /** For service templates ({{.Node.Hostname}}...). */
   node: NodeInfo;
 }
@@ -354,7 +357,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
           Hostname: hostname,
           Labels: sandboxLabels(task),
           HostConfig: {
-            NetworkMode: 'none',
+            NetworkMode: opts.sandboxNetworkMode ?? 'none',
             ExtraHosts: hosts,
             RestartPolicy: { Name: 'no' },
             LogConfig: { Type: 'none', Config: {} },

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Config, Secret, Task } from '../../proto/api.js';
-import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
+import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus, type SandboxNetworking } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { containerEvents, engineError, engineMessage, isAbort, isStatus, sleep } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
@@ -36,6 +36,9 @@ export interface ControllerEnv {
   /** How long prepare waits for a referenced secret/config to arrive (after an agent restart
    *  tasks resume before the manager has sent them again). */
   dependencyWaitMs: number;
+  /** Plumbs sandboxes into the node's overlays and DNS; undefined when the data plane is off. */
+  networking: SandboxNetworking | undefined;
+  defaultSandboxNetwork: 'bridge' | 'none';
 }
 
 function hasHealthcheck(info: Docker.ContainerInspectInfo): boolean {
@@ -64,6 +67,7 @@ export class DockerController implements Controller {
     this.cachedPlan ??= translateTask(this.task, {
       taskDir: this.env.taskDirs.path(this.task.id),
       sandboxImage: this.env.sandboxImage,
+      sandboxNetworkMode: this.env.networking?.wants(this.task) ? 'none' : this.env.defaultSandboxNetwork,
       node: this.env.node,
     });
     return this.cachedPlan;
@@ -93,6 +97,7 @@ export class DockerController implements Controller {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
         await this.dropStaleSandboxLink(plan);
+        await this.plumb(plan);
       }
       await this.ensureCreated(plan.container);
     } catch (err) {
@@ -247,6 +252,7 @@ export class DockerController implements Controller {
       await this.ensureCreated(plan.sandbox);
       await this.ensureRunning(plan.sandbox.name);
       if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
+      await this.plumb(plan);
     }
     const name = plan.container.name;
     const info = await this.inspect(name);
@@ -311,11 +317,32 @@ export class DockerController implements Controller {
     throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode: info?.State.ExitCode ?? 0 });
   }
 
+  /**
+   * Attaches the running sandbox's netns to the task's overlays and DNS. Idempotent; re-run on
+   * start and on wait, so a restarted agent (or a restarted sandbox, with a new netns) is
+   * plumbed again before the task is relied on.
+   */
+  private async plumb(plan: TaskPlan): Promise<void> {
+    const networking = this.env.networking;
+    if (!plan.sandbox || !networking?.wants(this.task)) return;
+    const sandbox = await this.inspect(plan.sandbox.name);
+    if (!sandbox?.State.Running || !sandbox.State.Pid) throw new TaskError('E_SANDBOX', `sandbox ${plan.sandbox.name} is not running`, { temporary: true });
+    try {
+      await networking.attach(this.task, `/proc/${sandbox.State.Pid}/ns/net`);
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      // A network that never showed up, or invalid network input, rejects/fails the task.
+      const permanent = e.code === 'E_NETWORK_NOT_FOUND' || /^E_(INVALID|SUBNET|VNI|ADDRESS)/.test(e.code ?? '');
+      throw new TaskError('E_NETWORK', `attaching ${plan.sandbox.name} to its networks: ${e.message}`, { temporary: !permanent, cause: err });
+    }
+  }
+
   async wait(signal: AbortSignal): Promise<ExitStatus> {
     const plan = this.plan();
     const name = plan.container.name;
     const info = await this.inspect(name);
     if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} vanished`);
+    if (info.State.Running) await this.plumb(plan);
     let unhealthy = false;
     let exitCode = info.State.ExitCode;
     if (info.State.Running) {
@@ -379,8 +406,11 @@ export class DockerController implements Controller {
   /** Not abortable: a stop once begun runs to the end of the grace period (the engine escalates). */
   async shutdown(_signal?: AbortSignal): Promise<void> {
     const plan = this.plan();
+    // Names stop resolving before the container is stopped.
+    this.env.networking?.unpublish(this.task);
     await this.stopTask();
     if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
+    await this.env.networking?.detach(this.task);
   }
 
   async terminate(): Promise<void> {
@@ -401,6 +431,7 @@ export class DockerController implements Controller {
    * half-way, what is left is a visible container, not invisible secret material.
    */
   async remove(): Promise<void> {
+    await this.env.networking?.detach(this.task).catch(() => undefined);
     try {
       await this.env.taskDirs.remove(this.task.id);
     } catch (err) {

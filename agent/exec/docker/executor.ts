@@ -4,7 +4,7 @@ import os from 'node:os';
 import Docker from 'dockerode';
 import type { LogMessageIn, NodeDescriptionIn, Task } from '../../proto/api.js';
 import { buildNodeDescription, engineInventory, hostInventory } from '../../node-description.js';
-import type { Executor, LogSource, LogSubscription } from '../executor.js';
+import type { Executor, LogSource, LogSubscription, SandboxNetworking } from '../executor.js';
 import { InMemoryDependencies } from '../dependencies.js';
 import type { NodeInfo } from './container-config.js';
 import { DockerController } from './controller.js';
@@ -27,6 +27,10 @@ export interface DockerExecutorOptions {
   hostname?: string;
   /** How long prepare waits for a secret/config that has not arrived yet (default 15 s). */
   dependencyWaitMs?: number;
+  /** The node's overlay + DNS plumbing for sandboxes (needs sandbox: true). */
+  networking?: SandboxNetworking;
+  /** The sandbox's engine network for tasks without overlays (bridge unless the engine has none). */
+  defaultSandboxNetwork?: 'bridge' | 'none';
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -68,6 +72,8 @@ export class DockerExecutor implements Executor, LogSource {
         sandboxImage: this.opts.sandbox ? (this.opts.pauseImage ?? DEFAULT_PAUSE_IMAGE) : undefined,
         node: this.node(task),
         dependencyWaitMs: this.opts.dependencyWaitMs ?? DEFAULT_DEPENDENCY_WAIT_MS,
+        networking: this.opts.sandbox ? this.opts.networking : undefined,
+        defaultSandboxNetwork: this.opts.defaultSandboxNetwork ?? 'bridge',
       },
       task,
     );

@@ -1,0 +1,123 @@
+// Wires a task's sandbox into the node's data plane and the embedded DNS: the overlay
+// attachments from the assignment go to netd, the task's names to the DNS name table, and a
+// DNS listener opens inside the sandbox — all before the task is started, so its names resolve
+// before RUNNING is reported. On shutdown the names go first, then the links.
+import type { Task, NetworkAttachment as WireAttachment } from './proto/api.js';
+import type { OverlayDataPlane, NetworkAttachment } from '../netd/index.js';
+import type { EmbeddedDns, ServiceRecord, TaskRecord } from '../dns/index.js';
+import type { SandboxNetworking } from './exec/executor.js';
+import { serviceName, taskName } from './exec/docker/naming.js';
+import type { LogFn } from './log.js';
+
+const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+const OVERLAY_DRIVER = 'overlay';
+const ENDPOINT_MODE_DNSRR = 1;
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+
+function stripPrefix(cidr: string): string {
+  const i = cidr.indexOf('/');
+  return i === -1 ? cidr : cidr.slice(0, i);
+}
+
+/** The overlay attachments this node programs: every overlay network but the ingress one
+ *  (the routing mesh is not built yet). */
+export function overlayAttachments(task: Task): WireAttachment[] {
+  return (task.networks ?? []).filter((a) => {
+    const n = a.network;
+    return n && !n.spec?.ingress && (n.driver_state?.name ?? OVERLAY_DRIVER) === OVERLAY_DRIVER && a.addresses.length > 0;
+  });
+}
+
+export function toNetdAttachment(a: WireAttachment, index: number): NetworkAttachment {
+  const n = a.network!;
+  const vni = Number((n.driver_state?.options?.[VXLANID_OPTION] ?? '').split(',')[0]);
+  const ipam = n.ipam?.configs?.[0];
+  return {
+    networkId: n.id,
+    ...(Number.isInteger(vni) && vni > 0 && ipam?.subnet
+      ? { network: { id: n.id, name: n.spec?.annotations?.name ?? n.id, vni, subnet: ipam.subnet, gateway: ipam.gateway } }
+      : {}),
+    addresses: a.addresses,
+    defaultGateway: index === 0,
+  };
+}
+
+export function serviceRecord(task: Task, attachments: readonly WireAttachment[]): ServiceRecord {
+  const endpoint = task.endpoint;
+  const vips = endpoint?.virtual_ips ?? [];
+  return {
+    id: task.service_id,
+    name: serviceName(task),
+    endpointMode: (endpoint?.spec?.mode as number | undefined) === ENDPOINT_MODE_DNSRR ? 'dnsrr' : 'vip',
+    networks: attachments.map((a) => ({
+      networkId: a.network!.id,
+      vips: vips.filter((v) => v.network_id === a.network!.id && v.addr).map((v) => stripPrefix(v.addr)),
+      aliases: (task.spec?.networks ?? []).find((c) => c.target === a.network!.id || c.target === a.network!.spec?.annotations?.name)?.aliases ?? [],
+    })),
+    ports: (endpoint?.ports ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: PROTOCOLS[p.protocol as number] ?? 'tcp',
+      targetPort: p.target_port,
+      ...(p.published_port ? { publishedPort: p.published_port } : {}),
+    })),
+  };
+}
+
+export function taskRecord(task: Task, attachments: readonly WireAttachment[]): TaskRecord {
+  const name = taskName(task);
+  return {
+    id: task.id,
+    serviceId: task.service_id,
+    name,
+    containerName: name,
+    ...(task.spec?.container?.hostname ? { hostname: task.spec.container.hostname } : {}),
+    healthy: true,
+    networks: attachments.map((a) => ({ networkId: a.network!.id, addresses: a.addresses.map(stripPrefix), aliases: a.aliases })),
+  };
+}
+
+export class TaskNetworking implements SandboxNetworking {
+  /** Local tasks per service, so a service's record goes when its last local task does. */
+  private readonly serviceTasks = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly dataPlane: OverlayDataPlane,
+    private readonly dns: EmbeddedDns,
+    private readonly log: LogFn,
+  ) {}
+
+  wants(task: Task): boolean {
+    return overlayAttachments(task).length > 0;
+  }
+
+  async attach(task: Task, netnsPath: string): Promise<void> {
+    const wire = overlayAttachments(task);
+    if (wire.length === 0) return;
+    await this.dataPlane.attachSandbox(task.id, netnsPath, wire.map(toNetdAttachment));
+    for (const a of wire) this.dns.table.setNetwork({ id: a.network!.id, name: a.network!.spec?.annotations?.name ?? a.network!.id });
+    this.dns.table.setService(serviceRecord(task, wire));
+    this.dns.table.setTask(taskRecord(task, wire));
+    let tasks = this.serviceTasks.get(task.service_id);
+    if (!tasks) this.serviceTasks.set(task.service_id, (tasks = new Set()));
+    tasks.add(task.id);
+    await this.dns.openSandbox(task.id, netnsPath, wire.map((a) => a.network!.id));
+    this.log('debug', 'sandbox attached', { task: task.id, networks: wire.map((a) => a.network!.spec?.annotations?.name) });
+  }
+
+  /** Names stop resolving before the container is stopped. */
+  unpublish(task: Task): void {
+    this.dns.table.removeTask(task.id);
+    const tasks = this.serviceTasks.get(task.service_id);
+    tasks?.delete(task.id);
+    if (tasks && tasks.size === 0) {
+      this.serviceTasks.delete(task.service_id);
+      this.dns.table.removeService(task.service_id);
+    }
+  }
+
+  async detach(task: Task): Promise<void> {
+    this.unpublish(task);
+    await this.dns.closeSandbox(task.id);
+    await this.dataPlane.detachSandbox(task.id);
+  }
+}
