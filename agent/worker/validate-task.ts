@@ -5,6 +5,14 @@ import { isKnownState } from './task-state.js';
 
 const TASK_ID_RE = /^[a-z0-9]{1,64}$/;
 
+const MAX_REPORTABLE_ID = 256;
+
+/** An id we can store and report a status under (a malformed one is then REJECTED by it);
+ *  without one, the task can only be skipped. */
+export function isUsableTaskId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_REPORTABLE_ID;
+}
+
 /** Returns a message naming the first problem, or undefined when the task is usable. */
 export function taskProblem(task: Task): string | undefined {
   if (!task.id || !TASK_ID_RE.test(task.id)) return `task id ${JSON.stringify(task.id)} is not a valid id`;

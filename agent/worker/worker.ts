@@ -7,7 +7,7 @@ import { SessionError } from '../errors.js';
 import { TaskRunner } from './task-runner.js';
 import { TaskState, isTerminal, stateName, type TaskStateNumber } from './task-state.js';
 import { decodeTask, encodeTask, fromWireStatus, type LocalStatus } from './task-codec.js';
-import { taskProblem } from './validate-task.js';
+import { isUsableTaskId, taskProblem } from './validate-task.js';
 
 const ASSIGNMENTS_COMPLETE = 0;
 const ASSIGNMENTS_INCREMENTAL = 1;
@@ -88,12 +88,19 @@ export class Worker {
     const deps = this.deps.executor.dependencies;
     for (const s of secrets) deps.setSecret(s);
     for (const c of configs) deps.setConfig(c);
-    for (const t of tasks) this.upsert(t);
+    for (const t of tasks) {
+      // Without a usable id there is nothing to store and no way to report on it: skip it.
+      if (!isUsableTaskId(t.id)) {
+        this.deps.log('warn', 'ignoring an assigned task without a valid id', { id: JSON.stringify(t.id), service: t.service_id });
+        continue;
+      }
+      this.upsert(t);
+    }
     if (type === ASSIGNMENTS_COMPLETE) {
-      const keep = new Set(tasks.map((t) => t.id));
+      const keep = new Set(tasks.map((t) => t.id).filter(isUsableTaskId));
       for (const id of [...this.runners.keys(), ...this.parked.keys()]) if (!keep.has(id)) removed.tasks.push(id);
     }
-    for (const id of removed.tasks) await this.removeTask(id);
+    for (const id of removed.tasks) if (isUsableTaskId(id)) await this.removeTask(id);
     for (const id of removed.secrets) deps.removeSecret(id);
     for (const id of removed.configs) deps.removeConfig(id);
     this.lastResultsIn = msg.results_in;

@@ -17,7 +17,12 @@ const PROBE_EVERY_MS = 250;
 const RSS_EVERY_MS = 200;
 /** Heap, forwarder queue and socket buffers together; growth beyond this would be a leak. */
 const RSS_GROWTH_LIMIT = 150 * 2 ** 20;
-const PROBE_SUCCESS_RATIO = 0.75;
+/**
+ * The flood is paced above what one Node thread serves on a loaded 2-core box, so the kernel
+ * drops datagrams at the full socket buffer, probes included (dig retries 3 times). Half of
+ * them answered during the flood shows the server kept serving; all answer once it ends.
+ */
+const PROBE_SUCCESS_RATIO = 0.5;
 /**
  * Datagrams the server must have processed (the rest the kernel drops at the full socket buffer
  * while the event loop is stalled: on a quiet machine ~99% arrive; on a shared 2-core CI box,
