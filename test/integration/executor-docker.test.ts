@@ -181,7 +181,7 @@ const health = (test: string[], intervalMs: number, retries: number) => ({ test,
 
 test('health: start() resolves only once the container is healthy', async (t) => {
   const ex = executor();
-  const task = makeTask({ args: ['sh', '-c', 'sleep 1; touch /tmp/ok; exec sleep 1000'], healthcheck: health(['CMD', 'test', '-f', '/tmp/ok'], 200, 3) } as never);
+  const task = makeTask({ args: ['sh', '-c', 'sleep 1; touch /tmp/ok; exec sleep 1000'], healthcheck: health(['CMD', 'test', '-f', '/tmp/ok'], 200, 15) } as never);
   const c = ex.controller(task);
   await c.prepare(never);
   const t0 = Date.now();
