@@ -110,8 +110,15 @@ export class LogBroker {
       const wait = Math.round(delay / 2 + (Math.random() * delay) / 2);
       delay = Math.min(delay * 2, maxMs);
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        const onAbort = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, wait);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
     this.cancelAll();

@@ -13,6 +13,8 @@ const ASSIGNMENTS_COMPLETE = 0;
 const ASSIGNMENTS_INCREMENTAL = 1;
 const ACTION_UPDATE = 0;
 const ACTION_REMOVE = 1;
+const REMOVE_RETRY_MS = 1_000;
+const REMOVE_RETRY_MAX_MS = 30_000;
 
 /** What the worker needs of the persistent store (agent/store implements it). */
 export interface WorkerStore {
@@ -46,6 +48,8 @@ export class Worker {
   /** Tasks we hold without a runner: rejected on arrival, or already terminal. */
   private readonly parked = new Map<string, { task: Task; status: LocalStatus }>();
   private lastResultsIn: string | undefined;
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  private closed = false;
 
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -160,13 +164,37 @@ export class Worker {
     this.runners.delete(id);
     const parked = this.parked.get(id);
     this.parked.delete(id);
+    const task = runner?.current.task ?? parked?.task;
     try {
       if (runner) await runner.remove();
-      else if (parked && !taskProblem(parked.task)) await this.deps.executor.controller(parked.task).remove();
+      else if (task && !taskProblem(task)) await this.deps.executor.controller(task).remove();
     } catch (err) {
-      this.deps.log('warn', 'removing task resources failed', { task: id, err: (err as Error).message });
+      // Keep the record so the removal is retried (and survives a restart) rather than leaking
+      // the container and its secrets.
+      this.deps.log('warn', 'removing task resources failed; will retry', { task: id, err: (err as Error).message });
+      if (task) this.retryRemoval(id, task, REMOVE_RETRY_MS);
+      return;
     }
     this.deps.store.remove(id);
+  }
+
+  private retryRemoval(id: string, task: Task, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(id);
+      if (this.closed || this.runners.has(id) || this.parked.has(id)) return;
+      this.deps.executor
+        .controller(task)
+        .remove()
+        .then(
+          () => this.deps.store.remove(id),
+          (err: unknown) => {
+            this.deps.log('warn', 'removing task resources failed; will retry', { task: id, err: (err as Error).message });
+            this.retryRemoval(id, task, Math.min(delayMs * 2, REMOVE_RETRY_MAX_MS));
+          },
+        );
+    }, delayMs);
+    timer.unref();
+    this.retries.set(id, timer);
   }
 
   tasks(): TaskView[] {
@@ -189,6 +217,8 @@ export class Worker {
 
   /** Stops driving tasks (containers keep running) — used on agent shutdown. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.retries.values()) clearTimeout(t);
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
   }
 }

@@ -55,7 +55,8 @@ export interface OrphanReport {
  */
 export async function cleanupOrphans(docker: Docker, taskDirs: TaskDirs, keep: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {
   const report: OrphanReport = { containers: [], taskDirs: [] };
-  const orphans = (await listBerthContainers(docker)).filter((c) => !keep.has(c.taskId));
+  // Only this node's: several berth nodes may share an engine (tests, or a re-joined node).
+  const orphans = (await listBerthContainers(docker)).filter((c) => !keep.has(c.taskId) && (c.nodeId === nodeId || c.nodeId === ''));
   orphans.sort((a, b) => (a.role === b.role ? 0 : a.role === ROLE_TASK ? -1 : 1));
   for (const c of orphans) {
     try {
