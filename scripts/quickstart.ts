@@ -15,6 +15,7 @@ import { run, runQuiet, sleep, waitFor } from '../test/harness/exec.js';
 
 const STATE_FILE = '/run/berth-quickstart.json';
 const DEMO_SERVICE = 'demo';
+const DEMO_NETWORK = 'demo-net';
 
 interface QuickstartState {
   netns: string[];
@@ -65,14 +66,15 @@ async function up(): Promise<void> {
   st.pids.push(engine.pid);
   st.dirs.push(engine.dataRoot, engine.execRoot);
   save();
-  const agentd = await startAgentd({ host: nodeHost, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, hostname: 'berth-node-1' });
+  const agentd = await startAgentd({ host: nodeHost, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, hostname: 'berth-node-1', detached: true });
   st.pids.push(agentd.pid);
   st.dirs.push(agentd.stateDir, join(agentd.controlSocket, '..'));
   st.agentctl = [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'agent/cli/agentctl.ts'), '--socket', agentd.controlSocket];
   save();
   const status = await waitConnected(agentd);
   process.stderr.write(`quickstart: agentd joined as node ${status.nodeId}; creating service "${DEMO_SERVICE}" (3 replicas on the berth node)\n`);
-  await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`, TEST_IMAGE, 'sh', '-c', 'echo hello from $(hostname); exec sleep 86400']);
+  await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.232.0.0/24', DEMO_NETWORK]);
+  await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--network', DEMO_NETWORK, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`, TEST_IMAGE, 'sh', '-c', 'echo hello from $(hostname); exec sleep 86400']);
   await waitFor(
     'the demo service to be Running on the berth node',
     async () => {
@@ -84,6 +86,9 @@ async function up(): Promise<void> {
   const docker = `docker -H ${manager.dockerd.dockerHost}`;
   process.stdout.write(`\n$ ${docker} node ls\n${(await manager.dockerd.docker(['node', 'ls'])).stdout}`);
   process.stdout.write(`\n$ ${docker} service ps ${DEMO_SERVICE}\n${(await manager.dockerd.docker(['service', 'ps', DEMO_SERVICE])).stdout}`);
+  const task = (await engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${DEMO_SERVICE}`, '--filter', 'label=io.berth.role=task'])).stdout.trim().split('\n')[0]!;
+  process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} nslookup tasks.${DEMO_SERVICE}   # berth's embedded DNS, inside the task\n`);
+  process.stdout.write((await engine.docker(['exec', task, 'nslookup', `tasks.${DEMO_SERVICE}`])).stdout);
   process.stdout.write(`\n$ agentctl status\n`);
   const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error('agentctl status failed');

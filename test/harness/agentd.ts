@@ -1,31 +1,39 @@
-// Runs a real agentd process (from source, through tsx) inside a test host's namespace,
-// against that host's private dockerd. Logs go to a file the test can read.
+// Runs a real agentd process (from source, through tsx) against a private dockerd: inside a
+// test host's namespace (nsenter), or in the test's own namespace when no host is given (to
+// reach a fake manager on 127.0.0.1; then the process is agentd itself, so SIGKILL hits the
+// agent, not a wrapper). Logs go to a file the test can read.
 import { closeSync, openSync, readFileSync, existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { controlRequest } from '../../agent/control.js';
 import { loadIdentity } from '../../agent/ca/identity.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 import type { AgentStatus } from '../../agent/agent.js';
-import { HarnessError, sleep, spawnDaemon, uniqueName, waitFor } from './exec.js';
+import { HarnessError, StopWaiting, uniqueName, waitFor } from './exec.js';
 import { PROJECT_ROOT } from './images.js';
 import type { PrivateDockerd } from './dockerd.js';
 import type { TestHost } from './hosts.js';
 
 const AGENTD_ENTRY = join(PROJECT_ROOT, 'agent', 'cli', 'agentd.ts');
 const STOP_TIMEOUT_MS = 10_000;
+const STATUS_TIMEOUT_MS = 2_000;
+const BASE = '/var/lib/berth-test';
 
 export interface AgentdOptions {
-  host: TestHost;
+  /** Run inside this host's namespace; omit to run in the test's own. */
+  host?: TestHost;
   dockerd: PrivateDockerd;
   manager: string;
   joinToken?: string;
   hostname?: string;
-  /** Reuse a state dir (restart tests); default a fresh one. */
+  /** Reuse a state dir (restart tests); it is then left for its owner to remove. */
   stateDir?: string;
+  logLevel?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Outlive this process (the quickstart); by default agentd is killed when the test process exits. */
+  detached?: boolean;
 }
 
 export interface AgentdProcess {
@@ -38,19 +46,19 @@ export interface AgentdProcess {
   logs(): string;
   /** Sends a signal and waits for exit. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
-  /** Removes the state dir (after kill). */
+  /** Kills agentd and removes its control dir, log and (if it made it) its state. */
   destroy(): Promise<void>;
 }
 
 export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
   const id = uniqueName('a');
-  const stateDir = opts.stateDir ?? `/var/lib/berth-test/${id}-state`;
-  const controlSocket = `/run/bt/${id}/agentd.sock`;
-  const logPath = `/var/lib/berth-test/${id}.log`;
+  const ownState = opts.stateDir === undefined;
+  const stateDir = opts.stateDir ?? `${BASE}/${id}-state`;
+  const controlDir = `/run/bt/${id}`;
+  const controlSocket = `${controlDir}/agentd.sock`;
+  const logPath = `${BASE}/${id}.log`;
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const args = [
-    `--net=${opts.host.netnsPath}`,
-    process.execPath,
+  const agentdArgs = [
     '--import',
     'tsx',
     AGENTD_ENTRY,
@@ -61,24 +69,33 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     '--docker-host',
     opts.dockerd.dockerHost,
     '--hostname',
-    opts.hostname ?? opts.host.name,
-    '--advertise-addr',
-    opts.host.address,
+    opts.hostname ?? opts.host?.name ?? id,
+    ...(opts.host ? ['--advertise-addr', opts.host.address] : []),
     '--control-socket',
     controlSocket,
     '--log-level',
-    'debug',
+    opts.logLevel ?? 'debug',
     ...(opts.joinToken ? ['--join-token', opts.joinToken] : []),
     ...(opts.extraArgs ?? []),
   ];
+  const [cmd, args] = opts.host ? ['nsenter', [`--net=${opts.host.netnsPath}`, process.execPath, ...agentdArgs]] : [process.execPath, agentdArgs];
   const fd = openSync(logPath, 'a');
-  const child: ChildProcess = spawnDaemon('nsenter', args, { stdio: ['ignore', fd, fd], cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, detached: false });
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, detached: opts.detached ?? false });
   closeSync(fd);
+  if (opts.detached) child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new HarnessError('E_AGENTD_SPAWN', 'could not spawn agentd');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, sig) => resolve(code ?? (sig ? -1 : null))));
   let done = false;
-  void exited.then(() => (done = true));
+  // If the test process ends without its teardown (a timeout), agentd must not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  if (!opts.detached) process.once('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, sig) => {
+      done = true;
+      process.removeListener('exit', killOnExit);
+      resolve(code ?? (sig ? -1 : null));
+    }),
+  );
   const logs = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
   const proc: AgentdProcess = {
     stateDir,
@@ -86,45 +103,53 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     logPath,
     pid,
     exited,
-    status: () => controlRequest(controlSocket, '/status') as Promise<AgentStatus>,
+    status: () => controlRequest(controlSocket, '/status', STATUS_TIMEOUT_MS) as Promise<AgentStatus>,
     logs,
     async kill(signal = 'SIGTERM') {
       if (!done) {
         child.kill(signal);
         const t = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-        const code = await exited;
+        await exited;
         clearTimeout(t);
-        return code;
       }
       return exited;
     },
     async destroy() {
       await proc.kill('SIGKILL');
-      // Task directories (tmpfs with secrets) live under /run/berth/tasks, tagged with the node id.
-      const identity = loadIdentity(stateDir);
-      if (identity) await new TaskDirs().removeOwnedBy(identity.info.nodeId).catch(() => undefined);
-      await rm(stateDir, { recursive: true, force: true });
-      await rm(`/run/bt/${id}`, { recursive: true, force: true });
+      if (ownState) await removeNodeState(stateDir);
+      await rm(controlDir, { recursive: true, force: true });
       await rm(logPath, { force: true });
     },
   };
   return proc;
 }
 
-/** Waits until agentd answers on its control socket with a connected session. */
+/**
+ * Removes a node's state dir and the task directories (/run/berth/tasks, tmpfs with secrets)
+ * its agent made, which outlive agentd by design. Call once the node is done for good.
+ */
+export async function removeNodeState(stateDir: string): Promise<void> {
+  const identity = loadIdentity(stateDir);
+  if (identity) await new TaskDirs().removeOwnedBy(identity.info.nodeId).catch(() => undefined);
+  await rm(stateDir, { recursive: true, force: true });
+}
+
+/** Waits until agentd has a session with a manager; fails at once, with its log, if it exits. */
 export async function waitConnected(a: AgentdProcess, timeoutMs = 30_000): Promise<AgentStatus> {
+  let exitCode: number | null | undefined;
+  void a.exited.then((c) => (exitCode = c));
+  const tail = () => a.logs().split('\n').slice(-30).join('\n');
   return waitFor(
     'agentd to connect to the manager',
     async () => {
-      if (await Promise.race([a.exited.then(() => true), sleep(0).then(() => false)])) {
-        throw new HarnessError('E_AGENTD_EXITED', `agentd exited:\n${a.logs().split('\n').slice(-20).join('\n')}`);
-      }
-      const s = await a.status();
-      return s.connected ? s : undefined;
+      if (exitCode !== undefined) throw new StopWaiting(new HarnessError('E_AGENTD_EXITED', `agentd exited (${exitCode}) before connecting:\n${tail()}`));
+      const s = await a.status().catch(() => undefined);
+      return s?.connected ? s : undefined;
     },
     timeoutMs,
     100,
   ).catch((err: unknown) => {
-    throw new HarnessError('E_AGENTD', `${(err as Error).message}\n--- agentd log ---\n${a.logs().split('\n').slice(-30).join('\n')}`, { cause: err });
+    if (err instanceof HarnessError && err.code === 'E_AGENTD_EXITED') throw err;
+    throw new HarnessError('E_AGENTD', `${(err as Error).message}\n--- agentd log ---\n${tail()}`, { cause: err });
   });
 }

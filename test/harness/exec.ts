@@ -108,6 +108,14 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Thrown from a waitFor callback to stop waiting at once (the condition can no longer hold). */
+export class StopWaiting extends Error {
+  constructor(readonly reason: Error) {
+    super(reason.message);
+    this.name = 'StopWaiting';
+  }
+}
+
 /** Polls fn until it returns a truthy value or the deadline passes. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -117,6 +125,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err.reason;
       lastError = err;
     }
     if (Date.now() > deadline) {

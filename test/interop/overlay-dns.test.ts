@@ -1,23 +1,12 @@
 // A real manager's overlay network on the berth node: agentd plumbs each task's sandbox into
 // the overlay (netd) and serves the embedded DNS inside it, so tasks find each other by name.
 import test from 'ava';
-import { createHosts } from '../harness/hosts.js';
-import { startDockerd } from '../harness/dockerd.js';
-import { startSwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected } from '../harness/agentd.js';
+import { startBerthCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/exec.js';
 import { TEST_IMAGE } from '../harness/images.js';
 
 test('tasks on an overlay network reach each other by service, tasks.<svc> and task names', async (t) => {
-  const underlay = await createHosts(2);
-  t.teardown(() => underlay.destroy());
-  const manager = await startSwarmManager(underlay.hosts[0]!);
-  t.teardown(() => manager.stop());
-  const engine = await startDockerd({ host: underlay.hosts[1]! });
-  t.teardown(() => engine.stop());
-  const a = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken });
-  t.teardown(() => a.destroy());
-  const st = await waitConnected(a);
+  const { manager, engine, status: st } = await startBerthCluster(t);
   t.is(st.dataPlane, 'on');
 
   const d = manager.dockerd;

@@ -1,22 +1,11 @@
 // A real manager hands agentd tasks; agentd runs them on its own dockerd and reports back.
 import test from 'ava';
-import { createHosts } from '../harness/hosts.js';
-import { startDockerd } from '../harness/dockerd.js';
-import { startSwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected } from '../harness/agentd.js';
+import { startBerthCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/exec.js';
 import { TEST_IMAGE } from '../harness/images.js';
 
 test('a service constrained to the berth node runs there; the node survives a manager restart', async (t) => {
-  const underlay = await createHosts(2);
-  t.teardown(() => underlay.destroy());
-  const manager = await startSwarmManager(underlay.hosts[0]!);
-  t.teardown(() => manager.stop());
-  const engine = await startDockerd({ host: underlay.hosts[1]! });
-  t.teardown(() => engine.stop());
-  const a = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken });
-  t.teardown(() => a.destroy());
-  const st = await waitConnected(a);
+  const { manager, engine, agentd: a, status: st } = await startBerthCluster(t);
 
   await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', 'web', '--replicas', '2', '--constraint', `node.id==${st.nodeId}`, TEST_IMAGE, 'sleep', '3600']);
   const ps = await waitFor(
