@@ -46,11 +46,20 @@ async function berthJoin(ctx: Ctx, run: number): Promise<Record<string, number>>
   }
 }
 
+async function nodeReady(manager: SwarmManager, id: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while ((await manager.dockerd.docker(['node', 'inspect', id, '--format', '{{.Status.State}}'])).stdout.trim() !== 'ready') {
+    if (Date.now() > deadline) throw new Error(`node ${id} not ready within ${READY_TIMEOUT_MS} ms`);
+    await sleep(POLL_MS);
+  }
+}
+
 async function dockerJoin(ctx: Ctx, run: number): Promise<Record<string, number>> {
-  const hostname = ctx.underlay.hosts[2]!.name;
   const t0 = performance.now();
   await ctx.dockerEngine.docker(['swarm', 'join', '--token', ctx.manager.workerToken, '--advertise-addr', ctx.underlay.hosts[2]!.address, ctx.manager.address]);
-  const id = await untilReady(ctx.manager, hostname);
+  // The engine shares the machine's hostname (namespaces do not change it): find it by id.
+  const id = (await ctx.dockerEngine.docker(['info', '--format', '{{.Swarm.NodeID}}'])).stdout.trim();
+  await nodeReady(ctx.manager, id);
   const ready = performance.now() - t0;
   await ctx.dockerEngine.docker(['swarm', 'leave', '--force']);
   await ctx.manager.dockerd.docker(['node', 'rm', '--force', id]);
