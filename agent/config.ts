@@ -9,6 +9,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/agentd.json';
 export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 export const DEFAULT_MANAGER_PORT = 2377;
+export const DEFAULT_NETNS_DIR = '/run/berth/netns';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -26,6 +27,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Program overlays and serve the embedded DNS (sandbox per task). */
   dataPlane: boolean;
+  /** Where overlay network namespaces are pinned (one agentd per directory). */
+  netnsDir: string;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -39,6 +42,7 @@ export interface ConfigInput {
   controlSocket?: string | undefined;
   logLevel?: string | undefined;
   dataPlane?: boolean | string | undefined;
+  netnsDir?: string | undefined;
 }
 
 export const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -51,6 +55,7 @@ export const ENV_KEYS: Record<keyof ConfigInput, string> = {
   controlSocket: 'BERTH_CONTROL_SOCKET',
   logLevel: 'BERTH_LOG_LEVEL',
   dataPlane: 'BERTH_DATA_PLANE',
+  netnsDir: 'BERTH_NETNS_DIR',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -125,6 +130,7 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     hostname: merged.hostname ?? hostname,
     controlSocket: merged.controlSocket ?? DEFAULT_CONTROL_SOCKET,
     logLevel,
+    netnsDir: merged.netnsDir ?? DEFAULT_NETNS_DIR,
     dataPlane: merged.dataPlane === undefined ? true : merged.dataPlane === true || merged.dataPlane === 'true' || merged.dataPlane === '1',
   };
 }

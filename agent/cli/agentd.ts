@@ -28,6 +28,7 @@ const program = new Command('agentd')
   .option('--hostname <name>', 'node hostname to report; env BERTH_HOSTNAME')
   .option('--control-socket <path>', 'agentctl socket (default /run/berth/agentd.sock); env BERTH_CONTROL_SOCKET')
   .option('--log-level <level>', 'trace|debug|info|warn|error; env BERTH_LOG_LEVEL')
+  .option('--netns-dir <dir>', 'where overlay namespaces are pinned (default /run/berth/netns); env BERTH_NETNS_DIR')
   .option('--no-data-plane', 'do not program overlays or serve the embedded DNS; env BERTH_DATA_PLANE=false')
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
@@ -45,6 +46,7 @@ program.action(async (opts: Record<string, unknown>) => {
     controlSocket: opts.controlSocket as string | undefined,
     logLevel: opts.logLevel as string | undefined,
     dataPlane: opts.dataPlane === false ? false : undefined,
+    netnsDir: opts.netnsDir as string | undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
@@ -87,7 +89,7 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<TaskNetw
     return undefined;
   }
   try {
-    const dataPlane = await OverlayDataPlane.open({ advertiseAddress: advertise });
+    const dataPlane = await OverlayDataPlane.open({ advertiseAddress: advertise, netnsDir: config.netnsDir });
     const dns = await EmbeddedDns.create({});
     log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort });
     return new TaskNetworking(dataPlane, dns, log);

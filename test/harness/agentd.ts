@@ -2,7 +2,7 @@
 // test host's namespace (nsenter), or in the test's own namespace when no host is given (to
 // reach a fake manager on 127.0.0.1; then the process is agentd itself, so SIGKILL hits the
 // agent, not a wrapper). Logs go to a file the test can read.
-import { closeSync, openSync, readFileSync, existsSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { controlRequest } from '../../agent/control.js';
 import { loadIdentity } from '../../agent/ca/identity.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 import type { AgentStatus } from '../../agent/agent.js';
-import { HarnessError, StopWaiting, uniqueName, waitFor } from './exec.js';
+import { HarnessError, StopWaiting, runQuiet, uniqueName, waitFor } from './exec.js';
 import { PROJECT_ROOT } from './images.js';
 import type { PrivateDockerd } from './dockerd.js';
 import type { TestHost } from './hosts.js';
@@ -73,6 +73,9 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     ...(opts.host ? ['--advertise-addr', opts.host.address] : []),
     '--control-socket',
     controlSocket,
+    // Overlay namespaces pinned per agent, so nodes sharing this machine never collide.
+    '--netns-dir',
+    `${controlDir}/netns`,
     '--log-level',
     opts.logLevel ?? 'debug',
     ...(opts.joinToken ? ['--join-token', opts.joinToken] : []),
@@ -117,11 +120,19 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     async destroy() {
       await proc.kill('SIGKILL');
       if (ownState) await removeNodeState(stateDir);
+      await unpinNamespaces(`${controlDir}/netns`);
       await rm(controlDir, { recursive: true, force: true });
       await rm(logPath, { force: true });
     },
   };
   return proc;
+}
+
+/** Overlay namespaces stay pinned after agentd dies (by design); a finished test unpins them. */
+async function unpinNamespaces(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) await runQuiet('umount', [join(dir, f)]);
+  await rm(dir, { recursive: true, force: true });
 }
 
 /**
