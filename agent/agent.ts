@@ -2,6 +2,7 @@
 // that keeps one registration with a manager alive — any failure tears the session down
 // and a new one is made with jittered backoff. Tasks keep running while no manager answers.
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { AgentConfig } from './config.js';
@@ -32,6 +33,13 @@ const AVAILABILITY = ['active', 'pause', 'drain'] as const;
 const NODE_STATE = ['unknown', 'down', 'ready', 'disconnected'] as const;
 const MANAGERS_FILE = 'managers.json';
 const ISSUANCE_ROTATE = 5;
+
+/** Managers to try: the configured ones first, then those the last session listed (saved). */
+export function knownManagers(config: Pick<AgentConfig, 'managers' | 'stateDir'>): string[] {
+  const path = join(config.stateDir, MANAGERS_FILE);
+  const saved = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as string[]) : [];
+  return [...config.managers, ...saved.filter((m) => !config.managers.includes(m))];
+}
 
 export interface AgentStatus {
   nodeId: string;
@@ -89,7 +97,7 @@ export class Agent {
 
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
-    this.remotes = new Remotes(this.loadManagers());
+    this.remotes = new Remotes(knownManagers(this.config));
     this.identity = loadIdentity(this.config.stateDir) ?? (await this.join());
     this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
     this.store = TaskStore.open(join(this.config.stateDir, 'worker'));
@@ -124,13 +132,6 @@ export class Agent {
     }
   }
 
-  private loadManagers(): string[] {
-    const path = join(this.config.stateDir, MANAGERS_FILE);
-    const saved = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as string[]) : [];
-    const all = [...this.config.managers, ...saved.filter((m) => !this.config.managers.includes(m))];
-    return all;
-  }
-
   private saveManagers(): void {
     writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), JSON.stringify(this.remotes.list()), 0o600);
   }
@@ -157,7 +158,7 @@ export class Agent {
         this.remotes.observe(manager, WEIGHT_FAILURE);
         const d = backoff.next();
         this.deps.log('warn', 'join failed; retrying', { manager, err: err.message, retryMs: d });
-        await sleep(d, this.stopping.signal);
+        await sleep(d, undefined, { signal: this.stopping.signal });
       }
     }
   }
@@ -224,7 +225,7 @@ export class Agent {
         const code = (err as { code?: string }).code;
         const delay = code === 'E_ASSIGNMENTS_OUT_OF_SYNC' || code === 'E_SESSION_RENEWED' ? 0 : backoff.next();
         this.deps.log('warn', 'session ended; reconnecting', { manager, err: (err as Error).message, retryMs: delay });
-        await sleep(delay, this.stopping.signal).catch(() => undefined);
+        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
   }
@@ -331,19 +332,4 @@ export class Agent {
     await this.worker?.close();
     this.store?.close();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -11,7 +11,7 @@ import { startDockerd } from '../test/harness/dockerd.js';
 import { startSwarmManager } from '../test/harness/swarm.js';
 import { startAgentd, waitConnected } from '../test/harness/agentd.js';
 import { PROJECT_ROOT, TEST_IMAGE } from '../test/harness/images.js';
-import { run, runQuiet, sleep, waitFor } from '../test/harness/exec.js';
+import { runQuiet, sleep, waitFor } from '../test/harness/exec.js';
 
 const STATE_FILE = '/run/berth-quickstart.json';
 const DEMO_SERVICE = 'demo';
@@ -106,4 +106,3 @@ const wantDown = process.argv.includes('--down');
     process.exit(1);
   },
 );
-void run;

@@ -1,5 +1,6 @@
 // Talks to the manager's CA and NodeCA services: fetch and pin the root CA, request a node
 // certificate with a join token (or over mTLS to renew), and poll until it is issued.
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { swarmApi } from '../proto/index.js';
 import type { GetRootCACertificateResponse__Output } from '../proto/gen/docker/swarmkit/v1/GetRootCACertificateResponse.js';
@@ -64,19 +65,6 @@ export interface Issued {
   certPem: string;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** IssueNodeCertificate, then NodeCertificateStatus with backoff until ISSUED or FAILED. */
 export async function requestNodeCertificate(req: IssueRequest, signal?: AbortSignal): Promise<Issued> {
   const api = swarmApi();
@@ -111,7 +99,7 @@ export async function requestNodeCertificate(req: IssueRequest, signal?: AbortSi
       if (Date.now() > deadline) {
         throw new JoinError('E_CERT_TIMEOUT', `the node certificate for ${nodeId} was not issued within ${STATUS_POLL_TOTAL_MS / 1000} s (last state ${state ?? 'none'}); is a manager leader elected?`, { temporary: true });
       }
-      await sleep(backoff, signal);
+      await sleep(backoff, undefined, { signal });
       backoff = Math.min(backoff * 2, STATUS_BACKOFF_MAX_MS);
     }
   } finally {

@@ -84,7 +84,8 @@ export function tlsInfo(identity: NodeIdentity): { trust_root: Buffer; cert_issu
   const leaf = new X509Certificate(leafPem);
   const issuerPem = candidates.find((c) => {
     try {
-      return leaf.checkIssued(new X509Certificate(c)) && leaf.verify(new X509Certificate(c).publicKey);
+      const candidate = new X509Certificate(c);
+      return leaf.checkIssued(candidate) && leaf.verify(candidate.publicKey);
     } catch {
       return false;
     }

@@ -5,11 +5,10 @@ import { Command } from 'commander';
 import { BERTH_VERSION } from '../version.js';
 import { DEFAULT_CONFIG_FILE, configFromEnv, parseConfigFile, resolveConfig, type ConfigInput } from '../config.js';
 import { createLogger } from '../log.js';
-import { Agent } from '../agent.js';
+import { Agent, knownManagers } from '../agent.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
 import { startControlServer } from '../control.js';
 import { BerthError } from '../errors.js';
-import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import type { LogFn } from '../log.js';
 import { localAddressToward } from '../advertise.js';
@@ -81,8 +80,7 @@ program.action(async (opts: Record<string, unknown>) => {
 /** The overlay data plane and embedded DNS. A node that cannot program them still runs tasks
  *  (without overlay networking), and says so in its log and in agentctl status. */
 async function openNetworking(config: AgentConfig, log: LogFn): Promise<TaskNetworking | undefined> {
-  const saved = join(config.stateDir, 'managers.json');
-  const managers = config.managers.length > 0 ? config.managers : existsSync(saved) ? (JSON.parse(readFileSync(saved, 'utf8')) as string[]) : [];
+  const managers = knownManagers(config);
   const advertise = config.advertiseAddr ?? (managers[0] ? await localAddressToward(managers[0]) : undefined);
   if (!advertise) {
     log('warn', 'data plane off: no advertise address (pass --advertise-addr)');

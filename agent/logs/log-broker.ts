@@ -2,6 +2,7 @@
 // answer each with one PublishLogs stream fed by the executor's task logs, closed with
 // `close: true` when the logs so far are out (or, when following, when the manager closes the
 // subscription). This is what makes `docker service logs` show berth tasks.
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { LogBrokerClient } from '../proto/gen/docker/swarmkit/v1/LogBroker.js';
 import type { LogMessageIn, SubscriptionMessage } from '../proto/api.js';
@@ -109,17 +110,7 @@ export class LogBroker {
       if (Date.now() - started > LISTEN_HEALTHY_AFTER_MS) delay = initialMs;
       const wait = Math.round(delay / 2 + (Math.random() * delay) / 2);
       delay = Math.min(delay * 2, maxMs);
-      await new Promise<void>((resolve) => {
-        const onAbort = () => {
-          clearTimeout(t);
-          resolve();
-        };
-        const t = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, wait);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      await sleep(wait, undefined, { signal }).catch(() => undefined);
     }
     this.cancelAll();
   }

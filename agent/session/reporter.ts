@@ -11,6 +11,7 @@ export const REPORT_MAX_BATCH = 200;
 export const REPORT_RETRY_MS = 1_000;
 
 export interface ReporterStore {
+  /** One entry per task with an unreported status: its newest. */
   unreported(): ReadonlyArray<{ id: string; seq: number; status: unknown }>;
   markReported(id: string, seq: number): void;
 }
@@ -45,14 +46,10 @@ export class StatusReporter {
     }, REPORT_BATCH_DELAY_MS);
   }
 
-  /** Newest unreported status per task, in the order the tasks last changed. */
+  /** Newest unreported status per task, in the order the tasks last changed (the store keeps
+   *  only the newest per task). */
   pending(): Array<{ id: string; seq: number; status: LocalStatus }> {
-    const latest = new Map<string, { id: string; seq: number; status: LocalStatus }>();
-    for (const u of this.store.unreported()) {
-      latest.delete(u.id);
-      latest.set(u.id, { id: u.id, seq: u.seq, status: u.status as LocalStatus });
-    }
-    return [...latest.values()];
+    return this.store.unreported().map((u) => ({ id: u.id, seq: u.seq, status: u.status as LocalStatus }));
   }
 
   async flush(): Promise<void> {

@@ -11,7 +11,6 @@ import { isUsableTaskId, taskProblem } from './validate-task.js';
 
 const ASSIGNMENTS_COMPLETE = 0;
 const ASSIGNMENTS_INCREMENTAL = 1;
-const ACTION_UPDATE = 0;
 const ACTION_REMOVE = 1;
 const REMOVE_RETRY_MS = 1_000;
 const REMOVE_RETRY_MAX_MS = 30_000;
@@ -108,7 +107,6 @@ export class Worker {
     for (const id of removed.secrets) deps.removeSecret(id);
     for (const id of removed.configs) deps.removeConfig(id);
     this.lastResultsIn = msg.results_in;
-    void ACTION_UPDATE;
   }
 
   private upsert(task: Task): void {

@@ -277,6 +277,20 @@ static napi_value open_socket_in_netns_sync(napi_env env, napi_callback_info inf
   return request_result(env, &r);
 }
 
+// Rejects a promise with the JS exception building its result raised, or with `fallback`.
+static void reject_with_pending_or(napi_env env, napi_deferred deferred, const char *fallback) {
+  napi_value msg, err;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_get_and_clear_last_exception(env, &err);
+  } else {
+    napi_create_string_utf8(env, fallback, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+  }
+  napi_reject_deferred(env, deferred, err);
+}
+
 struct async_open {
   struct open_request req;
   napi_deferred deferred;
@@ -297,16 +311,7 @@ static void async_complete(napi_env env, napi_status status, void *data) {
   } else {
     // Cancelled or failed to build the result: don't leak a socket nobody will ever see.
     if (a->req.err == 0 && a->req.fd >= 0) close(a->req.fd);
-    napi_value msg, err;
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_get_and_clear_last_exception(env, &err);
-    } else {
-      napi_create_string_utf8(env, "openSocketInNetns async work did not complete", NAPI_AUTO_LENGTH, &msg);
-      napi_create_error(env, NULL, msg, &err);
-    }
-    napi_reject_deferred(env, a->deferred, err);
+    reject_with_pending_or(env, a->deferred, "openSocketInNetns async work did not complete");
   }
   napi_delete_async_work(env, a->work);
   free(a);
@@ -692,16 +697,7 @@ static void transact_complete(napi_env env, napi_status status, void *data) {
   if (result != NULL) {
     napi_resolve_deferred(env, t->deferred, result);
   } else {
-    napi_value msg, err;
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_get_and_clear_last_exception(env, &err);
-    } else {
-      napi_create_string_utf8(env, "netlinkTransact could not build its result", NAPI_AUTO_LENGTH, &msg);
-      napi_create_error(env, NULL, msg, &err);
-    }
-    napi_reject_deferred(env, t->deferred, err);
+    reject_with_pending_or(env, t->deferred, "netlinkTransact could not build its result");
   }
   napi_delete_async_work(env, t->work);
   free_transact(t);

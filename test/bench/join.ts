@@ -54,7 +54,7 @@ async function nodeReady(manager: SwarmManager, id: string): Promise<void> {
   }
 }
 
-async function dockerJoin(ctx: Ctx, run: number): Promise<Record<string, number>> {
+async function dockerJoin(ctx: Ctx): Promise<Record<string, number>> {
   const t0 = performance.now();
   await ctx.dockerEngine.docker(['swarm', 'join', '--token', ctx.manager.workerToken, '--advertise-addr', ctx.underlay.hosts[2]!.address, ctx.manager.address]);
   // The engine shares the machine's hostname (namespaces do not change it): find it by id.
@@ -63,7 +63,6 @@ async function dockerJoin(ctx: Ctx, run: number): Promise<Record<string, number>
   const ready = performance.now() - t0;
   await ctx.dockerEngine.docker(['swarm', 'leave', '--force']);
   await ctx.manager.dockerd.docker(['node', 'rm', '--force', id]);
-  void run;
   return { docker_ready_ms: ready };
 }
 
@@ -78,9 +77,10 @@ export default defineBenchmark<Ctx>({
     return { underlay, manager, berthEngine, dockerEngine };
   },
   async measure(ctx, run) {
-    const first = run % 2 === 0 ? berthJoin : dockerJoin;
-    const second = run % 2 === 0 ? dockerJoin : berthJoin;
-    const out = { ...(await first(ctx, run)), ...(await second(ctx, run)) };
+    const berth = () => berthJoin(ctx, run);
+    const docker = () => dockerJoin(ctx);
+    const [first, second] = run % 2 === 0 ? [berth, docker] : [docker, berth];
+    const out = { ...(await first()), ...(await second()) };
     return { ...out, ratio: out.berth_ready_ms! / out.docker_ready_ms! };
   },
   async teardown(ctx) {

@@ -1,5 +1,4 @@
 import test from 'ava';
-import { X509Certificate } from 'node:crypto';
 import { generateKeyAndCsr, renewalDelayMs, splitPemBundle, describeCertificate } from '../../agent/ca/certificates.js';
 import { JoinError } from '../../agent/errors.js';
 
@@ -28,5 +27,4 @@ test('bundles split into certificates; garbage is a clear error', (t) => {
   t.deepEqual(splitPemBundle('junk'), []);
   const err = t.throws(() => describeCertificate('not a cert'), { instanceOf: JoinError });
   t.is(err?.code, 'E_CERT_PARSE');
-  void X509Certificate;
 });

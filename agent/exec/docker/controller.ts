@@ -9,7 +9,8 @@ import type Docker from 'dockerode';
 import type { Config, Secret, Task } from '../../proto/api.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus, type SandboxNetworking } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
-import { containerEvents, engineError, engineMessage, isAbort, isStatus, sleep } from './engine.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
 import { maxBytes, type TaskFile } from './task-files.js';
 import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
@@ -120,7 +121,7 @@ export class DockerController implements Controller {
         const m = missing[0]!;
         throw new TaskError('E_DEPENDENCY_MISSING', `${m.kind} ${JSON.stringify(m.name || m.id)} (${m.id}) is not in this node's assignments`);
       }
-      await sleep(DEPENDENCY_POLL_MS, signal);
+      await sleep(DEPENDENCY_POLL_MS, undefined, { signal });
     }
     const out: TaskDirFile[] = [];
     for (const f of plan.files) {
