@@ -55,9 +55,8 @@ program.action(async (opts: Record<string, unknown>) => {
   const executor = new DockerExecutor(docker, {
     hostname: config.hostname,
     log,
-    sandbox: networking !== undefined,
     networking,
-    defaultSandboxNetwork: hasBridge ? 'bridge' : 'none',
+    defaultNetworkMode: hasBridge ? 'bridge' : 'none',
   });
   const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off' });
   await agent.start();

@@ -27,7 +27,8 @@ test.after.always(async () => {
 });
 
 function executor(opts: { sandbox?: boolean; dependencyWaitMs?: number } = {}): DockerExecutor {
-  return new DockerExecutor(engine.client, { tasksRoot: ROOT, hostname: 'berth-test', dependencyWaitMs: opts.dependencyWaitMs ?? 0, ...(opts.sandbox ? { sandbox: true } : {}) });
+  // This engine runs with --bridge=none, so tasks berth does not plumb get no network.
+  return new DockerExecutor(engine.client, { tasksRoot: ROOT, hostname: 'berth-test', dependencyWaitMs: opts.dependencyWaitMs ?? 0, defaultNetworkMode: 'none', ...(opts.sandbox ? { sandbox: true } : {}) });
 }
 
 const never = new AbortController().signal;
@@ -80,7 +81,11 @@ test('secrets and configs land on the task tmpfs with their owner and mode; remo
   await t.throwsAsync(sh(task, 'cat /plain.txt'), { message: /Permission denied/ }, 'mode 0640 root:1000 is closed to uid 1000 gid 0');
   t.is(await sh(task, 'cat /plain.txt', '0'), 'plain config\n');
   await t.throwsAsync(sh(task, 'echo x > /run/secrets/db_pass'), undefined, 'read-only in the container');
-  t.regex(await sh(task, 'cat /etc/resolv.conf'), /^search corp\.example\nnameserver 127\.0\.0\.11\noptions ndots:0$/m);
+  // No overlay, so no embedded DNS: the engine writes resolv.conf from the spec, as on Docker.
+  const resolv = await sh(task, 'cat /etc/resolv.conf');
+  t.regex(resolv, /^search corp\.example$/m);
+  t.regex(resolv, /^nameserver 9\.9\.9\.9$/m);
+  t.notRegex(resolv, /127\.0\.0\.11/);
   const inspect = (await engine.docker(['inspect', `web.1.${task.id}`])).stdout;
   t.false(inspect.includes(pw), 'no secret value in docker inspect');
 
@@ -137,7 +142,8 @@ test('exit codes: 0 completes, non-zero fails with the code', async (t) => {
   const ok = ex.controller(okTask);
   await ok.prepare(never);
   t.false((await mountPoints()).has(`${ROOT}/${okTask.id}`), 'no secrets or configs: a plain directory, no tmpfs');
-  t.true(existsSync(`${ROOT}/${okTask.id}/resolv.conf`));
+  t.false(existsSync(`${ROOT}/${okTask.id}/resolv.conf`), 'the engine\'s resolv.conf for a task berth does not plumb');
+  t.is((await engine.docker(['inspect', '-f', '{{.HostConfig.NetworkMode}}', `web.1.${okTask.id}`])).stdout.trim(), 'none', 'one container on the default network (none on this engine), as on Docker');
   await ok.start(never);
   t.deepEqual(await ok.wait(never), { exitCode: 0 });
   const bad = makeTask({ args: ['sh', '-c', 'exit 3'] });
@@ -168,7 +174,9 @@ test('sandbox: a pause container owns the netns; hostname, hosts and resolv.conf
   t.is((await engine.docker(['inspect', '-f', '{{.HostConfig.NetworkMode}}', `web.1.${task.id}`])).stdout.trim(), `container:${sandboxId}`);
   t.is(await sh(task, 'hostname'), 'web-1\n');
   t.regex(await sh(task, 'cat /etc/hosts'), /10\.1\.2\.3\s+db\n10\.1\.2\.3\s+db\.local/);
-  t.is(await sh(task, 'grep -v ^# /etc/resolv.conf'), 'search a.example b.example\nnameserver 127.0.0.11\noptions ndots:0 timeout:1\n');
+  const resolv = await sh(task, 'cat /etc/resolv.conf');
+  t.regex(resolv, /^search a\.example b\.example$/m, 'the spec\'s DNS settings reach the engine through the sandbox');
+  t.regex(resolv, /^options timeout:1$/m);
   const sandbox = (await listBerthContainers(engine.client)).filter((b) => b.taskId === task.id);
   t.deepEqual(sandbox.map((b) => b.role).sort(), ['sandbox', 'task']);
   await c.shutdown(never);
@@ -298,7 +306,7 @@ test('orphans: containers and directories of unknown tasks are removed; known on
   const own = await startDockerd();
   t.teardown(() => own.stop());
   const root = `${ROOT}/orphans`;
-  const ex = new DockerExecutor(own.client, { tasksRoot: root, sandbox: true, dependencyWaitMs: 0 });
+  const ex = new DockerExecutor(own.client, { tasksRoot: root, sandbox: true, defaultNetworkMode: 'none', dependencyWaitMs: 0 });
   const containersOf = async (task: Task) =>
     (await own.docker(['ps', '-a', '--filter', `label=io.berth.task.id=${task.id}`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean).sort();
   const keep = runningTask();
@@ -377,7 +385,7 @@ test('logs: stdout and stderr with timestamps and task context; tail; follow pic
 test('a container removed behind our back, and a dockerd restart, are noticed and reported', async (t) => {
   const own = await startDockerd();
   t.teardown(() => own.stop());
-  const ex = new DockerExecutor(own.client, { tasksRoot: `${ROOT}/restart`, dependencyWaitMs: 0 });
+  const ex = new DockerExecutor(own.client, { tasksRoot: `${ROOT}/restart`, defaultNetworkMode: 'none', dependencyWaitMs: 0 });
   const gone = runningTask();
   const c1 = ex.controller(gone);
   await c1.prepare(never);

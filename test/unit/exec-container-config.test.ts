@@ -293,3 +293,19 @@ test('pull options carry the registry auth', (t) => {
   t.is(translateTask(makeTask({ pull_options: { registry_auth: 'eyJ1c2VybmFtZSI6InUifQ' } }), OPTS).registryAuth, 'eyJ1c2VybmFtZSI6InUifQ');
   t.is(translateTask(makeTask(), OPTS).registryAuth, undefined);
 });
+
+test('a task berth does not plumb: the engine network and resolv.conf, DNS config handed to the engine', (t) => {
+  const dns = { nameservers: ['1.1.1.1'], search: ['corp.example'], options: ['ndots:2'] };
+  const plain = translateTask(makeTask({ dns_config: dns }), { ...OPTS, networkMode: 'bridge', embeddedDns: false });
+  t.is(plain.sandbox, undefined);
+  t.is(plain.resolvConf, undefined, 'nothing serves 127.0.0.11 in this netns');
+  t.deepEqual(plain.dnsUpstreams, []);
+  const h = plain.container.body.HostConfig as { NetworkMode: string; Mounts: Array<{ Target: string }> };
+  t.like(h, { NetworkMode: 'bridge', Dns: ['1.1.1.1'], DnsSearch: ['corp.example'], DnsOptions: ['ndots:2'] });
+  t.false(h.Mounts.some((m) => m.Target === '/etc/resolv.conf'));
+  // With a sandbox the DNS settings go to the container that owns the netns: the engine refuses
+  // them next to a container: network mode.
+  const boxed = translateTask(makeTask({ dns_config: dns }), { ...SANDBOX, networkMode: 'bridge', embeddedDns: false });
+  t.like(boxed.sandbox!.body.HostConfig as object, { NetworkMode: 'bridge', Dns: ['1.1.1.1'] });
+  t.false('Dns' in (boxed.container.body.HostConfig as object));
+});

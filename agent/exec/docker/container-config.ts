@@ -46,9 +46,13 @@ export interface TranslateOptions {
   taskDir: string;
   /** Run a pause container owning the task's network namespace (image given), or not. */
   sandboxImage?: string | undefined;
-  /** The sandbox's engine network: none when berth plumbs the task's overlay networks itself,
-   *  else Docker's default bridge (a task with no networks still reaches out, as on Docker). */
-  sandboxNetworkMode?: 'none' | 'bridge';
+  /** The engine network of whichever container owns the netns: none when berth plumbs the
+   *  task's overlay networks itself, else Docker's default bridge (a task with no networks
+   *  still reaches out, as on Docker's worker). Default none. */
+  networkMode?: 'none' | 'bridge';
+  /** berth serves 127.0.0.11 in this task's netns, so resolv.conf is berth's (default true).
+   *  Otherwise the engine writes resolv.conf from the spec's DNS config, as Docker's worker does. */
+  embeddedDns?: boolean;
   /** For service templates ({{.Node.Hostname}}...). */
   node: NodeInfo;
 }
@@ -338,7 +342,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const dns = dnsConfig(spec);
   // berth's resolv.conf points at the embedded DNS; a task on the host's or the default bridge
   // network keeps Docker's, and a user's own file at that path wins.
-  const ownResolv = predefined === undefined && !taken.has(RESOLV_CONF_TARGET) && !files.some((f) => f.target === RESOLV_CONF_TARGET);
+  const ownResolv = opts.embeddedDns !== false && predefined === undefined && !taken.has(RESOLV_CONF_TARGET) && !files.some((f) => f.target === RESOLV_CONF_TARGET);
   const resolvConf = ownResolv ? renderResolvConf(dns) : undefined;
   const resolvMount = ownResolv ? [{ Type: 'bind', Source: posix.join(opts.taskDir, RESOLV_CONF_FILE), Target: RESOLV_CONF_TARGET, ReadOnly: true }] : [];
 
@@ -357,8 +361,9 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
           Hostname: hostname,
           Labels: sandboxLabels(task),
           HostConfig: {
-            NetworkMode: opts.sandboxNetworkMode ?? 'none',
+            NetworkMode: opts.networkMode ?? 'none',
             ExtraHosts: hosts,
+            ...(!ownResolv && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
             RestartPolicy: { Name: 'no' },
             LogConfig: { Type: 'none', Config: {} },
           },
@@ -373,7 +378,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const hc = healthcheck(spec);
   const hostConfig: Record<string, unknown> = {
     // Joining the sandbox's netns also takes its hostname, /etc/hosts and DNS settings.
-    NetworkMode: sandbox ? `container:${sandbox.name}` : (predefined ?? 'none'),
+    NetworkMode: sandbox ? `container:${sandbox.name}` : (predefined ?? opts.networkMode ?? 'none'),
     Mounts: [...userMounts, ...fileMounts, ...resolvMount],
     ReadonlyRootfs: spec.read_only,
     Init: spec.init ? spec.init.value : null,
@@ -386,7 +391,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     }),
     GroupAdd: spec.groups,
     ...(sandbox ? {} : { ExtraHosts: hosts }),
-    ...(predefined && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
+    ...(!sandbox && !ownResolv && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
     ...(security.length > 0 ? { SecurityOpt: security } : {}),
     ...(pids !== 0 ? { PidsLimit: pids } : {}),
     ...(oomScoreAdj !== 0 ? { OomScoreAdj: oomScoreAdj } : {}),
@@ -421,7 +426,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     sandbox,
     files,
     resolvConf,
-    dnsUpstreams: predefined ? [] : (dns?.nameservers ?? []),
+    dnsUpstreams: ownResolv ? (dns?.nameservers ?? []) : [],
     stopSignal: spec.stop_signal || undefined,
     stopGraceMs,
   };

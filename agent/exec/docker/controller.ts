@@ -31,15 +31,17 @@ export interface ControllerEnv {
   docker: Docker;
   dependencies: DependencyGetter;
   taskDirs: TaskDirs;
-  /** The pause image when tasks get a sandbox container, else undefined. */
+  /** The pause image when this task gets a sandbox container, else undefined. */
   sandboxImage: string | undefined;
   node: NodeInfo;
   /** How long prepare waits for a referenced secret/config to arrive (after an agent restart
    *  tasks resume before the manager has sent them again). */
   dependencyWaitMs: number;
-  /** Plumbs sandboxes into the node's overlays and DNS; undefined when the data plane is off. */
+  /** Plumbs this task's sandbox into the node's overlays and DNS; undefined when the data plane
+   *  is off or the task has no network berth plumbs. */
   networking: SandboxNetworking | undefined;
-  defaultSandboxNetwork: 'bridge' | 'none';
+  /** The engine network for a task berth does not plumb (bridge unless the engine has none). */
+  defaultNetworkMode: 'bridge' | 'none';
 }
 
 function hasHealthcheck(info: Docker.ContainerInspectInfo): boolean {
@@ -68,7 +70,8 @@ export class DockerController implements Controller {
     this.cachedPlan ??= translateTask(this.task, {
       taskDir: this.env.taskDirs.path(this.task.id),
       sandboxImage: this.env.sandboxImage,
-      sandboxNetworkMode: this.env.networking?.wants(this.task) ? 'none' : this.env.defaultSandboxNetwork,
+      networkMode: this.env.networking ? 'none' : this.env.defaultNetworkMode,
+      embeddedDns: this.env.networking !== undefined,
       node: this.env.node,
     });
     return this.cachedPlan;
@@ -325,7 +328,7 @@ export class DockerController implements Controller {
    */
   private async plumb(plan: TaskPlan): Promise<void> {
     const networking = this.env.networking;
-    if (!plan.sandbox || !networking?.wants(this.task)) return;
+    if (!plan.sandbox || !networking) return;
     const sandbox = await this.inspect(plan.sandbox.name);
     if (!sandbox?.State.Running || !sandbox.State.Pid) throw new TaskError('E_SANDBOX', `sandbox ${plan.sandbox.name} is not running`, { temporary: true });
     try {

@@ -19,18 +19,18 @@ export const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
 export interface DockerExecutorOptions {
   /** Where per-task tmpfs directories are mounted (default /run/berth/tasks). */
   tasksRoot?: string;
-  /** Give every task a sandbox container owning its netns (default false until the data plane
-   *  plumbs sandboxes; with it off the task container runs with NetworkMode none). */
+  /** Give every task a sandbox container owning its netns (default false: only tasks the
+   *  networking plumbs get one, the others run as one container, as on Docker's worker). */
   sandbox?: boolean;
   pauseImage?: string;
   /** The node's hostname as reported to the manager, for {{.Node.Hostname}} templates (default os.hostname()). */
   hostname?: string;
   /** How long prepare waits for a secret/config that has not arrived yet (default 15 s). */
   dependencyWaitMs?: number;
-  /** The node's overlay + DNS plumbing for sandboxes (needs sandbox: true). */
+  /** The node's overlay + DNS plumbing; a task it wants gets a sandbox it plumbs. */
   networking?: SandboxNetworking;
-  /** The sandbox's engine network for tasks without overlays (bridge unless the engine has none). */
-  defaultSandboxNetwork?: 'bridge' | 'none';
+  /** The engine network for tasks berth does not plumb (bridge unless the engine has none). */
+  defaultNetworkMode?: 'bridge' | 'none';
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -64,16 +64,19 @@ export class DockerExecutor implements Executor, LogSource {
   }
 
   controller(task: Task): DockerController {
+    // A sandbox costs a second container start: only tasks berth plumbs get one by default.
+    const networking = this.opts.networking?.wants(task) ? this.opts.networking : undefined;
+    const sandboxed = this.opts.sandbox === true || networking !== undefined;
     return new DockerController(
       {
         docker: this.docker,
         dependencies: this.dependencies,
         taskDirs: this.taskDirs,
-        sandboxImage: this.opts.sandbox ? (this.opts.pauseImage ?? DEFAULT_PAUSE_IMAGE) : undefined,
+        sandboxImage: sandboxed ? (this.opts.pauseImage ?? DEFAULT_PAUSE_IMAGE) : undefined,
         node: this.node(task),
         dependencyWaitMs: this.opts.dependencyWaitMs ?? DEFAULT_DEPENDENCY_WAIT_MS,
-        networking: this.opts.sandbox ? this.opts.networking : undefined,
-        defaultSandboxNetwork: this.opts.defaultSandboxNetwork ?? 'bridge',
+        networking,
+        defaultNetworkMode: this.opts.defaultNetworkMode ?? 'bridge',
       },
       task,
     );
