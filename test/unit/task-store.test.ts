@@ -694,3 +694,38 @@ test('files are 0600 and a new directory 0700', (t) => {
   withStore(dir, () => undefined);
   t.is(statSync(join(dir, LOG_FILE)).mode & 0o777, 0o600);
 });
+
+test('durable(): writes made together share one fdatasync; writes during a sync get the next one', async (t) => {
+  const dir = tempDir(t);
+  const s = TaskStore.open(dir);
+  await s.durable();
+  t.is(s.stats().syncs, 0, 'nothing written, nothing to sync');
+  for (let i = 0; i < 50; i++) s.putTask(`t${i}`, { i });
+  await Promise.all(Array.from({ length: 50 }, () => s.durable()));
+  t.is(s.stats().syncs, 1, 'one fdatasync for fifty writes');
+  await s.durable();
+  t.is(s.stats().syncs, 1, 'nothing new since: no sync');
+
+  s.putStatus('t0', status(1));
+  const first = s.durable();
+  s.putStatus('t1', status(1)); // lands while the first sync may already run
+  const second = s.durable();
+  await Promise.all([first, second]);
+  t.true(s.stats().syncs === 2 || s.stats().syncs === 3, `one or two more syncs, got ${s.stats().syncs - 1}`);
+
+  // close() syncs what is left and lets a running sync finish on its own fd.
+  s.putStatus('t2', status(1));
+  const pending = s.durable();
+  s.close();
+  await t.notThrowsAsync(pending);
+  await t.notThrowsAsync(s.durable(), 'nothing left to sync after close');
+  withStore(dir, (r) => t.is(r.get('t2')?.status?.state, 1));
+});
+
+test('durable() with fsync: false resolves at once and never syncs', async (t) => {
+  const s = TaskStore.open(tempDir(t), { fsync: false });
+  s.putTask('a', {});
+  await s.durable();
+  t.is(s.stats().syncs, 0);
+  s.close();
+});

@@ -44,6 +44,14 @@ export interface ControllerEnv {
   defaultNetworkMode: 'bridge' | 'none';
 }
 
+/** How long an inspect stays good enough for wait() to start from. */
+const RECENT_INSPECT_MS = 2_000;
+
+function imageHasHealthcheck(info: Docker.ImageInspectInfo): boolean {
+  const test = (info.Config as { Healthcheck?: { Test?: string[] } } | undefined)?.Healthcheck?.Test;
+  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
+}
+
 function hasHealthcheck(info: Docker.ContainerInspectInfo): boolean {
   const test = (info.Config as { Healthcheck?: { Test?: string[] } }).Healthcheck?.Test;
   return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
@@ -59,6 +67,10 @@ function exitError(code: number, oom: boolean): TaskError {
 
 export class DockerController implements Controller {
   private cachedPlan: TaskPlan | undefined;
+  /** Set by prepare() when it created the task container, so start() need not inspect it. */
+  private fresh: { healthcheck: boolean } | undefined;
+  /** The last inspect of the task container, reused by the wait() that follows a start. */
+  private recent: { info: Docker.ContainerInspectInfo; at: number } | undefined;
 
   constructor(
     private readonly env: ControllerEnv,
@@ -94,7 +106,7 @@ export class DockerController implements Controller {
     const plan = this.plan();
     try {
       const files = await this.resolveFiles(plan, signal);
-      await this.ensureImage(plan.image, plan.registryAuth, signal);
+      const imageHealthcheck = await this.ensureImage(plan.image, plan.registryAuth, signal);
       if (plan.sandbox) await this.ensureLocalImage(plan.sandbox.body.Image as string, 'sandbox image');
       await this.materialize(plan, files);
       if (plan.sandbox) {
@@ -103,7 +115,9 @@ export class DockerController implements Controller {
         await this.dropStaleSandboxLink(plan);
         await this.plumb(plan);
       }
-      await this.ensureCreated(plan.container);
+      const body = plan.container.body as { Healthcheck?: { Test?: string[] } };
+      const healthcheck = body.Healthcheck?.Test?.[0] === 'NONE' ? false : (body.Healthcheck?.Test?.length ?? 0) > 0 || imageHealthcheck;
+      this.fresh = (await this.ensureCreated(plan.container)) ? { healthcheck } : undefined;
     } catch (err) {
       const e = engineError(err, `preparing ${plan.container.name}`);
       // A rejected task never runs: take its secrets and sandbox away now, not at removal.
@@ -194,10 +208,10 @@ export class DockerController implements Controller {
     }
   }
 
-  private async ensureImage(image: string, registryAuth: string | undefined, signal: AbortSignal): Promise<void> {
+  /** Makes sure the image is local (pulling it if not); returns whether it defines a healthcheck. */
+  private async ensureImage(image: string, registryAuth: string | undefined, signal: AbortSignal): Promise<boolean> {
     try {
-      await this.docker.getImage(image).inspect();
-      return;
+      return imageHasHealthcheck(await this.docker.getImage(image).inspect());
     } catch (err) {
       if (!isStatus(err, 404)) throw engineError(err, `inspecting image ${image}`);
     }
@@ -208,14 +222,16 @@ export class DockerController implements Controller {
       if (signal.aborted) throw err;
       throw new TaskError('E_IMAGE', `No such image: ${image} (not on this node and pulling failed: ${engineMessage(err)})`, { cause: err });
     }
+    return imageHasHealthcheck(await this.docker.getImage(image).inspect().catch((err: unknown) => Promise.reject(engineError(err, `inspecting image ${image}`))));
   }
 
-  private async ensureCreated(c: ContainerCreate): Promise<void> {
-    if (await this.inspect(c.name)) return;
+  /** Creates the container unless it exists; returns whether this call created it. */
+  private async ensureCreated(c: ContainerCreate): Promise<boolean> {
     try {
       await this.docker.createContainer({ name: c.name, ...c.body });
+      return true;
     } catch (err) {
-      if (isStatus(err, 409)) return; // made by an earlier attempt that crashed before recording it
+      if (isStatus(err, 409)) return false; // made by an earlier attempt that crashed before recording it
       throw engineError(err, `creating container ${c.name}`);
     }
   }
@@ -259,22 +275,33 @@ export class DockerController implements Controller {
       await this.plumb(plan);
     }
     const name = plan.container.name;
-    const info = await this.inspect(name);
-    if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
-    // Anything past "created" was started by an earlier attempt (the agent died before it
-    // recorded RUNNING): never start it twice. If it has exited since, wait() reports how.
-    if (info.State.Status !== 'created') {
-      if (info.State.Running && hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
-      return;
+    // A container this controller created moments ago in prepare() is known to be unstarted;
+    // any other is looked at first.
+    const fresh = this.fresh;
+    this.fresh = undefined;
+    let healthcheck: boolean;
+    if (fresh) {
+      healthcheck = fresh.healthcheck;
+    } else {
+      const info = await this.inspect(name);
+      if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
+      // Anything past "created" was started by an earlier attempt (the agent died before it
+      // recorded RUNNING): never start it twice. If it has exited since, wait() reports how.
+      if (info.State.Status !== 'created') {
+        if (info.State.Running && hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
+        return;
+      }
+      healthcheck = hasHealthcheck(info);
     }
     try {
       await this.docker.getContainer(name).start();
     } catch (err) {
+      if (isStatus(err, 404)) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
       // The engine answering with an error (no such binary...) will not change on a retry; the
       // engine not answering might.
       if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, (err as { statusCode?: number }).statusCode === undefined);
     }
-    if (hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
+    if (healthcheck) await this.waitHealthy(name, signal);
   }
 
   /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
@@ -344,7 +371,11 @@ export class DockerController implements Controller {
   async wait(signal: AbortSignal): Promise<ExitStatus> {
     const plan = this.plan();
     const name = plan.container.name;
-    const info = await this.inspect(name);
+    // The inspect containerStatus() made as the task started serves: if the container has
+    // exited since, the engine's wait below returns at once with its exit code.
+    const recent = this.recent && Date.now() - this.recent.at < RECENT_INSPECT_MS ? this.recent.info : undefined;
+    this.recent = undefined;
+    const info = recent ?? (await this.inspect(name));
     if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} vanished`);
     if (info.State.Running) await this.plumb(plan);
     let unhealthy = false;
@@ -462,6 +493,7 @@ export class DockerController implements Controller {
   async containerStatus(): Promise<ContainerStatusReport | undefined> {
     const info = await this.inspect(taskName(this.task));
     if (!info) return undefined;
+    this.recent = { info, at: Date.now() };
     return { containerId: info.Id, pid: info.State.Pid, exitCode: info.State.ExitCode };
   }
 
