@@ -107,7 +107,6 @@ export class Agent {
         putTask: (id, t) => this.store.putTask(id, t),
         putStatus: (id, s) => this.store.putStatus(id, s as unknown as Parameters<TaskStore['putStatus']>[1]),
         remove: (id) => void this.store.remove(id),
-        durable: () => this.store.durable(),
         list: () => this.store.list().map((r) => ({ id: r.id, task: r.task, status: r.status as LocalStatus | undefined })),
       },
       executor: this.deps.executor,

@@ -1,7 +1,8 @@
 // Sends persisted task statuses to the manager in batches. Only the newest unreported status
-// of each task is sent (states only increase, so it subsumes the older ones); a status is
-// marked reported only after the manager accepted the batch, so a crash or a broken session
-// re-sends it rather than losing it.
+// of each task is sent (states only increase, so it subsumes the older ones); a status is sent
+// only once it is on disk, so the manager never hears of a state that power loss could take
+// back, and marked reported only after the manager accepted the batch, so a crash or a broken
+// session re-sends it rather than losing it.
 import type { StatusUpdate } from './session.js';
 import { toWireStatus, type LocalStatus } from '../worker/task-codec.js';
 
@@ -14,6 +15,8 @@ export interface ReporterStore {
   /** One entry per task with an unreported status: its newest. */
   unreported(): ReadonlyArray<{ id: string; seq: number; status: unknown }>;
   markReported(id: string, seq: number): void;
+  /** Resolves once every write so far is on disk. */
+  durable(): Promise<void>;
 }
 
 export interface StatusSender {
@@ -66,6 +69,7 @@ export class StatusReporter {
         const batch = this.pending().slice(0, REPORT_MAX_BATCH);
         if (batch.length === 0) return;
         try {
+          await this.store.durable();
           await sender.sendStatuses(batch.map((b) => ({ taskId: b.id, status: toWireStatus(b.status) })));
         } catch (err) {
           this.log('warn', 'task status report failed; will retry', { err: (err as Error).message, tasks: batch.length });

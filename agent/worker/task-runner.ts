@@ -13,8 +13,6 @@ export interface RunnerDeps {
   executor: Executor;
   /** Persists and queues the status; throws if it would move backwards. */
   saveStatus(taskId: string, status: LocalStatus): void;
-  /** Resolves once every saved status is on disk (not just in the kernel). */
-  durable(): Promise<void>;
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -77,9 +75,6 @@ export class TaskRunner {
         this.setStatus({ state: step.to, message: step.message });
         continue;
       }
-      // What the task is about to act on survives power loss, not only a crash of agentd.
-      await this.deps.durable();
-      if (this.stopped) return;
       try {
         await this.call(step);
         retryDelay = RETRY_DELAY_MS;

@@ -20,8 +20,6 @@ export interface WorkerStore {
   putTask(id: string, task: unknown): void;
   putStatus(id: string, status: LocalStatus): number;
   remove(id: string): void;
-  /** Resolves once every write so far is on disk. */
-  durable(): Promise<void>;
   list(): ReadonlyArray<{ id: string; task: unknown; status?: unknown }>;
 }
 
@@ -147,7 +145,6 @@ export class Worker {
       new TaskRunner(task, status, {
         executor: this.deps.executor,
         saveStatus: (id, s) => this.saveStatus(id, s),
-        durable: () => this.deps.store.durable(),
         log: this.deps.log,
       }),
     );
