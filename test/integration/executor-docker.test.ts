@@ -309,9 +309,12 @@ test('orphans: containers and directories of unknown tasks are removed; known on
   const ex = new DockerExecutor(own.client, { tasksRoot: root, sandbox: true, defaultNetworkMode: 'none', dependencyWaitMs: 0 });
   const containersOf = async (task: Task) =>
     (await own.docker(['ps', '-a', '--filter', `label=io.berth.task.id=${task.id}`, '--format', '{{.Names}}'])).stdout.trim().split('\n').filter(Boolean).sort();
-  const keep = runningTask();
-  const orphan = runningTask();
-  const foreign = makeTask({ args: ['true'] }, { node_id: 'othernode0000000000000001' });
+  // Each with a secret, so each has a task directory (a task with nothing to mount has none).
+  ex.dependencies.setSecret(secret('s-orphans', 'token', 'x'));
+  const withSecret = { secrets: [secretRef('s-orphans', 'token', 'token')] } as never;
+  const keep = runningTask(withSecret);
+  const orphan = runningTask(withSecret);
+  const foreign = makeTask({ args: ['true'], secrets: [secretRef('s-orphans', 'token', 'token')] } as never, { node_id: 'othernode0000000000000001' });
   for (const task of [keep, orphan]) {
     const c = ex.controller(task);
     await c.prepare(never);

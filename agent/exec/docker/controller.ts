@@ -185,6 +185,8 @@ export class DockerController implements Controller {
   private async materialize(plan: TaskPlan, files: TaskDirFile[]): Promise<void> {
     const resolv = plan.resolvConf === undefined ? [] : [{ path: RESOLV_CONF_FILE, data: plan.resolvConf, uid: 0, gid: 0, mode: 0o644 }];
     const all = [...files, ...resolv];
+    // Nothing to bind-mount (no secrets, configs or resolv.conf of ours): no directory either.
+    if (all.length === 0) return;
     try {
       const tmpfs = files.length > 0 ? tmpfsSizeFor(all.map((f) => Buffer.byteLength(f.data))) : undefined;
       await this.env.taskDirs.ensure(this.task.id, tmpfs, this.task.node_id);
