@@ -1,7 +1,9 @@
 // Wires a task's sandbox into the node's data plane and the embedded DNS: the overlay
 // attachments from the assignment go to netd, the task's names to the DNS name table, and a
 // DNS listener opens inside the sandbox — all before the task is started, so its names resolve
-// before RUNNING is reported. On shutdown the names go first, then the links.
+// before RUNNING is reported. A task with a healthcheck joins `tasks.<svc>` and dnsrr answers
+// only once its controller reports it healthy, as on Docker. On shutdown the names go first,
+// then the links.
 import type { Task, NetworkAttachment as WireAttachment } from './proto/api.js';
 import type { OverlayDataPlane, NetworkAttachment } from '../netd/index.js';
 import type { EmbeddedDns, ServiceRecord, TaskRecord } from '../dns/index.js';
@@ -63,7 +65,7 @@ export function serviceRecord(task: Task, attachments: readonly WireAttachment[]
   };
 }
 
-export function taskRecord(task: Task, attachments: readonly WireAttachment[]): TaskRecord {
+export function taskRecord(task: Task, attachments: readonly WireAttachment[], healthy = true): TaskRecord {
   const name = taskName(task);
   return {
     id: task.id,
@@ -71,7 +73,7 @@ export function taskRecord(task: Task, attachments: readonly WireAttachment[]): 
     name,
     containerName: name,
     ...(task.spec?.container?.hostname ? { hostname: task.spec.container.hostname } : {}),
-    healthy: true,
+    healthy,
     networks: attachments.map((a) => ({ networkId: a.network!.id, addresses: a.addresses.map(stripPrefix), aliases: a.aliases })),
   };
 }
@@ -79,6 +81,8 @@ export function taskRecord(task: Task, attachments: readonly WireAttachment[]): 
 export class TaskNetworking implements SandboxNetworking {
   /** Local tasks per service, so a service's record goes when its last local task does. */
   private readonly serviceTasks = new Map<string, Set<string>>();
+  /** Health of each published task: a re-attach (start, wait, a new sandbox) keeps it. */
+  private readonly health = new Map<string, boolean>();
 
   constructor(
     private readonly dataPlane: OverlayDataPlane,
@@ -90,13 +94,15 @@ export class TaskNetworking implements SandboxNetworking {
     return overlayAttachments(task).length > 0;
   }
 
-  async attach(task: Task, netnsPath: string): Promise<void> {
+  async attach(task: Task, netnsPath: string, opts: { healthy: boolean }): Promise<void> {
     const wire = overlayAttachments(task);
     if (wire.length === 0) return;
     await this.dataPlane.attachSandbox(task.id, netnsPath, wire.map(toNetdAttachment));
     for (const a of wire) this.dns.table.setNetwork({ id: a.network!.id, name: a.network!.spec?.annotations?.name ?? a.network!.id });
     this.dns.table.setService(serviceRecord(task, wire));
-    this.dns.table.setTask(taskRecord(task, wire));
+    const healthy = this.health.get(task.id) ?? opts.healthy;
+    this.health.set(task.id, healthy);
+    this.dns.table.setTask(taskRecord(task, wire, healthy));
     let tasks = this.serviceTasks.get(task.service_id);
     if (!tasks) this.serviceTasks.set(task.service_id, (tasks = new Set()));
     tasks.add(task.id);
@@ -104,8 +110,18 @@ export class TaskNetworking implements SandboxNetworking {
     this.log('debug', 'sandbox attached', { task: task.id, networks: wire.map((a) => a.network!.spec?.annotations?.name) });
   }
 
+  setHealthy(task: Task, healthy: boolean): void {
+    // Not published (never attached, or already withdrawn): a late health event must not bring
+    // the names back.
+    if (!this.health.has(task.id) || this.health.get(task.id) === healthy) return;
+    this.health.set(task.id, healthy);
+    this.dns.table.setTaskHealthy(task.id, healthy);
+    this.log('debug', healthy ? 'task healthy: in its service answers' : 'task not healthy: out of its service answers', { task: task.id });
+  }
+
   /** Names stop resolving before the container is stopped. */
   unpublish(task: Task): void {
+    this.health.delete(task.id);
     this.dns.table.removeTask(task.id);
     const tasks = this.serviceTasks.get(task.service_id);
     tasks?.delete(task.id);

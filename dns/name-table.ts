@@ -301,6 +301,17 @@ export class NameTable {
     });
   }
 
+  /**
+   * Changes only a task's health, in place: health flips on every health_status event, and the
+   * names, aliases and PTR entries stay as they are. Returns false for a task not in the table.
+   */
+  setTaskHealthy(id: string, healthy: boolean): boolean {
+    const task = this.tasks.get(id);
+    if (!task) return false;
+    if (task.record.healthy !== healthy) task.record = { ...task.record, healthy };
+    return true;
+  }
+
   removeTask(id: string): void {
     const task = this.tasks.get(id);
     if (!task) return;

@@ -84,8 +84,16 @@ export interface Executor {
 export interface SandboxNetworking {
   /** True if the task has networks this node programs (then its sandbox gets no engine network). */
   wants(task: api.Task): boolean;
-  /** Plumbs the sandbox's netns and publishes the task's names; idempotent. */
-  attach(task: api.Task, netnsPath: string): Promise<void>;
+  /**
+   * Plumbs the sandbox's netns and publishes the task's names; idempotent. `healthy` applies
+   * when the task is not published yet (false for a container with a healthcheck: it stays
+   * out of `tasks.<service>` and dnsrr answers until setHealthy); a re-attach keeps the health
+   * last set.
+   */
+  attach(task: api.Task, netnsPath: string, opts: { healthy: boolean }): Promise<void>;
+  /** The container's health changed: only healthy tasks are in their service's answers. The
+   *  task's own names resolve regardless. No-op for a task not published. */
+  setHealthy(task: api.Task, healthy: boolean): void;
   /** Withdraws the task's names (first step of a shutdown). */
   unpublish(task: api.Task): void;
   /** Withdraws names, closes DNS listeners, removes links; idempotent. */

@@ -109,14 +109,16 @@ export class DockerController implements Controller {
       const imageHealthcheck = await this.ensureImage(plan.image, plan.registryAuth, signal);
       if (plan.sandbox) await this.ensureLocalImage(plan.sandbox.body.Image as string, 'sandbox image');
       await this.materialize(plan, files);
+      const body = plan.container.body as { Healthcheck?: { Test?: string[] } };
+      const healthcheck = body.Healthcheck?.Test?.[0] === 'NONE' ? false : (body.Healthcheck?.Test?.length ?? 0) > 0 || imageHealthcheck;
       if (plan.sandbox) {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
         await this.dropStaleSandboxLink(plan);
-        await this.plumb(plan);
+        // Names resolve from here on; a container with a healthcheck joins its service's
+        // answers only when healthy.
+        await this.plumb(plan, !healthcheck);
       }
-      const body = plan.container.body as { Healthcheck?: { Test?: string[] } };
-      const healthcheck = body.Healthcheck?.Test?.[0] === 'NONE' ? false : (body.Healthcheck?.Test?.length ?? 0) > 0 || imageHealthcheck;
       this.fresh = (await this.ensureCreated(plan.container)) ? { healthcheck } : undefined;
     } catch (err) {
       const e = engineError(err, `preparing ${plan.container.name}`);
@@ -274,7 +276,8 @@ export class DockerController implements Controller {
       await this.ensureCreated(plan.sandbox);
       await this.ensureRunning(plan.sandbox.name);
       if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
-      await this.plumb(plan);
+      // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
+      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false);
     }
     const name = plan.container.name;
     // A container this controller created moments ago in prepare() is known to be unstarted;
@@ -291,6 +294,7 @@ export class DockerController implements Controller {
       // recorded RUNNING): never start it twice. If it has exited since, wait() reports how.
       if (info.State.Status !== 'created') {
         if (info.State.Running && hasHealthcheck(info)) await this.waitHealthy(info.Id, signal);
+        else if (info.State.Running) this.setHealthy(true);
         return;
       }
       healthcheck = hasHealthcheck(info);
@@ -304,6 +308,12 @@ export class DockerController implements Controller {
       if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, (err as { statusCode?: number }).statusCode === undefined);
     }
     if (healthcheck) await this.waitHealthy(name, signal);
+    else this.setHealthy(true);
+  }
+
+  /** Tells the networking (the DNS) whether the task belongs in its service's answers. */
+  private setHealthy(healthy: boolean): void {
+    this.env.networking?.setHealthy(this.task, healthy);
   }
 
   /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
@@ -317,10 +327,10 @@ export class DockerController implements Controller {
       if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
       if (!now.State.Running) return this.exitedWhileStarting(now);
       const status = healthStatus(now);
-      if (status === 'healthy') return;
+      if (status === 'healthy') return this.setHealthy(true);
       if (status === 'unhealthy') return await this.failUnhealthy();
       for await (const ev of events) {
-        if (ev.Action === HEALTHY) return;
+        if (ev.Action === HEALTHY) return this.setHealthy(true);
         if (ev.Action === UNHEALTHY) return await this.failUnhealthy();
         if (ev.Action === 'destroy') throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
         if (ev.Action === 'die') {
@@ -345,7 +355,7 @@ export class DockerController implements Controller {
   }
 
   private async failUnhealthy(): Promise<never> {
-    await this.stopTask();
+    await this.stopUnhealthy();
     const info = await this.inspect(this.plan().container.name);
     throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode: info?.State.ExitCode ?? 0 });
   }
@@ -355,13 +365,13 @@ export class DockerController implements Controller {
    * start and on wait, so a restarted agent (or a restarted sandbox, with a new netns) is
    * plumbed again before the task is relied on.
    */
-  private async plumb(plan: TaskPlan): Promise<void> {
+  private async plumb(plan: TaskPlan, healthy: boolean): Promise<void> {
     const networking = this.env.networking;
     if (!plan.sandbox || !networking) return;
     const sandbox = await this.inspect(plan.sandbox.name);
     if (!sandbox?.State.Running || !sandbox.State.Pid) throw new TaskError('E_SANDBOX', `sandbox ${plan.sandbox.name} is not running`, { temporary: true });
     try {
-      await networking.attach(this.task, `/proc/${sandbox.State.Pid}/ns/net`);
+      await networking.attach(this.task, `/proc/${sandbox.State.Pid}/ns/net`, { healthy });
     } catch (err) {
       const e = err as { code?: string; message: string };
       // A network that never showed up, or invalid network input, rejects/fails the task.
@@ -379,7 +389,7 @@ export class DockerController implements Controller {
     this.recent = undefined;
     const info = recent ?? (await this.inspect(name));
     if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} vanished`);
-    if (info.State.Running) await this.plumb(plan);
+    if (info.State.Running) await this.plumb(plan, !hasHealthcheck(info) || healthStatus(info) === 'healthy');
     let unhealthy = false;
     let exitCode = info.State.ExitCode;
     if (info.State.Running) {
@@ -394,8 +404,10 @@ export class DockerController implements Controller {
           const watch = async () => {
             const current = await this.inspect(info.Id);
             let bad = current !== undefined && healthStatus(current) === 'unhealthy';
+            if (!bad && current !== undefined && healthStatus(current) === 'healthy') this.setHealthy(true);
             if (!bad) {
               for await (const ev of events) {
+                if (ev.Action === HEALTHY) this.setHealthy(true);
                 if (ev.Action === UNHEALTHY) {
                   bad = true;
                   break;
@@ -404,7 +416,7 @@ export class DockerController implements Controller {
             }
             if (!bad || ac.signal.aborted) return;
             unhealthy = true;
-            await this.stopTask();
+            await this.stopUnhealthy();
           };
           watch().catch(() => undefined);
         }
@@ -433,6 +445,16 @@ export class DockerController implements Controller {
       if (isStatus(err, 304) || isStatus(err, 404)) return;
       throw engineError(err, `stopping ${name}`);
     }
+  }
+
+  /**
+   * An unhealthy task is failed, as on Docker: out of its service's answers at once, and, like
+   * any stop, its names withdrawn before the container is stopped.
+   */
+  private async stopUnhealthy(): Promise<void> {
+    this.setHealthy(false);
+    this.env.networking?.unpublish(this.task);
+    await this.stopTask();
   }
 
   private stopTask(): Promise<void> {
