@@ -10,6 +10,10 @@ export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 export const DEFAULT_MANAGER_PORT = 2377;
 export const DEFAULT_NETNS_DIR = '/run/berth/netns';
+export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+const MIN_RECONCILE_INTERVAL_MS = 100;
+const MAX_RECONCILE_INTERVAL_MS = 24 * 3600_000;
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -29,6 +33,8 @@ export interface AgentConfig {
   dataPlane: boolean;
   /** Where overlay network namespaces are pinned (one agentd per directory). */
   netnsDir: string;
+  /** Data plane reconcile period; 0 = only the one after start. */
+  reconcileIntervalMs: number;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -43,6 +49,8 @@ export interface ConfigInput {
   logLevel?: string | undefined;
   dataPlane?: boolean | string | undefined;
   netnsDir?: string | undefined;
+  /** A duration: 90, "90s", "500ms", "5m" (a bare number is seconds); 0 turns periodic runs off. */
+  reconcileInterval?: string | number | undefined;
 }
 
 export const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -56,6 +64,7 @@ export const ENV_KEYS: Record<keyof ConfigInput, string> = {
   logLevel: 'BERTH_LOG_LEVEL',
   dataPlane: 'BERTH_DATA_PLANE',
   netnsDir: 'BERTH_NETNS_DIR',
+  reconcileInterval: 'BERTH_RECONCILE_INTERVAL',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -108,6 +117,23 @@ function managersOf(v: string[] | string | undefined): string[] | undefined {
   return list.filter((s) => s.trim() !== '').map(normalizeManager);
 }
 
+/** A duration in ms from 90 (seconds), "90s", "1500ms", "5m" or "1h". */
+export function parseDurationMs(v: string | number, what: string): number {
+  const text = String(v).trim();
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  if (!m) throw new ConfigError('E_CONFIG_DURATION', `${what} "${text}" is not a duration (e.g. 60s, 500ms, 5m; a bare number is seconds)`);
+  return Math.round(Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 's']!);
+}
+
+function reconcileIntervalOf(v: string | number | undefined): number {
+  if (v === undefined) return DEFAULT_RECONCILE_INTERVAL_MS;
+  const ms = parseDurationMs(v, 'reconcile interval');
+  if (ms !== 0 && (ms < MIN_RECONCILE_INTERVAL_MS || ms > MAX_RECONCILE_INTERVAL_MS)) {
+    throw new ConfigError('E_CONFIG_DURATION', `reconcile interval "${String(v).trim()}" must be 0 (off) or between ${MIN_RECONCILE_INTERVAL_MS}ms and 24h`);
+  }
+  return ms;
+}
+
 /** Merges the layers (later wins) and validates the result. */
 export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): AgentConfig {
   const merged: ConfigInput = {};
@@ -131,6 +157,7 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     controlSocket: merged.controlSocket ?? DEFAULT_CONTROL_SOCKET,
     logLevel,
     netnsDir: merged.netnsDir ?? DEFAULT_NETNS_DIR,
+    reconcileIntervalMs: reconcileIntervalOf(merged.reconcileInterval),
     dataPlane: merged.dataPlane === undefined ? true : merged.dataPlane === true || merged.dataPlane === 'true' || merged.dataPlane === '1',
   };
 }

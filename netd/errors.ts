@@ -2,6 +2,8 @@
 // and the cause attached. Validation errors mean "this input can never work"; kernel errors
 // carry the netlink operation, the object and the errno so logs say what failed where.
 
+import type { ReconcileReport } from './types.js';
+
 export type NetdErrorCode =
   | 'E_INVALID_CIDR'
   | 'E_INVALID_ADDRESS'
@@ -17,6 +19,8 @@ export type NetdErrorCode =
   | 'E_SANDBOX_CONFLICT'
   | 'E_UNDERLAY'
   | 'E_NETLINK'
+  | 'E_INVALID_OPTION'
+  | 'E_RECONCILE'
   | 'E_CLOSED';
 
 export class NetdError extends Error {
@@ -50,6 +54,17 @@ export class NetworkNotFoundError extends NetdError {
         'the task must carry the network in its attachment or the network must be created first',
     );
     this.name = 'NetworkNotFoundError';
+  }
+}
+
+/** Some objects could not be reconciled; the others were, and `report` says what changed. */
+export class ReconcileError extends NetdError {
+  constructor(
+    readonly report: ReconcileReport,
+    readonly failures: readonly string[],
+  ) {
+    super('E_RECONCILE', `reconcile left ${failures.length} object(s) unrepaired: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`);
+    this.name = 'ReconcileError';
   }
 }
 

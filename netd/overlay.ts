@@ -4,12 +4,12 @@
 //
 // Every mutation runs under one lock and is check-then-repair against the kernel, so calling
 // attachSandbox again after a restart keeps working links untouched (established flows survive)
-// and reconcile() removes what berth owns but no longer wants.
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync } from 'node:fs';
+// and reconcile() removes what berth owns but no longer wants and puts back what drifted.
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetnsAt, deleteNetnsAt } from '../native/index.js';
 import { EndpointTable, diffTables, emptyTables, isEmptyDiff, type KernelTables, type TableDiff } from './endpoints.js';
-import { NetdError, NetdValidationError, NetlinkOperationError, NetworkNotFoundError } from './errors.js';
+import { NetdError, NetdValidationError, NetlinkOperationError, NetworkNotFoundError, ReconcileError } from './errors.js';
 import { containerMac, formatIpv4, ipv4Bytes, ipv4FromBytes, macBytes, macFromBytes, parseIpv4 } from './ipv4.js';
 import {
   BRIDGE_NAME,
@@ -93,7 +93,16 @@ interface Member {
 interface SandboxState {
   taskId: TaskId;
   netnsPath: string;
+  /** dev:inode of the namespace at attach time: a /proc/<pid>/ns/net path outlives its process,
+   *  and the pid can be reused, so reconcile never plumbs into a namespace that merely has the path. */
+  netnsId: string | undefined;
   members: Member[];
+}
+
+interface AddressView {
+  index: number;
+  local: number;
+  prefixLen: number;
 }
 
 interface EndpointOp {
@@ -101,8 +110,30 @@ interface EndpointOp {
   e: RemoteEndpoint;
 }
 
-function emptyReport(): ReconcileReport {
-  return { networksCreated: 0, networksRemoved: 0, linksRemoved: 0, sandboxesRepaired: 0, neighboursAdded: 0, neighboursRemoved: 0, fdbAdded: 0, fdbRemoved: 0 };
+export function emptyReport(): ReconcileReport {
+  return {
+    networksCreated: 0,
+    networksRemoved: 0,
+    devicesCreated: 0,
+    linksRemoved: 0,
+    linksRepaired: 0,
+    sandboxesRepaired: 0,
+    addressesRestored: 0,
+    routesRestored: 0,
+    neighboursAdded: 0,
+    neighboursRemoved: 0,
+    fdbAdded: 0,
+    fdbRemoved: 0,
+  };
+}
+
+function netnsIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkOptions(o: OverlayOptions): void {
@@ -142,7 +173,6 @@ export class OverlayDataPlane {
   private readonly networkWaiters = new Map<NetworkId, Array<() => void>>();
   private pendingEndpoints: Array<EndpointOp & { done: (err?: Error) => void }> = [];
   private lock: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
   private tables: ClusterTables | undefined;
   private closed = false;
 
@@ -156,10 +186,6 @@ export class OverlayDataPlane {
     this.netnsDir = options.netnsDir ?? DEFAULT_NETNS_DIR;
     this.prefix = options.namePrefix ?? DEFAULT_NAME_PREFIX;
     this.networkWaitMs = options.networkWaitMs ?? DEFAULT_NETWORK_WAIT_MS;
-    if (options.reconcileIntervalMs) {
-      this.timer = setInterval(() => void this.reconcile().catch(() => undefined), options.reconcileIntervalMs);
-      this.timer.unref();
-    }
   }
 
   /** Opens the host namespace, checks the underlay and derives the MTU. Touches no kernel state. */
@@ -223,7 +249,9 @@ export class OverlayDataPlane {
       await state.programmed.rtnl.close();
       state.programmed = undefined;
     }
-    if (!existsSync(path)) {
+    // Objects inside a namespace created just now are part of networksCreated, not drift.
+    const fresh = !existsSync(path);
+    if (fresh) {
       createNetnsAt(path);
       report.networksCreated++;
     }
@@ -231,9 +259,12 @@ export class OverlayDataPlane {
     try {
       const links = await rtnl.links();
       const lo = links.find((l) => l.name === LOOPBACK);
-      if (lo && !lo.up) await this.setUp(rtnl, lo.index, LOOPBACK);
-      const bridge = await this.ensureBridge(rtnl, state.net, links);
-      const vxlan = await this.ensureVxlan(rtnl, path, state.net, links, bridge);
+      if (lo && !lo.up) {
+        await this.setUp(rtnl, lo.index, LOOPBACK);
+        if (!fresh) report.linksRepaired++;
+      }
+      const bridge = await this.ensureBridge(rtnl, state.net, links, report, fresh);
+      const vxlan = await this.ensureVxlan(rtnl, path, state.net, links, bridge, report, fresh);
       const p: ProgrammedNetwork = state.programmed ?? { netnsPath: path, rtnl, bridgeIndex: bridge, vxlanIndex: vxlan, tables: emptyTables() };
       p.bridgeIndex = bridge;
       p.vxlanIndex = vxlan;
@@ -262,13 +293,15 @@ export class OverlayDataPlane {
     }
   }
 
-  private async ensureBridge(rtnl: Rtnl, net: Network, links: LinkView[]): Promise<number> {
+  private async ensureBridge(rtnl: Rtnl, net: Network, links: LinkView[], report: ReconcileReport, fresh: boolean): Promise<number> {
     let br = links.find((l) => l.name === BRIDGE_NAME);
     if (br && br.kind !== 'bridge') {
       await this.deleteLink(rtnl, br.index, BRIDGE_NAME);
       br = undefined;
     }
+    const created = !br;
     if (!br) {
+      if (!fresh) report.devicesCreated++;
       await rtnl.call(
         `create bridge ${BRIDGE_NAME}`,
         (o) => rtnl.rt.newLink({ flags: { up: true }, change: { up: true } }, { ifname: BRIDGE_NAME, mtu: this.mtu, linkinfo: bridgeLinkInfo() }, o),
@@ -278,14 +311,20 @@ export class OverlayDataPlane {
       if (!br) throw new NetdError('E_NETLINK', `bridge ${BRIDGE_NAME} vanished right after creation in ${rtnl.netnsPath}`);
     } else if (!br.up || br.mtu !== this.mtu) {
       await rtnl.call(`set ${BRIDGE_NAME} up, mtu ${this.mtu}`, (o) => rtnl.rt.setLink({ index: br!.index, flags: { up: true }, change: { up: true } }, { mtu: this.mtu }, o));
+      report.linksRepaired++;
     }
     // The gateway address lives on the bridge, as in Docker's overlay namespace.
-    await rtnl.call(
-      `add gateway ${formatIpv4(net.gateway)} to ${BRIDGE_NAME}`,
-      (o) => rtnl.rt.newAddress({ family: AF_INET, prefixlen: net.subnet.prefixLen, index: br!.index }, { local: ipv4Bytes(net.gateway), address: ipv4Bytes(net.gateway) }, o),
-      NLM_F_CREATE | NLM_F_REPLACE,
-    );
-    return br.index;
+    const index = br.index;
+    const has = (await this.addresses(rtnl)).some((a) => a.index === index && a.local === net.gateway && a.prefixLen === net.subnet.prefixLen);
+    if (!has) {
+      await rtnl.call(
+        `add gateway ${formatIpv4(net.gateway)} to ${BRIDGE_NAME}`,
+        (o) => rtnl.rt.newAddress({ family: AF_INET, prefixlen: net.subnet.prefixLen, index }, { local: ipv4Bytes(net.gateway), address: ipv4Bytes(net.gateway) }, o),
+        NLM_F_CREATE | NLM_F_REPLACE,
+      );
+      if (!created) report.addressesRestored++;
+    }
+    return index;
   }
 
   private vxlanMatches(l: LinkView, net: Network): boolean {
@@ -293,13 +332,15 @@ export class OverlayDataPlane {
     return l.kind === 'vxlan' && v !== undefined && v.vni === net.vni && v.port === this.vxlanPort && !v.learning && v.proxy;
   }
 
-  private async ensureVxlan(rtnl: Rtnl, netnsPath: string, net: Network, links: LinkView[], bridge: number): Promise<number> {
+  private async ensureVxlan(rtnl: Rtnl, netnsPath: string, net: Network, links: LinkView[], bridge: number, report: ReconcileReport, fresh: boolean): Promise<number> {
     let vx = links.find((l) => l.name === VXLAN_NAME);
     if (vx && !this.vxlanMatches(vx, net)) {
       await this.deleteLink(rtnl, vx.index, VXLAN_NAME);
       vx = undefined;
     }
+    const created = !vx;
     if (!vx) {
+      if (!fresh) report.devicesCreated++;
       // Created from the host namespace's socket and placed into the overlay namespace in one
       // request: the device lives with the bridge, its UDP socket stays with the underlay.
       const nsFd = openSync(netnsPath, 'r');
@@ -332,6 +373,7 @@ export class OverlayDataPlane {
     }
     if (vx.master !== bridge || !vx.up || vx.mtu !== this.mtu) {
       await rtnl.call(`attach ${VXLAN_NAME} to ${BRIDGE_NAME}`, (o) => rtnl.rt.setLink({ index: vx!.index, flags: { up: true }, change: { up: true } }, { master: bridge, mtu: this.mtu }, o));
+      if (!created) report.linksRepaired++;
     }
     return vx.index;
   }
@@ -569,7 +611,7 @@ export class OverlayDataPlane {
       if (previous && (previous.netnsPath !== netnsPath || JSON.stringify(previous.members) !== JSON.stringify(members))) {
         throw new NetdValidationError('E_SANDBOX_CONFLICT', `task ${taskId} is already attached with a different sandbox or networks; detach it first`);
       }
-      const sandbox: SandboxState = { taskId, netnsPath, members };
+      const sandbox: SandboxState = { taskId, netnsPath, netnsId: netnsIdentity(netnsPath), members };
       this.sandboxes.set(taskId, sandbox);
       for (const m of members) this.networks.get(m.networkId)!.sandboxes.add(taskId);
       try {
@@ -624,7 +666,10 @@ export class OverlayDataPlane {
     let repaired = false;
     try {
       const lo = await sb.linkByName(LOOPBACK);
-      if (lo && !lo.up) await this.setUp(sb, lo.index, LOOPBACK);
+      if (lo && !lo.up) {
+        await this.setUp(sb, lo.index, LOOPBACK);
+        report.linksRepaired++;
+      }
       for (const m of sandbox.members) {
         const state = this.networks.get(m.networkId)!;
         const p = state.programmed ?? (await this.program(state, report));
@@ -639,8 +684,9 @@ export class OverlayDataPlane {
           inner = await sb.linkByName(m.ifname);
         } else if (!hostLink.up) {
           await this.setUp(p.rtnl, hostLink.index, m.hostIfname);
+          report.linksRepaired++;
         }
-        await this.configureInside(sb, inner, state.net, m);
+        await this.configureInside(sb, inner, state.net, m, report, !healthy);
       }
     } finally {
       await sb.close();
@@ -669,17 +715,27 @@ export class OverlayDataPlane {
     }
   }
 
-  private async configureInside(sb: Rtnl, link: LinkView | undefined, net: Network, m: Member): Promise<void> {
+  /** Addresses, link state and default route inside the sandbox; `fresh` = the veth was just made. */
+  private async configureInside(sb: Rtnl, link: LinkView | undefined, net: Network, m: Member, report: ReconcileReport, fresh: boolean): Promise<void> {
     if (!link) throw new NetdError('E_NETLINK', `${m.ifname} is missing in ${sb.netnsPath} right after creation`);
+    const drift = fresh ? 0 : 1;
+    const present = await this.addresses(sb);
     for (const a of m.addresses) {
+      if (present.some((x) => x.index === link.index && x.local === a.ip && x.prefixLen === a.prefixLen)) continue;
       await sb.call(
         `add ${formatIpv4(a.ip)}/${a.prefixLen} to ${m.ifname}`,
         (o) => sb.rt.newAddress({ family: AF_INET, prefixlen: a.prefixLen, index: link.index }, { local: ipv4Bytes(a.ip), address: ipv4Bytes(a.ip) }, o),
         NLM_F_CREATE | NLM_F_REPLACE,
       );
+      report.addressesRestored += drift;
     }
-    if (!link.up) await this.setUp(sb, link.index, m.ifname);
-    if (m.defaultGateway) {
+    if (!link.up) {
+      await this.setUp(sb, link.index, m.ifname);
+      report.linksRepaired += drift;
+    }
+    // A link that went down took its routes with it; the default route is checked after the up.
+    if (m.defaultGateway && !(await this.hasDefaultRoute(sb, link.index, net.gateway))) {
+      report.routesRestored += drift;
       await sb.call(
         `default route via ${formatIpv4(net.gateway)} dev ${m.ifname}`,
         (o) =>
@@ -697,34 +753,62 @@ export class OverlayDataPlane {
 
   /**
    * Compares every namespace berth owns with desired state: creates what is missing, deletes
-   * stale namespaces, stray veths, and neighbour/FDB entries nobody announced. Call it after a
-   * restart once desired state (networks, sandboxes, endpoints) has been handed back.
+   * stale namespaces, stray veths, and neighbour/FDB entries nobody announced, and puts back
+   * what was changed behind berth's back (links down, addresses, routes, br0/vxlan0). Call it
+   * after a restart once desired state (networks, sandboxes, endpoints) has been handed back:
+   * before that, live objects look stale. One object failing does not stop the others; the
+   * run then throws a ReconcileError carrying the report of what it did fix.
    */
   async reconcile(): Promise<ReconcileReport> {
     this.assertOpen();
     return this.locked(async () => {
       const report = emptyReport();
+      const failures: string[] = [];
+      const attempt = async (fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      };
       const wanted = new Set<string>();
       for (const state of this.networks.values()) {
         if (state.pinned || state.sandboxes.size > 0) wanted.add(overlayNetnsName(this.prefix, state.net.id));
       }
       for (const name of existsSync(this.netnsDir) ? readdirSync(this.netnsDir) : []) {
         if (isOwnedNetnsName(this.prefix, name) && !wanted.has(name)) {
-          await this.destroyNamespace(join(this.netnsDir, name));
-          report.networksRemoved++;
+          await attempt(async () => {
+            await this.destroyNamespace(join(this.netnsDir, name));
+            report.networksRemoved++;
+          });
         }
       }
       for (const state of this.networks.values()) {
-        if (state.pinned || state.sandboxes.size > 0) await this.program(state, report, true);
+        if (state.pinned || state.sandboxes.size > 0) await attempt(() => this.program(state, report, true));
       }
       for (const sandbox of this.sandboxes.values()) {
-        if (existsSync(sandbox.netnsPath)) await this.plumb(sandbox, report);
+        // Gone, or the path now names another namespace (a reused pid): nothing of ours is there.
+        const id = netnsIdentity(sandbox.netnsPath);
+        if (id !== undefined && id === sandbox.netnsId) await attempt(() => this.plumb(sandbox, report));
       }
+      if (failures.length > 0) throw new ReconcileError(report, failures);
       return report;
     });
   }
 
   // ---- helpers ----
+
+  private async addresses(rtnl: Rtnl): Promise<AddressView[]> {
+    const all = await rtnl.call('dump addresses', (o) => rtnl.rt.getAddresses({ family: AF_INET }, undefined, o));
+    return all.flatMap((a) => (a.attrs.local && a.data.index !== undefined ? [{ index: a.data.index, local: a.attrs.local.readUInt32BE(0), prefixLen: a.data.prefixlen ?? 0 }] : []));
+  }
+
+  private async hasDefaultRoute(rtnl: Rtnl, oif: number, gateway: number): Promise<boolean> {
+    const routes = await rtnl.call('dump routes', (o) => rtnl.rt.getRoutes({ family: AF_INET }, undefined, o));
+    return routes.some(
+      (r) => r.data.dstLen === 0 && (r.attrs.table ?? r.data.table) === RT_TABLE_MAIN && r.attrs.oif === oif && r.attrs.gateway !== undefined && ipv4FromBytes(r.attrs.gateway) === formatIpv4(gateway),
+    );
+  }
 
   private async setUp(rtnl: Rtnl, index: number, name: string): Promise<void> {
     await rtnl.call(`set ${name} up`, (o) => rtnl.rt.setLink({ index, flags: { up: true }, change: { up: true } }, undefined, o));
@@ -764,7 +848,6 @@ export class OverlayDataPlane {
     if (this.closed) return;
     await this.locked(async () => {
       this.closed = true;
-      if (this.timer) clearInterval(this.timer);
       for (const s of this.networks.values()) {
         await s.programmed?.rtnl.close();
         s.programmed = undefined;

@@ -66,8 +66,6 @@ export interface OverlayOptions {
   mtu?: number;
   /** How long attachSandbox waits for a network it does not know yet; default 5000 ms. */
   networkWaitMs?: number;
-  /** Reconcile kernel state against desired state this often; 0 (default) = only when asked. */
-  reconcileIntervalMs?: number;
 }
 
 /** What attachSandbox did for one attachment. */
@@ -81,13 +79,29 @@ export interface SandboxInterface {
   addresses: string[];
 }
 
+/** What one reconcile changed, per kind; all zero when the kernel already matched. */
 export interface ReconcileReport {
+  /** Overlay namespaces created (with their br0 and vxlan0). */
   networksCreated: number;
+  /** Overlay namespaces berth owns but no longer wants, deleted. */
   networksRemoved: number;
+  /** br0 or vxlan0 missing (or of the wrong kind) in an existing namespace, created again. */
+  devicesCreated: number;
+  /** Stray berth veths deleted from a network's bridge. */
   linksRemoved: number;
+  /** Existing links set up again, put back on the bridge or given the overlay MTU. */
+  linksRepaired: number;
+  /** Sandboxes whose veth pair had to be created again. */
   sandboxesRepaired: number;
+  /** Gateway (br0) or sandbox addresses put back. */
+  addressesRestored: number;
+  /** Sandbox default routes put back. */
+  routesRestored: number;
   neighboursAdded: number;
   neighboursRemoved: number;
   fdbAdded: number;
   fdbRemoved: number;
 }
+
+/** The shape of agentd's LogFn, so netd can log without depending on the agent. */
+export type NetdLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;

@@ -13,8 +13,14 @@ import type { AgentConfig } from '../config.js';
 import type { LogFn } from '../log.js';
 import { localAddressToward } from '../advertise.js';
 import { TaskNetworking } from '../networking.js';
-import { OverlayDataPlane } from '../../netd/index.js';
+import { OverlayDataPlane, Reconciler } from '../../netd/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
+import type { TaskView } from '../worker/worker.js';
+import { TaskState, type TaskStateName } from '../worker/task-state.js';
+
+/** How long the first reconcile waits for resumed tasks to be plumbed again before going ahead. */
+const RESTORE_WAIT_MS = 60_000;
+const RESTORE_POLL_MS = 250;
 
 const program = new Command('agentd')
   .description('berth node agent: joins a Swarm manager and runs its tasks on this host')
@@ -29,6 +35,7 @@ const program = new Command('agentd')
   .option('--log-level <level>', 'trace|debug|info|warn|error; env BERTH_LOG_LEVEL')
   .option('--netns-dir <dir>', 'where overlay namespaces are pinned (default /run/berth/netns); env BERTH_NETNS_DIR')
   .option('--no-data-plane', 'do not program overlays or serve the embedded DNS; env BERTH_DATA_PLANE=false')
+  .option('--reconcile-interval <duration>', 'compare the data plane with desired state and repair drift this often, e.g. 60s, 5m; 0 = only after start (default 60s); env BERTH_RECONCILE_INTERVAL')
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
 program.action(async (opts: Record<string, unknown>) => {
@@ -46,11 +53,13 @@ program.action(async (opts: Record<string, unknown>) => {
     logLevel: opts.logLevel as string | undefined,
     dataPlane: opts.dataPlane === false ? false : undefined,
     netnsDir: opts.netnsDir as string | undefined,
+    reconcileInterval: opts.reconcileInterval as string | undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
   const docker = dockerClient(config.dockerHost);
-  const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
+  const plane = config.dataPlane ? await openNetworking(config, log) : undefined;
+  const networking = plane?.networking;
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
   const executor = new DockerExecutor(docker, {
     hostname: config.hostname,
@@ -60,6 +69,8 @@ program.action(async (opts: Record<string, unknown>) => {
   });
   const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off' });
   await agent.start();
+  const reconciler = plane ? new Reconciler(plane.dataPlane, { intervalMs: config.reconcileIntervalMs, ready: plane.networking.restored(agent, log), log }) : undefined;
+  reconciler?.start();
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent.status(),
     '/tasks': () => agent.status().tasks,
@@ -70,7 +81,7 @@ program.action(async (opts: Record<string, unknown>) => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping (tasks keep running)', { signal: sig });
-    void Promise.all([agent.stop(), control.close()]).finally(() => process.exit(0));
+    void Promise.all([reconciler?.stop(), agent.stop(), control.close()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -78,7 +89,7 @@ program.action(async (opts: Record<string, unknown>) => {
 
 /** The overlay data plane and embedded DNS. A node that cannot program them still runs tasks
  *  (without overlay networking), and says so in its log and in agentctl status. */
-async function openNetworking(config: AgentConfig, log: LogFn): Promise<TaskNetworking | undefined> {
+async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networking: RestoringNetworking; dataPlane: OverlayDataPlane } | undefined> {
   const managers = knownManagers(config);
   const advertise = config.advertiseAddr ?? (managers[0] ? await localAddressToward(managers[0]) : undefined);
   if (!advertise) {
@@ -88,12 +99,72 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<TaskNetw
   try {
     const dataPlane = await OverlayDataPlane.open({ advertiseAddress: advertise, netnsDir: config.netnsDir });
     const dns = await EmbeddedDns.create({});
-    log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort });
-    return new TaskNetworking(dataPlane, dns, log);
+    log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort, reconcileIntervalMs: config.reconcileIntervalMs });
+    return { networking: new RestoringNetworking(dataPlane, dns, log), dataPlane };
   } catch (err) {
     log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: (err as Error).message });
     return undefined;
   }
+}
+
+/**
+ * TaskNetworking that notes which tasks have been plumbed (or let go) since start. A restarted
+ * agentd hands desired state back to netd task by task, as each resumed task's runner reaches
+ * start or wait; the first reconcile must wait for that, or it would take their live links (and
+ * whole overlay namespaces) for stale ones and cut their traffic.
+ */
+class RestoringNetworking extends TaskNetworking {
+  private readonly settled = new Set<string>();
+
+  override wants(...args: Parameters<TaskNetworking['wants']>): boolean {
+    const wants = super.wants(...args);
+    if (!wants) this.settled.add(args[0].id);
+    return wants;
+  }
+
+  override async attach(...args: Parameters<TaskNetworking['attach']>): Promise<void> {
+    try {
+      await super.attach(...args);
+    } finally {
+      this.settled.add(args[0].id);
+    }
+  }
+
+  override async detach(...args: Parameters<TaskNetworking['detach']>): Promise<void> {
+    try {
+      await super.detach(...args);
+    } finally {
+      this.settled.add(args[0].id);
+    }
+  }
+
+  /**
+   * Resolves once every resumed task that may own links has been through attach or detach, or
+   * has ended; after RESTORE_WAIT_MS it resolves anyway (a task whose sandbox is not running
+   * retries forever, and its links are dead already).
+   */
+  async restored(agent: Agent, log: LogFn): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      const pending = agent.status().tasks.filter((t) => mayOwnLinks(t) && !this.settled.has(t.id));
+      if (pending.length === 0) break;
+      if (Date.now() - t0 >= RESTORE_WAIT_MS) {
+        log('warn', 'data plane: resumed tasks not plumbed again in time; reconciling without them', { tasks: pending.map((t) => t.id), waitedMs: Date.now() - t0 });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, RESTORE_POLL_MS));
+    }
+    log('debug', 'data plane: desired state restored', { waitedMs: Date.now() - t0 });
+  }
+}
+
+/** A task whose sandbox may be plumbed and whose runner will call its controller again. A task
+ *  prepared but held at READY stays idle until started (which plumbs it again). */
+function mayOwnLinks(t: TaskView): boolean {
+  const state = TaskState[t.state as TaskStateName] as number | undefined;
+  const desired = TaskState[t.desired as TaskStateName] as number | undefined;
+  if (state === undefined || state < TaskState.PREPARING || state >= TaskState.COMPLETE) return false;
+  return !(state === TaskState.READY && desired !== undefined && desired <= TaskState.READY);
 }
 
 program.parseAsync().catch((err: unknown) => {

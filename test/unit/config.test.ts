@@ -32,3 +32,18 @@ test('bad values are refused with a message naming them', (t) => {
   t.throws(() => parseConfigFile('{"joinTokn": "x"}', 'x.json'), { instanceOf: ConfigError, message: /unknown key "joinTokn"/ });
   t.throws(() => parseConfigFile('[]', 'x.json'), { instanceOf: ConfigError });
 });
+
+test('reconcile interval: default 60 s, durations with units, a bare number is seconds, 0 turns it off', (t) => {
+  t.is(resolveConfig([]).reconcileIntervalMs, 60_000);
+  t.is(resolveConfig([{ reconcileInterval: '90s' }]).reconcileIntervalMs, 90_000);
+  t.is(resolveConfig([{ reconcileInterval: '500ms' }]).reconcileIntervalMs, 500);
+  t.is(resolveConfig([{ reconcileInterval: '5m' }]).reconcileIntervalMs, 300_000);
+  t.is(resolveConfig([{ reconcileInterval: '1.5' }]).reconcileIntervalMs, 1_500);
+  t.is(resolveConfig([parseConfigFile('{"reconcileInterval": 30}', 'f.json')]).reconcileIntervalMs, 30_000);
+  t.is(resolveConfig([{ reconcileInterval: '0' }]).reconcileIntervalMs, 0);
+  t.is(resolveConfig([configFromEnv({ BERTH_RECONCILE_INTERVAL: '2s' }), { reconcileInterval: '3s' }]).reconcileIntervalMs, 3_000, 'the flag wins');
+  t.is(resolveConfig([configFromEnv({ BERTH_RECONCILE_INTERVAL: '2s' })]).reconcileIntervalMs, 2_000);
+  for (const bad of ['soon', '-5s', '10 s', '1d', '50ms', '25h']) {
+    t.throws(() => resolveConfig([{ reconcileInterval: bad }]), { instanceOf: ConfigError, message: new RegExp(`reconcile interval "${bad}"`) }, bad);
+  }
+});

@@ -1,0 +1,121 @@
+// Runs the data plane's reconcile once desired state is back (after a restart), then every
+// interval, and logs what it had to fix: kernel state changed behind berth's back (a link set
+// down, an FDB entry deleted, a stray veth) is put right without waiting for the next task event.
+import { NetdError, NetdValidationError, ReconcileError } from './errors.js';
+import type { NetdLogFn, ReconcileReport } from './types.js';
+
+export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+
+export interface Reconcilable {
+  reconcile(): Promise<ReconcileReport>;
+}
+
+export interface ReconcilerOptions {
+  /** Time from the end of one run to the start of the next; 0 = only the first run. */
+  intervalMs: number;
+  /**
+   * The first run waits for this. Until the owner has handed desired state back (the tasks a
+   * restarted agent resumes), live links look stale and reconcile would delete them.
+   */
+  ready?: Promise<unknown>;
+  log: NetdLogFn;
+}
+
+export type ReconcileTrigger = 'start' | 'periodic';
+
+export interface ReconcileRun {
+  trigger: ReconcileTrigger;
+  at: string;
+  ms: number;
+  /** Only the kinds with a non-zero count. */
+  fixed: Partial<ReconcileReport>;
+  error?: string;
+}
+
+/** The kinds of a report with a non-zero count, in the report's order. */
+export function fixedCounts(r: ReconcileReport): Partial<ReconcileReport> {
+  return Object.fromEntries(Object.entries(r).filter(([, n]) => n !== 0)) as Partial<ReconcileReport>;
+}
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<void> | undefined;
+  private stopped = false;
+  private started = false;
+  private count = 0;
+  private lastRun: ReconcileRun | undefined;
+
+  constructor(
+    private readonly plane: Reconcilable,
+    private readonly opts: ReconcilerOptions,
+  ) {
+    if (!(Number.isInteger(opts.intervalMs) && opts.intervalMs >= 0)) {
+      throw new NetdValidationError('E_INVALID_OPTION', `reconcile interval ${String(opts.intervalMs)} ms must be a non-negative integer`);
+    }
+  }
+
+  /** Runs completed so far (for status and tests). */
+  get runs(): number {
+    return this.count;
+  }
+
+  get last(): ReconcileRun | undefined {
+    return this.lastRun;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const ready = this.opts.ready ?? Promise.resolve();
+    ready.then(
+      () => this.kick('start'),
+      (err: unknown) => {
+        this.opts.log('warn', 'data plane: waiting for desired state failed; reconciling anyway', { err: (err as Error).message });
+        this.kick('start');
+      },
+    );
+  }
+
+  private kick(trigger: ReconcileTrigger): void {
+    if (this.stopped) return;
+    this.current = this.run(trigger).finally(() => {
+      this.current = undefined;
+      if (!this.stopped && this.opts.intervalMs > 0) {
+        this.timer = setTimeout(() => this.kick('periodic'), this.opts.intervalMs);
+        // A pending reconcile alone must not keep agentd alive.
+        this.timer.unref();
+      }
+    });
+  }
+
+  private async run(trigger: ReconcileTrigger): Promise<void> {
+    const t0 = performance.now();
+    let report: ReconcileReport | undefined;
+    let error: Error | undefined;
+    try {
+      report = await this.plane.reconcile();
+    } catch (err) {
+      if (this.stopped && err instanceof NetdError && err.code === 'E_CLOSED') return;
+      error = err as Error;
+      if (err instanceof ReconcileError) report = err.report;
+    }
+    const ms = Math.round(performance.now() - t0);
+    const fixed = report ? fixedCounts(report) : {};
+    this.count++;
+    this.lastRun = { trigger, at: new Date().toISOString(), ms, fixed, ...(error ? { error: error.message } : {}) };
+    if (error) {
+      this.opts.log('warn', 'data plane reconcile failed', { trigger, ms, err: error.message, code: (error as { code?: string }).code, ...fixed });
+    } else if (Object.keys(fixed).length > 0) {
+      this.opts.log('info', 'data plane drift repaired', { trigger, ms, ...fixed });
+    } else {
+      this.opts.log('debug', 'data plane reconciled: no drift', { trigger, ms });
+    }
+  }
+
+  /** No run starts after this; resolves once a run in progress has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.current;
+  }
+}
