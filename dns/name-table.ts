@@ -211,6 +211,7 @@ export class NameTable {
   private readonly tasksByService = new Map<string, Set<TaskState>>();
   private readonly sandboxes = new Map<SandboxId, readonly NetworkId[]>();
   private readonly index = new Map<NetworkId, NetworkIndex>();
+  private changes = 0;
 
   constructor(opts: NameTableOptions = {}) {
     this.serviceTtl = checkTtl('serviceTtl', opts.serviceTtl ?? DEFAULT_SERVICE_TTL);
@@ -218,26 +219,36 @@ export class NameTable {
     this.random = opts.random ?? Math.random;
   }
 
+  /** Goes up with every update, so a cache of answers knows when it went stale. */
+  get generation(): number {
+    return this.changes;
+  }
+
   // ---- updates ----
 
   setNetwork(n: NetworkRecord): void {
+    this.changes++;
     this.networks.set(n.id, { id: n.id, name: dnsName(`network ${n.id}`, n.name) });
   }
 
   removeNetwork(id: NetworkId): void {
+    this.changes++;
     this.networks.delete(id);
   }
 
   setSandbox(s: SandboxRecord): void {
+    this.changes++;
     this.sandboxes.set(s.id, [...s.networkIds]);
   }
 
   removeSandbox(id: SandboxId): void {
+    this.changes++;
     this.sandboxes.delete(id);
   }
 
   /** Adds or replaces a service (same id). */
   setService(record: ServiceRecord): void {
+    this.changes++;
     const what = `service ${record.id}`;
     const name = dnsName(what, record.name);
     const vips = new Map<NetworkId, Addresses>();
@@ -269,6 +280,7 @@ export class NameTable {
   }
 
   removeService(id: string): void {
+    this.changes++;
     const svc = this.services.get(id);
     if (!svc) return;
     this.services.delete(id);
@@ -277,6 +289,7 @@ export class NameTable {
 
   /** Adds or replaces a task (same id): call it again when health or addresses change. */
   setTask(record: TaskRecord): void {
+    this.changes++;
     const what = `task ${record.id}`;
     const names = new Set([dnsName(what, record.name)]);
     if (record.containerName) names.add(dnsName(what, record.containerName.replace(/^\//, '')));
@@ -306,6 +319,7 @@ export class NameTable {
    * names, aliases and PTR entries stay as they are. Returns false for a task not in the table.
    */
   setTaskHealthy(id: string, healthy: boolean): boolean {
+    this.changes++;
     const task = this.tasks.get(id);
     if (!task) return false;
     if (task.record.healthy !== healthy) task.record = { ...task.record, healthy };
@@ -313,6 +327,7 @@ export class NameTable {
   }
 
   removeTask(id: string): void {
+    this.changes++;
     const task = this.tasks.get(id);
     if (!task) return;
     this.tasks.delete(id);

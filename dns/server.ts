@@ -1,6 +1,13 @@
 // One query in, one reply out: parse, answer from the name table or forward, encode. No sockets
 // here; the listeners call handle() and send what it returns. Local answers are produced
 // synchronously (no promise, no closure) because they are nearly all of the traffic.
+//
+// Clients ask the same few names over and over, so a local answer is kept, keyed by the asking
+// sandbox, the transport's size limit and the query's bytes after its ID: the same query again,
+// while the name table is unchanged, is answered by copying the reply and writing the new ID in,
+// without parsing, resolving or encoding. A multi-address answer (dnsrr, tasks.<svc>) is
+// shuffled per query: kept only when its records differ in nothing but their address (same
+// type, TTL and size), so that a hit can shuffle the addresses in the copy.
 import type { Forwarder } from './forwarder.js';
 import type { NameTable, SandboxId } from './name-table.js';
 import {
@@ -36,14 +43,73 @@ export interface DnsServerOptions {
   table: NameTable;
   /** Without one, names berth does not own get SERVFAIL (no host resolvers configured). */
   forwarder?: Forwarder | undefined;
+  /** Returns [0, 1); shuffles cached multi-address answers. Math.random by default. */
+  random?: () => number;
+}
+
+interface CachedAnswer {
+  generation: number;
+  reply: Buffer;
+  /** Where each answer's address starts, when there are several to shuffle; all rdataLength long. */
+  rdataOffsets: number[] | undefined;
+  rdataLength: number;
+}
+
+/**
+ * The rdata offsets of a reply's answers when they can be shuffled in place: every answer has
+ * the same type, class, TTL and rdata length. undefined when they cannot (or on anything odd).
+ */
+function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: number[]; length: number } | undefined {
+  const count = reply.readUInt16BE(6);
+  let at = questionEnd;
+  const offsets: number[] = [];
+  let fixed: string | undefined;
+  let length = -1;
+  for (let i = 0; i < count; i++) {
+    // Owner name: labels up to a zero byte or a compression pointer.
+    for (;;) {
+      if (at >= reply.length) return undefined;
+      const len = reply[at]!;
+      if (len === 0) {
+        at += 1;
+        break;
+      }
+      if ((len & 0xc0) === 0xc0) {
+        at += 2;
+        break;
+      }
+      at += 1 + len;
+    }
+    if (at + 10 > reply.length) return undefined;
+    const header = reply.toString('latin1', at, at + 8); // type, class, TTL
+    const rdlen = reply.readUInt16BE(at + 8);
+    if (fixed === undefined) {
+      fixed = header;
+      length = rdlen;
+    } else if (header !== fixed || rdlen !== length) {
+      return undefined;
+    }
+    offsets.push(at + 10);
+    at += 10 + rdlen;
+    if (at > reply.length) return undefined;
+  }
+  return { offsets, length };
 }
 
 function emptyMalformed(): Record<Malformed, number> {
   return { 'short-header': 0, response: 0, 'question-count': 0, 'bad-name': 0, 'short-question': 0, 'bad-record': 0, 'bad-opt': 0 };
 }
 
+/** Replies kept at most; the cache starts over when full (cheaper than an LRU on this path). */
+export const ANSWER_CACHE_MAX = 4096;
+/** Longer queries are not cached (keys stay small; real queries are far shorter). */
+const CACHE_MAX_QUERY_BYTES = 300;
+const ID_BYTES = 2;
+
 export class DnsServer {
   readonly table: NameTable;
+  private readonly answers = new Map<string, CachedAnswer>();
+  private readonly random: () => number;
   private readonly forwarder: Forwarder | undefined;
   private readonly counters: Omit<DnsStats, 'malformed'> = { queries: 0, local: 0, forwarded: 0, servfail: 0, notimp: 0, badvers: 0, truncated: 0 };
   private readonly malformed = emptyMalformed();
@@ -51,10 +117,16 @@ export class DnsServer {
   constructor(opts: DnsServerOptions) {
     this.table = opts.table;
     this.forwarder = opts.forwarder;
+    this.random = opts.random ?? Math.random;
   }
 
   stats(): DnsStats {
     return { ...this.counters, malformed: { ...this.malformed } };
+  }
+
+  /** Replies held in the answer cache (tests, diagnostics). */
+  cachedAnswers(): number {
+    return this.answers.size;
   }
 
   /** Total datagrams dropped as malformed (every reason). */
@@ -69,6 +141,20 @@ export class DnsServer {
    * it (forwarded; it never rejects), or undefined when the message is dropped.
    */
   handle(msg: Buffer, from: SandboxId, transport: Transport): Buffer | Promise<Buffer> | undefined {
+    const key = msg.length > ID_BYTES && msg.length <= CACHE_MAX_QUERY_BYTES ? `${from}\0${transport}\0${msg.toString('latin1', ID_BYTES)}` : undefined;
+    if (key !== undefined) {
+      const hit = this.answers.get(key);
+      if (hit && hit.generation === this.table.generation) {
+        this.counters.queries++;
+        this.counters.local++;
+        const reply = Buffer.allocUnsafe(hit.reply.length);
+        hit.reply.copy(reply);
+        reply[0] = msg[0]!;
+        reply[1] = msg[1]!;
+        if (hit.rdataOffsets) this.shuffleRdata(reply, hit.rdataOffsets, hit.rdataLength, hit.reply);
+        return reply;
+      }
+    }
     const q = parseQuery(msg);
     if (typeof q === 'string') {
       this.malformed[q]++;
@@ -90,10 +176,36 @@ export class DnsServer {
         this.counters.local++;
         const additionals = r.answers.length > 0 && r.answers[0]!.type === RRType.SRV ? this.table.additionalsFor(r.answers, from) : r.additionals;
         const reply = encodeResponse(msg, q, { rcode: r.rcode, authoritative: true, answers: r.answers, additionals, maxSize });
+        if (key !== undefined) this.remember(key, reply, q.questionEnd, r.answers.length);
         return reply;
       }
     }
     return this.forward(msg, q, transport, maxSize);
+  }
+
+  private remember(key: string, reply: Buffer, questionEnd: number, answers: number): void {
+    let rdataOffsets: number[] | undefined;
+    let rdataLength = 0;
+    if (answers > 1) {
+      const s = shuffleableAnswers(reply, questionEnd);
+      if (!s) return;
+      rdataOffsets = s.offsets;
+      rdataLength = s.length;
+    }
+    if (this.answers.size >= ANSWER_CACHE_MAX) this.answers.clear();
+    this.answers.set(key, { generation: this.table.generation, reply: Buffer.from(reply), rdataOffsets, rdataLength });
+  }
+
+  /** Fisher–Yates over the answers' addresses, read from the cached reply, written to the copy. */
+  private shuffleRdata(out: Buffer, offsets: readonly number[], length: number, from: Buffer): void {
+    const order = offsets.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      const tmp = order[i]!;
+      order[i] = order[j]!;
+      order[j] = tmp;
+    }
+    for (let i = 0; i < offsets.length; i++) from.copy(out, offsets[i]!, offsets[order[i]!]!, offsets[order[i]!]! + length);
   }
 
   private async forward(msg: Buffer, q: Query, transport: Transport, maxSize: number): Promise<Buffer> {

@@ -1,0 +1,104 @@
+// The DnsServer's answer cache: a repeated query gets a byte-identical reply (but its own ID)
+// without being parsed again; any change to the name table, another sandbox, another
+// transport is never served from it; multi-address answers stay shuffled.
+import test from 'ava';
+import { createRequire } from 'node:module';
+import { NameTable } from '../../dns/name-table.js';
+import { ANSWER_CACHE_MAX, DnsServer } from '../../dns/server.js';
+import { RRType } from '../../dns/wire.js';
+
+const dns2 = createRequire(import.meta.url)('dns2') as {
+  Packet: { new (): { header: { id: number; rd: number }; questions: unknown[]; toBuffer(): Buffer }; parse(b: Buffer): { header: { id: number; rcode: number }; answers: Array<{ address?: string }> }; TYPE: Record<string, number>; CLASS: Record<string, number> };
+};
+
+const NET = 'n1';
+const SB = 'sb1';
+
+function query(name: string, id: number, type: number = RRType.A): Buffer {
+  const p = new dns2.Packet();
+  p.header.id = id;
+  p.header.rd = 1;
+  p.questions.push({ name, type, class: 1 });
+  return p.toBuffer();
+}
+
+function setup() {
+  const table = new NameTable();
+  table.setNetwork({ id: NET, name: 'appnet' });
+  table.setSandbox({ id: SB, networkIds: [NET] });
+  table.setSandbox({ id: 'sb2', networkIds: [NET] });
+  table.setService({ id: 's', name: 'web', endpointMode: 'vip', networks: [{ networkId: NET, vips: ['10.9.0.2'] }] });
+  table.setTask({ id: 'a', serviceId: 's', name: 'web.1.a', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.5'] }] });
+  table.setTask({ id: 'b', serviceId: 's', name: 'web.2.b', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.6'] }] });
+  return { table, server: new DnsServer({ table }) };
+}
+
+const answer = (b: Buffer | Promise<Buffer> | undefined) => {
+  if (!(b instanceof Buffer)) throw new Error('expected a local answer');
+  return b;
+};
+
+test('a repeated query is answered from the cache: same bytes, its own ID', (t) => {
+  const { server } = setup();
+  const first = answer(server.handle(query('web', 1), SB, 'udp'));
+  t.is(server.cachedAnswers(), 1);
+  const again = answer(server.handle(query('web', 0xbeef), SB, 'udp'));
+  t.is(dns2.Packet.parse(again).header.id, 0xbeef);
+  t.deepEqual(again.subarray(2), first.subarray(2));
+  t.is(dns2.Packet.parse(again).answers[0]!.address, '10.9.0.2');
+  t.is(server.stats().local, 2);
+  t.is(server.stats().queries, 2);
+  // The cached copy is not the buffer handed out: a caller scribbling on its reply changes nothing.
+  again.fill(0);
+  t.deepEqual(answer(server.handle(query('web', 1), SB, 'udp')), first);
+});
+
+test('a table change makes cached answers stale at once', (t) => {
+  const { table, server } = setup();
+  t.is(dns2.Packet.parse(answer(server.handle(query('web.1.a', 1), SB, 'udp'))).answers[0]!.address, '10.9.0.5');
+  table.setTask({ id: 'a', serviceId: 's', name: 'web.1.a', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.7'] }] });
+  t.is(dns2.Packet.parse(answer(server.handle(query('web.1.a', 2), SB, 'udp'))).answers[0]!.address, '10.9.0.7');
+  answer(server.handle(query('web.1.a.appnet', 3), SB, 'udp'));
+  table.removeTask('a');
+  t.true(server.handle(query('web.1.a', 4), SB, 'udp') instanceof Promise, 'once removed, not ours: forwarded');
+  t.is(dns2.Packet.parse(answer(server.handle(query('web.1.a.appnet', 3), SB, 'udp'))).header.rcode, 3, 'NXDOMAIN in the network\'s own domain');
+});
+
+test('the key holds the sandbox and the transport', (t) => {
+  const { table, server } = setup();
+  server.handle(query('web', 1), SB, 'udp');
+  server.handle(query('web', 1), 'sb2', 'udp');
+  server.handle(query('web', 1), SB, 'tcp');
+  t.is(server.cachedAnswers(), 3);
+  table.removeSandbox('sb2');
+  t.is(server.handle(query('web', 1), 'sb2', 'udp') instanceof Promise, true, 'a sandbox gone from the table is forwarded, not answered from the cache');
+});
+
+test('a multi-address answer is cached and still shuffled per query, every order possible', (t) => {
+  const { table, server } = setup();
+  table.setTask({ id: 'c', serviceId: 's', name: 'web.3.c', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.8'] }] });
+  const addrs = (b: Buffer) => dns2.Packet.parse(b).answers.map((a) => a.address!);
+  const first = addrs(answer(server.handle(query('tasks.web', 1), SB, 'udp')));
+  t.deepEqual([...first].sort(), ['10.9.0.5', '10.9.0.6', '10.9.0.8']);
+  const cached = server.cachedAnswers();
+  const orders = new Set<string>();
+  for (let i = 0; i < 300; i++) {
+    const got = addrs(answer(server.handle(query('tasks.web', i), SB, 'udp')));
+    t.deepEqual([...got].sort(), ['10.9.0.5', '10.9.0.6', '10.9.0.8']);
+    orders.add(got.join());
+  }
+  t.is(server.cachedAnswers(), cached, 'served from the cache');
+  t.is(orders.size, 6, 'all 3! orders seen');
+  // A and AAAA mixed (ANY) differ in more than the address: not cached.
+  table.setTask({ id: 'd', serviceId: 's', name: 'web.4.d', healthy: true, networks: [{ networkId: NET, addresses: ['fd00::9'] }] });
+  const before = server.cachedAnswers();
+  answer(server.handle(query('tasks.web', 7, RRType.ANY), SB, 'udp'));
+  t.is(server.cachedAnswers(), before);
+});
+
+test('the cache is bounded', (t) => {
+  const { server } = setup();
+  for (let i = 0; i < ANSWER_CACHE_MAX + 10; i++) server.handle(query(`n${i}.appnet`, i & 0xffff), SB, 'udp');
+  t.true(server.cachedAnswers() <= ANSWER_CACHE_MAX);
+  t.true(server.cachedAnswers() > 0);
+});
