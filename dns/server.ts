@@ -56,8 +56,9 @@ interface CachedAnswer {
 }
 
 /**
- * The rdata offsets of a reply's answers when they can be shuffled in place: every answer has
- * the same type, class, TTL and rdata length. undefined when they cannot (or on anything odd).
+ * The rdata offsets of a reply's answers when they can be shuffled in place: every answer is an
+ * A or AAAA record of the same type, class, TTL and rdata length. undefined when they cannot
+ * (or on anything odd).
  */
 function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: number[]; length: number } | undefined {
   const count = reply.readUInt16BE(6);
@@ -81,6 +82,9 @@ function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: numb
       at += 1 + len;
     }
     if (at + 10 > reply.length) return undefined;
+    // Only addresses move: other rdata holds names that later records (SRV glue) point into.
+    const type = reply.readUInt16BE(at);
+    if (type !== RRType.A && type !== RRType.AAAA) return undefined;
     const header = reply.toString('latin1', at, at + 8); // type, class, TTL
     const rdlen = reply.readUInt16BE(at + 8);
     if (fixed === undefined) {

@@ -102,3 +102,17 @@ test('the cache is bounded', (t) => {
   t.true(server.cachedAnswers() <= ANSWER_CACHE_MAX);
   t.true(server.cachedAnswers() > 0);
 });
+
+test('SRV answers from the cache keep each target with its own address in the additionals', (t) => {
+  const { table, server } = setup();
+  table.setService({ id: 's', name: 'web', endpointMode: 'vip', networks: [{ networkId: NET, vips: ['10.9.0.2'] }], ports: [{ name: 'http', protocol: 'tcp', targetPort: 8080 }] });
+  table.setTask({ id: 'c', serviceId: 's', name: 'web.3.c', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.8'] }] });
+  const want = new Map([['web.1.a', '10.9.0.5'], ['web.2.b', '10.9.0.6'], ['web.3.c', '10.9.0.8']]);
+  const glue = (b: Buffer) => {
+    const p = dns2.Packet.parse(b) as unknown as { answers: Array<{ target: string }>; additionals: Array<{ name: string; address?: string }> };
+    t.deepEqual(p.answers.map((a) => a.target).sort(), [...want.keys()]);
+    return p.additionals.filter((a) => a.address !== undefined).map((a) => `${a.name}=${a.address}`).sort();
+  };
+  const expected = [...want].map(([n, a]) => `${n}=${a}`);
+  for (let i = 0; i < 50; i++) t.deepEqual(glue(answer(server.handle(query('_http._tcp.web', i, RRType.SRV), SB, 'udp'))), expected);
+});
