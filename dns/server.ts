@@ -7,7 +7,8 @@
 // while the name table is unchanged, is answered by copying the reply and writing the new ID in,
 // without parsing, resolving or encoding. A multi-address answer (dnsrr, tasks.<svc>) is
 // shuffled per query: kept only when its records differ in nothing but their address (same
-// type, TTL and size), so that a hit can shuffle the addresses in the copy.
+// type, TTL and size), so that a hit can shuffle the addresses in the copy, and when none was
+// cut to fit (TC).
 import type { Forwarder } from './forwarder.js';
 import type { NameTable, SandboxId } from './name-table.js';
 import {
@@ -190,6 +191,9 @@ export class DnsServer {
   private remember(key: string, reply: Buffer, questionEnd: number, answers: number): void {
     let rdataOffsets: number[] | undefined;
     let rdataLength = 0;
+    // Cut to fit (TC): the table's shuffle picks which answers fit, so a kept copy would pin
+    // every later reply to one subset of the tasks.
+    if (reply.readUInt16BE(6) !== answers) return;
     if (answers > 1) {
       const s = shuffleableAnswers(reply, questionEnd);
       if (!s) return;

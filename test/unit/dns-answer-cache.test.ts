@@ -116,3 +116,16 @@ test('SRV answers from the cache keep each target with its own address in the ad
   const expected = [...want].map(([n, a]) => `${n}=${a}`);
   for (let i = 0; i < 50; i++) t.deepEqual(glue(answer(server.handle(query('_http._tcp.web', i, RRType.SRV), SB, 'udp'))), expected);
 });
+
+test('a reply cut to fit (TC) is not cached: every task can still be in the part that fits', (t) => {
+  const { table, server } = setup();
+  for (let i = 0; i < 60; i++) table.setTask({ id: `x${i}`, serviceId: 's', name: `web.${i + 10}.x${i}`, healthy: true, networks: [{ networkId: NET, addresses: [`10.9.1.${i}`] }] });
+  const seen = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const p = dns2.Packet.parse(answer(server.handle(query('tasks.web', i), SB, 'udp')));
+    t.true(p.answers.length > 0 && p.answers.length < 62, 'cut to 512 bytes');
+    for (const a of p.answers) seen.add(a.address!);
+  }
+  t.is(server.cachedAnswers(), 0);
+  t.true(seen.size > 40, `more addresses than one cut holds, got ${seen.size}`);
+});
