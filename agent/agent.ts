@@ -67,6 +67,8 @@ export interface AgentDeps {
   docker: Docker;
   executor: Executor;
   log: LogFn;
+  /** The manager's network bootstrap keys (gossip, IPsec), each time they change. */
+  onNetworkKeys?(keys: Array<{ subsystem: string; key: Buffer; lamportTime: bigint }>): void;
 }
 
 export class Agent {
@@ -248,6 +250,9 @@ export class Agent {
       this.saveManagers();
     }
     this.networkKeys = msg.network_bootstrap_keys.length;
+    if (msg.network_bootstrap_keys.length > 0) {
+      this.deps.onNetworkKeys?.(msg.network_bootstrap_keys.map((k) => ({ subsystem: k.subsystem, key: Buffer.from(k.key), lamportTime: BigInt(k.lamport_time || '0') })));
+    }
     const root = Buffer.from(msg.RootCA).toString('utf8');
     if (root && root !== this.identity.rootCaPem && root !== this.announcedRoot) {
       this.announcedRoot = root;

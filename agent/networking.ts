@@ -10,6 +10,7 @@ import type { EmbeddedDns, ServiceRecord, TaskRecord } from '../dns/index.js';
 import type { SandboxNetworking } from './exec/executor.js';
 import { serviceName, taskName } from './exec/docker/naming.js';
 import type { LogFn } from './log.js';
+import { createHash } from 'node:crypto';
 
 const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const OVERLAY_DRIVER = 'overlay';
@@ -78,16 +79,36 @@ export function taskRecord(task: Task, attachments: readonly WireAttachment[], h
   };
 }
 
+/** Where this node's overlay endpoints are announced to the other nodes (the gossip). */
+export interface PeerDirectory {
+  publish(network: string, key: string, endpoint: { ip: string; prefixLength: number; mac: string }): void;
+  withdraw(network: string, key: string): void;
+}
+
+/** Docker's overlay MAC for an IPv4 address: 02:42 and the address's four bytes. */
+export function overlayMac(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** A stable 64-hex key per task endpoint, shaped like the endpoint ids Docker's nodes use. */
+export function endpointKey(taskId: string, networkId: string): string {
+  return createHash('sha256').update(`${taskId}/${networkId}`).digest('hex');
+}
+
 export class TaskNetworking implements SandboxNetworking {
   /** Local tasks per service, so a service's record goes when its last local task does. */
   private readonly serviceTasks = new Map<string, Set<string>>();
   /** Health of each published task: a re-attach (start, wait, a new sandbox) keeps it. */
   private readonly health = new Map<string, boolean>();
 
+  /** Endpoints announced per task: network → key. */
+  private readonly published = new Map<string, Map<string, string>>();
+
   constructor(
     private readonly dataPlane: OverlayDataPlane,
     private readonly dns: EmbeddedDns,
     private readonly log: LogFn,
+    private readonly peers?: PeerDirectory,
   ) {}
 
   wants(task: Task): boolean {
@@ -107,6 +128,7 @@ export class TaskNetworking implements SandboxNetworking {
     if (!tasks) this.serviceTasks.set(task.service_id, (tasks = new Set()));
     tasks.add(task.id);
     await this.dns.openSandbox(task.id, netnsPath, wire.map((a) => a.network!.id));
+    this.announce(task, wire);
     this.log('debug', 'sandbox attached', { task: task.id, networks: wire.map((a) => a.network!.spec?.annotations?.name) });
   }
 
@@ -119,8 +141,24 @@ export class TaskNetworking implements SandboxNetworking {
     this.log('debug', healthy ? 'task healthy: in its service answers' : 'task not healthy: out of its service answers', { task: task.id });
   }
 
-  /** Names stop resolving before the container is stopped. */
+  private announce(task: Task, wire: readonly WireAttachment[]): void {
+    if (!this.peers || this.published.has(task.id)) return;
+    const keys = new Map<string, string>();
+    for (const a of wire) {
+      const [ip, len] = (a.addresses[0] ?? '').split('/');
+      const prefixLength = Number(len ?? (a.network?.ipam?.configs?.[0]?.subnet ?? '').split('/')[1]);
+      if (!ip || !Number.isInteger(prefixLength) || ip.includes(':')) continue;
+      const key = endpointKey(task.id, a.network!.id);
+      this.peers.publish(a.network!.id, key, { ip, prefixLength, mac: overlayMac(ip) });
+      keys.set(a.network!.id, key);
+    }
+    this.published.set(task.id, keys);
+  }
+
+  /** Names stop resolving before the container is stopped; other nodes stop sending to it. */
   unpublish(task: Task): void {
+    for (const [network, key] of this.published.get(task.id) ?? []) this.peers?.withdraw(network, key);
+    this.published.delete(task.id);
     this.health.delete(task.id);
     this.dns.table.removeTask(task.id);
     const tasks = this.serviceTasks.get(task.service_id);

@@ -15,6 +15,7 @@ import { localAddressToward } from '../advertise.js';
 import { TaskNetworking } from '../networking.js';
 import { OverlayDataPlane, Reconciler } from '../../netd/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
+import { Gossip, OVERLAY_PEER_TABLE } from '../../gossip/index.js';
 import type { TaskView } from '../worker/worker.js';
 import { TaskState, type TaskStateName } from '../worker/task-state.js';
 
@@ -67,13 +68,20 @@ program.action(async (opts: Record<string, unknown>) => {
     networking,
     defaultNetworkMode: hasBridge ? 'bridge' : 'none',
   });
-  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off' });
+  const agent = new Agent(config, {
+    docker,
+    executor,
+    log,
+    dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off',
+    onNetworkKeys: (keys) => plane?.gossip.setKeys(keys),
+  });
   await agent.start();
   const reconciler = plane ? new Reconciler(plane.dataPlane, { intervalMs: config.reconcileIntervalMs, ready: plane.networking.restored(agent, log), log }) : undefined;
   reconciler?.start();
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent.status(),
     '/tasks': () => agent.status().tasks,
+    '/gossip': () => plane?.gossip.stats() ?? null,
   });
   log('info', 'agentd running', { node: agent.nodeId, control: config.controlSocket, version: BERTH_VERSION });
   let stopping = false;
@@ -81,7 +89,7 @@ program.action(async (opts: Record<string, unknown>) => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping (tasks keep running)', { signal: sig });
-    void Promise.all([reconciler?.stop(), agent.stop(), control.close()]).finally(() => process.exit(0));
+    void Promise.all([reconciler?.stop(), agent.stop(), control.close(), plane?.gossip.close()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -89,7 +97,7 @@ program.action(async (opts: Record<string, unknown>) => {
 
 /** The overlay data plane and embedded DNS. A node that cannot program them still runs tasks
  *  (without overlay networking), and says so in its log and in agentctl status. */
-async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networking: RestoringNetworking; dataPlane: OverlayDataPlane } | undefined> {
+async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networking: RestoringNetworking; dataPlane: OverlayDataPlane; gossip: Gossip } | undefined> {
   const managers = knownManagers(config);
   const advertise = config.advertiseAddr ?? (managers[0] ? await localAddressToward(managers[0]) : undefined);
   if (!advertise) {
@@ -100,11 +108,30 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
     const dataPlane = await OverlayDataPlane.open({ advertiseAddress: advertise, netnsDir: config.netnsDir });
     const dns = await EmbeddedDns.create({});
     log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort, reconcileIntervalMs: config.reconcileIntervalMs });
-    return { networking: new RestoringNetworking(dataPlane, dns, log), dataPlane };
+    // Endpoints of tasks on other nodes come from the cluster's gossip, which starts once the
+    // manager has sent its keys.
+    const gossip = new Gossip({ advertiseAddress: advertise, seeds: () => knownManagers(config).map(managerHost), log });
+    dataPlane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message }));
+    const peers = {
+      publish: (network: string, key: string, ep: { ip: string; prefixLength: number; mac: string }) =>
+        void gossip.ready().then(async () => {
+          if (!gossip.running) return;
+          gossip.db.publishPeer(network, key, { ...ep, vtep: advertise });
+          await gossip.db.joinNetwork(network);
+        }),
+      withdraw: (network: string, key: string) => gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, key),
+    };
+    return { networking: new RestoringNetworking(dataPlane, dns, log, peers), dataPlane, gossip };
   } catch (err) {
     log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: (err as Error).message });
     return undefined;
   }
+}
+
+/** The host of a manager address (host:port or [v6]:port): gossip runs on its own port there. */
+function managerHost(addr: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(addr) ?? /^(.*):\d+$/.exec(addr);
+  return m ? m[1]! : addr;
 }
 
 /**

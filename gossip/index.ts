@@ -1,0 +1,135 @@
+// The node's place in the cluster's gossip: memberlist + NetworkDB, started once the manager
+// has sent the gossip keys, joined through the managers' addresses on the gossip port, kept
+// joined (rejoin when alone, periodic push-pull), re-keyed when the manager rotates the keys.
+import { randomBytes } from 'node:crypto';
+import { Keyring, Memberlist, type MemberlistStats } from './memberlist.js';
+import { NetworkDb, type NetworkDbStats } from './networkdb.js';
+
+export { NetworkDb, OVERLAY_PEER_TABLE } from './networkdb.js';
+export { Keyring, Memberlist, GossipError } from './memberlist.js';
+
+export const GOSSIP_PORT = 7946;
+const GOSSIP_SUBSYSTEM = 'networking:gossip';
+/** Push-pull with a random member this often (Docker: 30 s); rejoin the managers when alone. */
+const MAINTAIN_MS = 10_000;
+
+export interface NetworkKey {
+  subsystem: string;
+  key: Buffer;
+  lamportTime: bigint;
+}
+
+/**
+ * The gossip keyring from the manager's network bootstrap keys, in libnetwork's order: sorted
+ * by lamport time with the first two swapped, so the second-oldest key encrypts (every node
+ * then holds the key it encrypts with before anyone uses the newest).
+ */
+export function gossipKeys(keys: readonly NetworkKey[]): Buffer[] {
+  const sorted = keys.filter((k) => k.subsystem === GOSSIP_SUBSYSTEM).sort((a, b) => (a.lamportTime < b.lamportTime ? -1 : a.lamportTime > b.lamportTime ? 1 : 0));
+  if (sorted.length >= 2) [sorted[0], sorted[1]] = [sorted[1]!, sorted[0]!];
+  return sorted.map((k) => k.key);
+}
+
+export interface GossipOptions {
+  advertiseAddress: string;
+  bindAddress?: string;
+  port?: number;
+  /** Gossip addresses to join: the managers' hosts. */
+  seeds: () => string[];
+  log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface GossipStats {
+  node: string;
+  members: number;
+  memberlist: MemberlistStats;
+  networkdb: NetworkDbStats;
+}
+
+export class Gossip {
+  /** memberlist names are random per start, as Docker's. */
+  readonly nodeName = randomBytes(6).toString('hex');
+  readonly db: NetworkDb;
+  private ml: Memberlist | undefined;
+  private keys: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private starting: Promise<void> | undefined;
+
+  constructor(private readonly opts: GossipOptions) {
+    this.db = new NetworkDb(this.nodeName, opts.log);
+  }
+
+  get running(): boolean {
+    return this.ml !== undefined;
+  }
+
+  stats(): GossipStats | undefined {
+    if (!this.ml) return undefined;
+    return { node: this.nodeName, members: this.ml.alive().length, memberlist: this.ml.stats(), networkdb: this.db.stats() };
+  }
+
+  /** New keys from the manager: start with them, or re-key. */
+  setKeys(keys: readonly NetworkKey[]): void {
+    const next = gossipKeys(keys);
+    if (next.length === 0) return;
+    if (next.length === this.keys.length && next.every((k, i) => k.equals(this.keys[i]!))) return;
+    this.keys = next;
+    if (this.ml) {
+      this.ml.setKeyring(new Keyring(next));
+      return;
+    }
+    this.starting ??= this.start().catch((err: Error) => {
+      this.starting = undefined;
+      this.opts.log('warn', 'gossip did not start; overlays reach only this node', { err: err.message });
+    });
+  }
+
+  /** Resolves once gossip runs (or failed to start). */
+  ready(): Promise<void> {
+    return this.starting ?? Promise.resolve();
+  }
+
+  private async start(): Promise<void> {
+    const ml = new Memberlist({
+      name: this.nodeName,
+      bindAddress: this.opts.bindAddress ?? this.opts.advertiseAddress,
+      advertiseAddress: this.opts.advertiseAddress,
+      port: this.opts.port ?? GOSSIP_PORT,
+      keyring: new Keyring(this.keys),
+      delegate: this.db,
+      log: this.opts.log,
+    });
+    await ml.start();
+    this.db.attach(ml);
+    this.ml = ml;
+    this.opts.log('info', 'gossip on', { node: this.nodeName, address: `${this.opts.advertiseAddress}:${this.opts.port ?? GOSSIP_PORT}` });
+    await this.maintain();
+    this.timer = setInterval(() => void this.maintain(), MAINTAIN_MS);
+    this.timer.unref();
+  }
+
+  private async maintain(): Promise<void> {
+    const ml = this.ml;
+    if (!ml) return;
+    const alive = ml.alive();
+    if (alive.length === 0) {
+      const seeds = this.opts.seeds().filter((s) => s !== this.opts.advertiseAddress);
+      try {
+        const n = await ml.join(seeds.map((address) => ({ address, port: this.opts.port ?? GOSSIP_PORT })));
+        this.opts.log('info', 'gossip joined', { via: seeds, answered: n, members: ml.alive().length });
+      } catch (err) {
+        this.opts.log('warn', 'gossip join failed; retrying', { err: (err as Error).message, retryMs: MAINTAIN_MS });
+      }
+      return;
+    }
+    const peer = alive[Math.floor(Math.random() * alive.length)]!;
+    await ml.pushPull(peer.address, peer.port, false).catch((err: Error) => this.opts.log('debug', 'gossip push-pull failed', { peer: peer.name, err: err.message }));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.starting?.catch(() => undefined);
+    await this.ml?.close();
+    this.ml = undefined;
+  }
+}

@@ -1,0 +1,176 @@
+// NetworkDB's protobuf messages (gossip/networkdb.proto) through protobufjs: GossipMessage
+// framing, compounds, and the overlay driver's PeerRecord.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+function protoPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // From source: gossip/. From dist/gossip: the .proto file stays in the source tree.
+  for (const d of [here, join(here, '..', '..', 'gossip')]) if (existsSync(join(d, 'networkdb.proto'))) return join(d, 'networkdb.proto');
+  throw new Error(`gossip/networkdb.proto not found near ${here}`);
+}
+
+// keepCase: the field names stay as in the .proto (l_time, not lTime).
+const root = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
+const type = (name: string) => root.lookupType(`berth.gossip.${name}`);
+const T = {
+  GossipMessage: type('GossipMessage'),
+  NodeEvent: type('NodeEvent'),
+  NetworkEvent: type('NetworkEvent'),
+  NetworkPushPull: type('NetworkPushPull'),
+  TableEvent: type('TableEvent'),
+  BulkSyncMessage: type('BulkSyncMessage'),
+  CompoundMessage: type('CompoundMessage'),
+  PeerRecord: type('PeerRecord'),
+};
+
+export const MessageType = { NETWORK_EVENT: 1, TABLE_EVENT: 2, PUSH_PULL: 3, BULK_SYNC: 4, COMPOUND: 5, NODE_EVENT: 6 } as const;
+export const EventType = { JOIN: 1, LEAVE: 2 } as const;
+export const TableEventType = { CREATE: 1, UPDATE: 2, DELETE: 3 } as const;
+
+export interface NetworkEvent {
+  type: number;
+  lTime: bigint;
+  nodeName: string;
+  networkId: string;
+}
+export interface NetworkEntry {
+  networkId: string;
+  lTime: bigint;
+  nodeName: string;
+  leaving: boolean;
+}
+export interface NetworkPushPull {
+  lTime: bigint;
+  nodeName: string;
+  networks: NetworkEntry[];
+}
+export interface TableEvent {
+  type: number;
+  lTime: bigint;
+  nodeName: string;
+  networkId: string;
+  tableName: string;
+  key: string;
+  value: Buffer;
+  residualReapTime: number;
+}
+export interface BulkSync {
+  lTime: bigint;
+  unsolicited: boolean;
+  nodeName: string;
+  networks: string[];
+  payload: Buffer;
+}
+export interface PeerRecord {
+  endpointIp: string;
+  endpointMac: string;
+  tunnelEndpointIp: string;
+}
+
+export class GossipDecodeError extends Error {
+  readonly code = 'E_GOSSIP_DECODE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GossipDecodeError';
+  }
+}
+
+const LONG = { longs: String, defaults: true, bytes: Buffer } as const;
+
+function decode<R>(t: protobuf.Type, buf: Uint8Array, what: string): R {
+  try {
+    return t.toObject(t.decode(buf), LONG) as R;
+  } catch (err) {
+    throw new GossipDecodeError(`malformed ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+const encode = (t: protobuf.Type, v: Record<string, unknown>) => Buffer.from(t.encode(t.fromObject(v)).finish());
+const u64 = (v: bigint) => v.toString();
+
+export function gossip(typeCode: number, data: Uint8Array): Buffer {
+  return encode(T.GossipMessage, { type: typeCode, data });
+}
+
+export function decodeGossip(buf: Uint8Array): { type: number; data: Buffer } {
+  return decode(T.GossipMessage, buf, 'GossipMessage');
+}
+
+export function compound(messages: readonly Uint8Array[]): Buffer {
+  return gossip(MessageType.COMPOUND, encode(T.CompoundMessage, { messages: messages.map((m) => ({ Payload: m })) }));
+}
+
+export function decodeCompound(data: Uint8Array): Buffer[] {
+  return decode<{ messages: Array<{ Payload: Buffer }> }>(T.CompoundMessage, data, 'CompoundMessage').messages.map((m) => m.Payload);
+}
+
+export function networkEvent(e: NetworkEvent): Buffer {
+  return gossip(MessageType.NETWORK_EVENT, encode(T.NetworkEvent, { type: e.type, l_time: u64(e.lTime), node_name: e.nodeName, network_id: e.networkId }));
+}
+
+export function decodeNetworkEvent(data: Uint8Array): NetworkEvent {
+  const o = decode<{ type: number; l_time: string; node_name: string; network_id: string }>(T.NetworkEvent, data, 'NetworkEvent');
+  return { type: o.type, lTime: BigInt(o.l_time), nodeName: o.node_name, networkId: o.network_id };
+}
+
+export function decodeNodeEvent(data: Uint8Array): { type: number; lTime: bigint; nodeName: string } {
+  const o = decode<{ type: number; l_time: string; node_name: string }>(T.NodeEvent, data, 'NodeEvent');
+  return { type: o.type, lTime: BigInt(o.l_time), nodeName: o.node_name };
+}
+
+export function pushPull(p: NetworkPushPull): Buffer {
+  return gossip(
+    MessageType.PUSH_PULL,
+    encode(T.NetworkPushPull, {
+      l_time: u64(p.lTime),
+      node_name: p.nodeName,
+      networks: p.networks.map((n) => ({ network_id: n.networkId, l_time: u64(n.lTime), node_name: n.nodeName, leaving: n.leaving })),
+    }),
+  );
+}
+
+export function decodePushPull(data: Uint8Array): NetworkPushPull {
+  const o = decode<{ l_time: string; node_name: string; networks: Array<{ network_id: string; l_time: string; node_name: string; leaving: boolean }> }>(T.NetworkPushPull, data, 'NetworkPushPull');
+  return { lTime: BigInt(o.l_time), nodeName: o.node_name, networks: o.networks.map((n) => ({ networkId: n.network_id, lTime: BigInt(n.l_time), nodeName: n.node_name, leaving: n.leaving })) };
+}
+
+export function tableEvent(e: TableEvent): Buffer {
+  return gossip(
+    MessageType.TABLE_EVENT,
+    encode(T.TableEvent, {
+      type: e.type,
+      l_time: u64(e.lTime),
+      node_name: e.nodeName,
+      network_id: e.networkId,
+      table_name: e.tableName,
+      key: e.key,
+      value: e.value,
+      residual_reap_time: e.residualReapTime,
+    }),
+  );
+}
+
+export function decodeTableEvent(data: Uint8Array): TableEvent {
+  const o = decode<{ type: number; l_time: string; node_name: string; network_id: string; table_name: string; key: string; value: Buffer; residual_reap_time: number }>(T.TableEvent, data, 'TableEvent');
+  return { type: o.type, lTime: BigInt(o.l_time), nodeName: o.node_name, networkId: o.network_id, tableName: o.table_name, key: o.key, value: o.value, residualReapTime: o.residual_reap_time };
+}
+
+export function bulkSync(b: BulkSync): Buffer {
+  return gossip(MessageType.BULK_SYNC, encode(T.BulkSyncMessage, { l_time: u64(b.lTime), unsolicited: b.unsolicited, node_name: b.nodeName, networks: b.networks, payload: b.payload }));
+}
+
+export function decodeBulkSync(data: Uint8Array): BulkSync {
+  const o = decode<{ l_time: string; unsolicited: boolean; node_name: string; networks: string[]; payload: Buffer }>(T.BulkSyncMessage, data, 'BulkSyncMessage');
+  return { lTime: BigInt(o.l_time), unsolicited: o.unsolicited, nodeName: o.node_name, networks: o.networks, payload: o.payload };
+}
+
+export function peerRecord(p: PeerRecord): Buffer {
+  return encode(T.PeerRecord, { endpoint_ip: p.endpointIp, endpoint_mac: p.endpointMac, tunnel_endpoint_ip: p.tunnelEndpointIp });
+}
+
+export function decodePeerRecord(buf: Uint8Array): PeerRecord {
+  const o = decode<{ endpoint_ip: string; endpoint_mac: string; tunnel_endpoint_ip: string }>(T.PeerRecord, buf, 'PeerRecord');
+  return { endpointIp: o.endpoint_ip, endpointMac: o.endpoint_mac, tunnelEndpointIp: o.tunnel_endpoint_ip };
+}

@@ -1,0 +1,60 @@
+// berth in the cluster's gossip: agentd joins the real manager's memberlist/NetworkDB with the
+// keys the manager sent it, announces its tasks' overlay endpoints and learns the Docker node's,
+// so a task on the berth node and a task on Docker's own worker (the manager's node) reach each
+// other over the same VXLAN overlay — both ways.
+import test from 'ava';
+import { startBerthCluster } from '../harness/cluster.js';
+import { waitFor } from '../harness/exec.js';
+import { TEST_IMAGE } from '../harness/images.js';
+import { controlRequest } from '../../agent/control.js';
+import type { GossipStats } from '../../gossip/index.js';
+
+test('a berth task and a Docker task on one overlay reach each other across nodes', async (t) => {
+  const { manager, engine, agentd, status: st } = await startBerthCluster(t);
+  const d = manager.dockerd;
+  const gossip = () => controlRequest(agentd.controlSocket, '/gossip', 2_000) as Promise<GossipStats | null>;
+  const joined = await waitFor('agentd in the gossip with the manager', async () => {
+    const g = await gossip();
+    return g && g.members >= 1 ? g : undefined;
+  }, 30_000);
+  t.log(`gossip node ${joined.node}, members ${joined.members}`);
+
+  await d.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.125.0.0/24', 'meshnet']);
+  const common = ['service', 'create', '--detach', '--no-resolve-image', '--network', 'meshnet'];
+  await d.docker([...common, '--name', 'onberth', '--constraint', `node.id==${st.nodeId}`, TEST_IMAGE, 'sleep', '3600']);
+  await d.docker([...common, '--name', 'ondocker', '--constraint', `node.id==${manager.nodeId}`, TEST_IMAGE, 'sleep', '3600']);
+  await waitFor('both Running', async () => {
+    const out = (await d.docker(['service', 'ps', 'onberth', 'ondocker', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
+    return out.length === 2 && out.every((l) => l.startsWith('Running'));
+  }, 60_000);
+
+  const berthCtr = (await engine.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=onberth', '--filter', 'label=io.berth.role=task'])).stdout.trim();
+  const dockerCtr = (await d.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=ondocker'])).stdout.trim();
+  const berthIp = /inet (10\.125\.0\.\d+)\//.exec((await engine.docker(['exec', berthCtr, 'ip', '-o', '-4', 'addr', 'show', 'eth0'])).stdout)?.[1];
+  const dockerIp = (await d.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', dockerCtr])).stdout.trim().split(' ').find((ip) => ip.startsWith('10.125.0.'));
+  t.truthy(berthIp);
+  t.truthy(dockerIp);
+  t.log(`berth task ${berthIp}, Docker task ${dockerIp}`);
+
+  const ping = async (engineDocker: typeof d.docker, ctr: string, ip: string) => {
+    try {
+      return /1 packets received/.test((await engineDocker(['exec', ctr, 'ping', '-c', '1', '-W', '1', ip])).stdout);
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('berth → Docker over the overlay', () => ping(engine.docker, berthCtr, dockerIp!), 30_000);
+  await waitFor('Docker → berth over the overlay', () => ping(d.docker, dockerCtr, berthIp!), 30_000);
+  const after = (await gossip())!;
+  t.log(JSON.stringify(after));
+  // The manager's own view: the berth node is a peer of the network in its NetworkDB.
+  const peers = (await d.docker(['network', 'inspect', '-v', 'meshnet', '--format', '{{json .Peers}}'])).stdout;
+  t.true(peers.includes(joined.node) && peers.includes('10.77.0.2'), peers);
+  t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
+  t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
+
+  // The Docker task goes: its endpoint leaves the berth node's tables, so pings stop.
+  await d.docker(['service', 'rm', 'ondocker']);
+  await waitFor('the Docker endpoint withdrawn on the berth node', async () => !(await ping(engine.docker, berthCtr, dockerIp!)), 30_000);
+  t.pass();
+});
