@@ -47,6 +47,13 @@ program
     process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/tasks'), null, 2)}\n`);
   });
 
+program
+  .command('gossip')
+  .description("this node in the cluster's gossip: its name, members, counters (null until the manager sent the keys)")
+  .action(async () => {
+    process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/gossip'), null, 2)}\n`);
+  });
+
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`agentctl: ${(err as Error).message}\n`);
   process.exit(1);

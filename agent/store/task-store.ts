@@ -439,8 +439,12 @@ export class TaskStore<T = unknown> {
   close(): void {
     if (this.closed) return;
     const logPath = join(this.dir, LOG_FILE);
-    if (this.fsync && this.synced < this.written && !this.failed) io('syncing', logPath, () => fdatasyncSync(this.fd));
-    this.synced = this.written;
+    // A failed store syncs nothing more: whoever waits in durable() then gets E_CLOSED, never a
+    // false "on disk".
+    if (!this.failed) {
+      if (this.fsync && this.synced < this.written) io('syncing', logPath, () => fdatasyncSync(this.fd));
+      this.synced = this.written;
+    }
     this.closed = true;
     openDirs.delete(this.dir);
     if (this.syncing) this.closeAfterSync = true;

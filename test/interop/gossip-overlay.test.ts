@@ -4,8 +4,8 @@
 // other over the same VXLAN overlay — both ways.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
-import { waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { run, waitFor } from '../harness/exec.js';
+import { PROJECT_ROOT, TEST_IMAGE } from '../harness/images.js';
 import { controlRequest } from '../../agent/control.js';
 import type { GossipStats } from '../../gossip/index.js';
 
@@ -45,8 +45,11 @@ test('a berth task and a Docker task on one overlay reach each other across node
   };
   await waitFor('berth → Docker over the overlay', () => ping(engine.docker, berthCtr, dockerIp!), 30_000);
   await waitFor('Docker → berth over the overlay', () => ping(d.docker, dockerCtr, berthIp!), 30_000);
-  const after = (await gossip())!;
+  // What an operator sees: agentctl gossip.
+  const ctl = await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'gossip'], { cwd: PROJECT_ROOT });
+  const after = JSON.parse(ctl.stdout) as GossipStats;
   t.log(JSON.stringify(after));
+  t.is(after.node, joined.node);
   // The manager's own view: the berth node is a peer of the network in its NetworkDB.
   const peers = (await d.docker(['network', 'inspect', '-v', 'meshnet', '--format', '{{json .Peers}}'])).stdout;
   t.true(peers.includes(joined.node) && peers.includes('10.77.0.2'), peers);
