@@ -25,6 +25,7 @@ const MAX_STREAM_BYTES = 20 * 1024 * 1024;
 const MAX_DECOMPRESSED_BYTES = 20 * 1024 * 1024;
 const STREAM_TIMEOUT_MS = 10_000;
 const STATE_ALIVE = 0;
+const STATE_SUSPECT = 1;
 const STATE_DEAD = 2;
 const STATE_LEFT = 3;
 
@@ -136,6 +137,7 @@ export class Memberlist {
   private incarnation = 1;
   private readonly members = new Map<string, MemberState>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly counters: MemberlistStats = { packetsIn: 0, packetsOut: 0, dropped: 0, streamsIn: 0, pushPulls: 0, pingsAnswered: 0, refutations: 0 };
 
   private keyring: Keyring;
@@ -194,12 +196,28 @@ export class Memberlist {
     this.tcp = tcp;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // Tell the others we leave, so they do not wait out a suspicion timeout.
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Tell the others we leave, so they do not wait out a suspicion timeout: sent before `closed`
+    // is set (sendPacket drops everything after), and waited for before the socket closes.
     const leave = message(MSG.dead, { From: this.opts.name, Incarnation: this.incarnation, Node: this.opts.name });
-    for (const m of this.alive()) this.sendPacket(m.address, m.port, leave);
+    const udp = this.udp;
+    if (udp) {
+      await Promise.all(
+        this.alive().map(
+          (m) =>
+            new Promise<void>((r) => {
+              this.counters.packetsOut++;
+              udp.send(this.keyring.encrypt(leave), m.port, m.address, () => r());
+            }),
+        ),
+      );
+    }
+    this.closed = true;
     await new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r()));
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
   }
@@ -285,6 +303,9 @@ export class Memberlist {
       if (state !== STATE_ALIVE && incarnation >= this.incarnation) this.refute(incarnation);
       return;
     }
+    // A suspect is still a member (memberlist drops it only when it is declared dead); berth runs
+    // no suspicion timers, so it stays alive here until a dead or leave message arrives.
+    if (state === STATE_SUSPECT) state = STATE_ALIVE;
     const prev = this.members.get(name);
     if (prev && incarnation < prev.incarnation) return;
     if (prev && incarnation === prev.incarnation && state <= prev.state && state !== STATE_ALIVE) return;

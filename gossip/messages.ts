@@ -82,13 +82,25 @@ const LONG = { longs: String, defaults: true, bytes: Buffer } as const;
 
 function decode<R>(t: protobuf.Type, buf: Uint8Array, what: string): R {
   try {
-    return t.toObject(t.decode(buf), LONG) as R;
+    // The plain Reader over a Buffer: bytes fields come out as Buffers (not bare Uint8Arrays), and
+    // a string running past the end throws (protobufjs's BufferReader silently cuts it short).
+    const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    return t.toObject(t.decode(new protobuf.Reader(b)), LONG) as R;
   } catch (err) {
     throw new GossipDecodeError(`malformed ${what}: ${(err as Error).message}`, { cause: err });
   }
 }
-const encode = (t: protobuf.Type, v: Record<string, unknown>) => Buffer.from(t.encode(t.fromObject(v)).finish());
-const u64 = (v: bigint) => v.toString();
+/** proto3 as gogoproto writes it (facts §4): zero, empty and false fields left out. */
+function omitDefaults(v: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (x === undefined || x === null || x === '' || x === 0 || x === false || (x instanceof Uint8Array && x.length === 0)) continue;
+    out[k] = Array.isArray(x) ? x.map((e: unknown) => (e && typeof e === 'object' && !(e instanceof Uint8Array) ? omitDefaults(e as Record<string, unknown>) : e)) : x;
+  }
+  return out;
+}
+const encode = (t: protobuf.Type, v: Record<string, unknown>) => Buffer.from(t.encode(t.fromObject(omitDefaults(v))).finish());
+const u64 = (v: bigint) => (v === 0n ? undefined : v.toString());
 
 export function gossip(typeCode: number, data: Uint8Array): Buffer {
   return encode(T.GossipMessage, { type: typeCode, data });

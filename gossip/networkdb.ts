@@ -179,7 +179,10 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   }
 
   private async bulkSyncTo(network: string, unsolicited: boolean, only?: string): Promise<void> {
-    const peers = this.peersOn(network).filter((m) => only === undefined || m.name === only);
+    // A reply goes to the asker by name, whether or not its network JOIN has reached us yet (Docker's
+    // JoinNetwork sends its bulk sync right after queueing the JOIN gossip, and waits 30 s for us).
+    const asker = only === undefined ? undefined : this.ml?.member(only);
+    const peers = only === undefined ? this.peersOn(network) : asker && asker.state === 0 ? [asker] : [];
     const payload = compound(this.entriesOf([network]));
     const msg = bulkSync({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [network], payload });
     await Promise.all(
