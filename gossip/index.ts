@@ -54,6 +54,9 @@ export class Gossip {
   private keys: Buffer[] = [];
   private timer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
+  private readonly pending = new Set<Promise<unknown>>();
+  private startedSignal!: () => void;
+  private readonly started = new Promise<void>((r) => (this.startedSignal = r));
 
   constructor(private readonly opts: GossipOptions) {
     this.db = new NetworkDb(this.nodeName, opts.log);
@@ -89,6 +92,35 @@ export class Gossip {
     return this.starting ?? Promise.resolve();
   }
 
+  /** Resolves once gossip runs; never when the manager sends no keys. */
+  whenStarted(): Promise<void> {
+    return this.started;
+  }
+
+  /** Work (a network join, its bulk sync) that settled() waits for. */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Resolves once gossip has started and every tracked join has finished — the remote
+   * endpoints are back — or after `capMs` (no keys from the manager, no peers answering).
+   * A restarted agentd's first reconcile waits for this, or it would take the remote
+   * entries still carrying traffic for stale ones.
+   */
+  async settled(capMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((r) => (timer = setTimeout(r, capMs)));
+    const work = (async () => {
+      await this.started;
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    })();
+    await Promise.race([cap, work]);
+    clearTimeout(timer);
+  }
+
   private async start(): Promise<void> {
     const ml = new Memberlist({
       name: this.nodeName,
@@ -104,6 +136,7 @@ export class Gossip {
     this.ml = ml;
     this.opts.log('info', 'gossip on', { node: this.nodeName, address: `${this.opts.advertiseAddress}:${this.opts.port ?? GOSSIP_PORT}` });
     await this.maintain();
+    this.startedSignal();
     this.timer = setInterval(() => void this.maintain(), MAINTAIN_MS);
     this.timer.unref();
   }
@@ -126,10 +159,15 @@ export class Gossip {
     await ml.pushPull(peer.address, peer.port, false).catch((err: Error) => this.opts.log('debug', 'gossip push-pull failed', { peer: peer.name, err: err.message }));
   }
 
+  /**
+   * Stops gossiping without announcing a leave: agentd stopping leaves its tasks running, and
+   * the other nodes keep sending to them until they time this node out — by then a restarted
+   * agentd has announced them again.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.starting?.catch(() => undefined);
-    await this.ml?.close();
+    await this.ml?.close({ leave: false });
     this.ml = undefined;
   }
 }

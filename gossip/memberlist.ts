@@ -196,17 +196,21 @@ export class Memberlist {
     this.tcp = tcp;
   }
 
-  close(): Promise<void> {
-    this.closing ??= this.shutdown();
+  /**
+   * Closes the sockets. With `leave` (the default) the others are told first, so they drop us
+   * at once instead of waiting out a suspicion timeout; without it we just fall silent.
+   */
+  close(opts: { leave?: boolean } = {}): Promise<void> {
+    this.closing ??= this.shutdown(opts.leave !== false);
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
-    // Tell the others we leave, so they do not wait out a suspicion timeout: sent before `closed`
-    // is set (sendPacket drops everything after), and waited for before the socket closes.
+  private async shutdown(leaving: boolean): Promise<void> {
+    // The leave is sent before `closed` is set (sendPacket drops everything after), and waited
+    // for before the socket closes.
     const leave = message(MSG.dead, { From: this.opts.name, Incarnation: this.incarnation, Node: this.opts.name });
     const udp = this.udp;
-    if (udp) {
+    if (udp && leaving) {
       await Promise.all(
         this.alive().map(
           (m) =>

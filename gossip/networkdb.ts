@@ -32,6 +32,8 @@ const REAP_SECONDS = 1800;
 /** Table events are sent this many times, RETRANSMIT_MS apart (UDP best effort, as Docker's). */
 const RETRANSMITS = 3;
 const RETRANSMIT_MS = 200;
+/** How long a join waits for a peer's answering bulk sync (Docker waits 30 s). */
+const BULK_SYNC_WAIT_MS = 5_000;
 
 interface Entry {
   owner: string;
@@ -73,6 +75,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   /** network id → table → key → entry (ours and others'). */
   private readonly tables = new Map<string, Map<string, Map<string, Entry>>>();
   private readonly events = new EventEmitter();
+  private readonly bulkSyncWaiters = new Map<string, Set<() => void>>();
   private readonly counters = { tableEventsIn: 0, tableEventsOut: 0, bulkSyncsIn: 0, bulkSyncsOut: 0, dropped: 0 };
 
   constructor(
@@ -187,14 +190,38 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const msg = bulkSync({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [network], payload });
     await Promise.all(
       peers.map(async (m) => {
+        // Our own sync waits for the peer's answer (its entries), as Docker's does, so that
+        // whoever waits for this join sees the network's endpoints — bounded, never a hang.
+        const answered = unsolicited ? this.awaitBulkSync(m.name, BULK_SYNC_WAIT_MS) : undefined;
         try {
           await this.ml?.sendReliable(m, msg);
           this.counters.bulkSyncsOut++;
+          await answered?.promise;
         } catch (err) {
           this.log('debug', 'gossip bulk sync failed', { peer: m.name, err: (err as Error).message });
+        } finally {
+          answered?.cancel();
         }
       }),
     );
+  }
+
+  private awaitBulkSync(node: string, ms: number): { promise: Promise<void>; cancel(): void } {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    const timer = setTimeout(resolve, ms);
+    const waiters = this.bulkSyncWaiters.get(node) ?? new Set<() => void>();
+    this.bulkSyncWaiters.set(node, waiters);
+    const done = () => resolve();
+    waiters.add(done);
+    return {
+      promise,
+      cancel: () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0) this.bulkSyncWaiters.delete(node);
+      },
+    };
   }
 
   private entriesOf(networks: readonly string[]): Buffer[] {
@@ -284,6 +311,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         if (b.payload.length > 0) this.handleMessage(b.payload, true, depth + 1);
         // Docker's JoinNetwork waits for our answer (30 s per node without one).
         if (b.unsolicited) for (const nid of b.networks) void this.bulkSyncTo(nid, false, b.nodeName);
+        else for (const w of this.bulkSyncWaiters.get(b.nodeName) ?? []) w();
         return;
       }
       default:

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // agentd: the berth node agent. Flags > environment (BERTH_*) > config file > defaults.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BERTH_VERSION } from '../version.js';
@@ -22,6 +23,8 @@ import { TaskState, type TaskStateName } from '../worker/task-state.js';
 /** How long the first reconcile waits for resumed tasks to be plumbed again before going ahead. */
 const RESTORE_WAIT_MS = 60_000;
 const RESTORE_POLL_MS = 250;
+/** ...and for the gossip to bring the remote endpoints back (keys arrive with the session). */
+const GOSSIP_SETTLE_MS = 15_000;
 
 const program = new Command('agentd')
   .description('berth node agent: joins a Swarm manager and runs its tasks on this host')
@@ -76,7 +79,7 @@ program.action(async (opts: Record<string, unknown>) => {
     onNetworkKeys: (keys) => plane?.gossip.setKeys(keys),
   });
   await agent.start();
-  const reconciler = plane ? new Reconciler(plane.dataPlane, { intervalMs: config.reconcileIntervalMs, ready: plane.networking.restored(agent, log), log }) : undefined;
+  const reconciler = plane ? new Reconciler(plane.dataPlane, { intervalMs: config.reconcileIntervalMs, ready: plane.networking.restored(agent, log).then(() => plane.gossip.settled(GOSSIP_SETTLE_MS)), log }) : undefined;
   reconciler?.start();
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent.status(),
@@ -112,14 +115,27 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
     // manager has sent its keys.
     const gossip = new Gossip({ advertiseAddress: advertise, seeds: () => knownManagers(config).map(managerHost), log });
     dataPlane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message }));
+    // Keys carry the gossip node name: a restarted agentd is a new gossip node whose entries
+    // must not collide with its former self's, which the cluster keeps until it declares it dead.
+    const gossipKey = (key: string) => createHash('sha256').update(`${gossip.nodeName}/${key}`).digest('hex');
+    // Announcements wait for the gossip to start (the keys come with the session); one
+    // withdrawn meanwhile is never sent.
+    const wanted = new Set<string>();
     const peers = {
-      publish: (network: string, key: string, ep: { ip: string; prefixLength: number; mac: string }) =>
-        void gossip.ready().then(async () => {
-          if (!gossip.running) return;
-          gossip.db.publishPeer(network, key, { ...ep, vtep: advertise });
-          await gossip.db.joinNetwork(network);
-        }),
-      withdraw: (network: string, key: string) => gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, key),
+      publish: (network: string, key: string, ep: { ip: string; prefixLength: number; mac: string }) => {
+        wanted.add(key);
+        void gossip.track(
+          gossip.whenStarted().then(async () => {
+            if (!wanted.has(key)) return;
+            gossip.db.publishPeer(network, gossipKey(key), { ...ep, vtep: advertise });
+            await gossip.db.joinNetwork(network);
+          }),
+        );
+      },
+      withdraw: (network: string, key: string) => {
+        wanted.delete(key);
+        if (gossip.running) gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, gossipKey(key));
+      },
     };
     return { networking: new RestoringNetworking(dataPlane, dns, log, peers), dataPlane, gossip };
   } catch (err) {
