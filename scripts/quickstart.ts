@@ -1,6 +1,7 @@
 // Quickstart: a local cluster on this machine — a real Swarm manager (dockerd swarm init)
 // and a berth node (its own dockerd + agentd), each in its own network namespace — then a
-// demo service scheduled onto the berth node, and `agentctl status`.
+// demo service scheduled onto the berth node (its own DNS answering, a task on the manager's
+// Docker worker reached over the same overlay through the gossip), then `agentctl status`.
 //   npm run quickstart            bring it up (replaces a previous quickstart cluster)
 //   npm run quickstart -- --down  tear it down
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { runQuiet, sleep, waitFor } from '../test/harness/exec.js';
 const STATE_FILE = '/run/berth-quickstart.json';
 const DEMO_SERVICE = 'demo';
 const DEMO_NETWORK = 'demo-net';
+const PEER_SERVICE = 'peer';
 
 interface QuickstartState {
   netns: string[];
@@ -89,6 +91,32 @@ async function up(): Promise<void> {
   const task = (await engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${DEMO_SERVICE}`, '--filter', 'label=io.berth.role=task'])).stdout.trim().split('\n')[0]!;
   process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} nslookup tasks.${DEMO_SERVICE}   # berth's embedded DNS, inside the task\n`);
   process.stdout.write((await engine.docker(['exec', task, 'nslookup', `tasks.${DEMO_SERVICE}`])).stdout);
+  // A task on Docker's own worker (the manager's node) on the same overlay: the two nodes learn
+  // each other's endpoints through the cluster's gossip.
+  await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', PEER_SERVICE, '--network', DEMO_NETWORK, '--constraint', `node.id==${manager.nodeId}`, TEST_IMAGE, 'sleep', '86400']);
+  const peerIp = await waitFor(
+    'the peer task on the Docker node to be Running',
+    async () => {
+      const id = (await manager.dockerd.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${PEER_SERVICE}`])).stdout.trim();
+      if (!id) return undefined;
+      const ips = (await manager.dockerd.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).stdout.trim().split(' ');
+      return ips.find((ip) => ip.startsWith('10.232.0.'));
+    },
+    60_000,
+  );
+  const ping = await waitFor(
+    'the berth task to reach the Docker task over the overlay',
+    async () => {
+      const r = await engine.docker(['exec', task, 'ping', '-c', '2', '-W', '1', peerIp]).catch(() => undefined);
+      return r && /2 packets received/.test(r.stdout) ? r.stdout : undefined;
+    },
+    60_000,
+    500,
+  );
+  process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} ping -c 2 ${peerIp}   # a task on Docker's own worker, across nodes\n${ping}`);
+  process.stdout.write(`\n$ agentctl gossip\n`);
+  const g = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'gossip'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (g.status !== 0) throw new Error('agentctl gossip failed');
   process.stdout.write(`\n$ agentctl status\n`);
   const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error('agentctl status failed');
