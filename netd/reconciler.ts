@@ -4,8 +4,6 @@
 import { NetdError, NetdValidationError, ReconcileError } from './errors.js';
 import type { NetdLogFn, ReconcileReport } from './types.js';
 
-export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
-
 export interface Reconcilable {
   reconcile(): Promise<ReconcileReport>;
 }

@@ -158,10 +158,16 @@ function managerHost(addr: string): string {
  */
 class RestoringNetworking extends TaskNetworking {
   private readonly settled = new Set<string>();
+  /** Only the restore needs the record; after it nothing is kept. */
+  private restoring = true;
+
+  private note(id: string): void {
+    if (this.restoring) this.settled.add(id);
+  }
 
   override wants(...args: Parameters<TaskNetworking['wants']>): boolean {
     const wants = super.wants(...args);
-    if (!wants) this.settled.add(args[0].id);
+    if (!wants) this.note(args[0].id);
     return wants;
   }
 
@@ -169,7 +175,7 @@ class RestoringNetworking extends TaskNetworking {
     try {
       await super.attach(...args);
     } finally {
-      this.settled.add(args[0].id);
+      this.note(args[0].id);
     }
   }
 
@@ -177,7 +183,7 @@ class RestoringNetworking extends TaskNetworking {
     try {
       await super.detach(...args);
     } finally {
-      this.settled.add(args[0].id);
+      this.note(args[0].id);
     }
   }
 
@@ -192,12 +198,16 @@ class RestoringNetworking extends TaskNetworking {
       const pending = agent.status().tasks.filter((t) => mayOwnLinks(t) && !this.settled.has(t.id));
       if (pending.length === 0) break;
       if (Date.now() - t0 >= RESTORE_WAIT_MS) {
+        this.restoring = false;
+        this.settled.clear();
         log('warn', 'data plane: resumed tasks not plumbed again in time; reconciling without them', { tasks: pending.map((t) => t.id), waitedMs: Date.now() - t0 });
         return;
       }
       await new Promise((r) => setTimeout(r, RESTORE_POLL_MS));
     }
     log('debug', 'data plane: desired state restored', { waitedMs: Date.now() - t0 });
+    this.restoring = false;
+    this.settled.clear();
   }
 }
 
