@@ -81,8 +81,30 @@ export function taskRecord(task: Task, attachments: readonly WireAttachment[], h
 
 /** Where this node's overlay endpoints are announced to the other nodes (the gossip). */
 export interface PeerDirectory {
-  publish(network: string, key: string, endpoint: { ip: string; prefixLength: number; mac: string }): void;
+  publish(network: string, key: string, endpoint: { ip: string; prefixLength: number; mac: string }, names: EndpointNames): void;
   withdraw(network: string, key: string): void;
+}
+
+/** A task's names on one network, as other nodes' resolvers learn them (endpoint_table). */
+export interface EndpointNames {
+  /** The task (container) name. */
+  name: string;
+  serviceName: string;
+  serviceId: string;
+  /** The service's VIP on this network; empty for dnsrr. */
+  virtualIp: string;
+  aliases: string[];
+  taskAliases: string[];
+}
+
+/** Another node's task on one network, from the cluster tables. */
+export interface RemoteEndpoint {
+  network: string;
+  key: string;
+  names: EndpointNames;
+  ip: string;
+  /** libnetwork's service_disabled: out of the service's answers (not healthy). */
+  disabled: boolean;
 }
 
 /** Docker's overlay MAC for an IPv4 address: 02:42 and the address's four bytes. */
@@ -95,9 +117,22 @@ export function endpointKey(taskId: string, networkId: string): string {
   return createHash('sha256').update(`${taskId}/${networkId}`).digest('hex');
 }
 
+/** One service record from what each of its tasks says: local tasks first (they carry the
+ *  spec's ports), networks united by id. */
+function mergeService(parts: ReadonlyMap<string, ServiceRecord>): ServiceRecord {
+  const all = [...parts.values()];
+  const base = all.find((r) => (r.ports ?? []).length > 0) ?? all[0]!;
+  const networks = new Map<string, ServiceRecord['networks'][number]>();
+  for (const r of all) for (const n of r.networks) if (!networks.has(n.networkId)) networks.set(n.networkId, n);
+  return { ...base, networks: [...networks.values()] };
+}
+
 export class TaskNetworking implements SandboxNetworking {
-  /** Local tasks per service, so a service's record goes when its last local task does. */
-  private readonly serviceTasks = new Map<string, Set<string>>();
+  /** Per service, what each task (local, or another node's endpoint) says of it: the table
+   *  gets their union, and the service goes when its last task does. */
+  private readonly services = new Map<string, Map<string, ServiceRecord>>();
+  /** Other nodes' endpoints in the name table, by key. */
+  private readonly remote = new Map<string, RemoteEndpoint>();
   /** Health of each published task: a re-attach (start, wait, a new sandbox) keeps it. */
   private readonly health = new Map<string, boolean>();
 
@@ -120,13 +155,10 @@ export class TaskNetworking implements SandboxNetworking {
     if (wire.length === 0) return;
     await this.dataPlane.attachSandbox(task.id, netnsPath, wire.map(toNetdAttachment));
     for (const a of wire) this.dns.table.setNetwork({ id: a.network!.id, name: a.network!.spec?.annotations?.name ?? a.network!.id });
-    this.dns.table.setService(serviceRecord(task, wire));
+    this.contribute(task.id, serviceRecord(task, wire));
     const healthy = this.health.get(task.id) ?? opts.healthy;
     this.health.set(task.id, healthy);
     this.dns.table.setTask(taskRecord(task, wire, healthy));
-    let tasks = this.serviceTasks.get(task.service_id);
-    if (!tasks) this.serviceTasks.set(task.service_id, (tasks = new Set()));
-    tasks.add(task.id);
     await this.dns.openSandbox(task.id, netnsPath, wire.map((a) => a.network!.id));
     this.announce(task, wire);
     this.log('debug', 'sandbox attached', { task: task.id, networks: wire.map((a) => a.network!.spec?.annotations?.name) });
@@ -149,7 +181,16 @@ export class TaskNetworking implements SandboxNetworking {
       const prefixLength = Number(len ?? (a.network?.ipam?.configs?.[0]?.subnet ?? '').split('/')[1]);
       if (!ip || !Number.isInteger(prefixLength) || ip.includes(':')) continue;
       const key = endpointKey(task.id, a.network!.id);
-      this.peers.publish(a.network!.id, key, { ip, prefixLength, mac: overlayMac(ip) });
+      const svc = serviceRecord(task, [a]).networks[0];
+      const names: EndpointNames = {
+        name: taskName(task),
+        serviceName: serviceName(task),
+        serviceId: task.service_id,
+        virtualIp: svc?.vips?.[0] ?? '',
+        aliases: [...(svc?.aliases ?? [])],
+        taskAliases: [...a.aliases],
+      };
+      this.peers.publish(a.network!.id, key, { ip, prefixLength, mac: overlayMac(ip) }, names);
       keys.set(a.network!.id, key);
     }
     this.published.set(task.id, keys);
@@ -161,11 +202,55 @@ export class TaskNetworking implements SandboxNetworking {
     this.published.delete(task.id);
     this.health.delete(task.id);
     this.dns.table.removeTask(task.id);
-    const tasks = this.serviceTasks.get(task.service_id);
-    tasks?.delete(task.id);
-    if (tasks && tasks.size === 0) {
-      this.serviceTasks.delete(task.service_id);
-      this.dns.table.removeService(task.service_id);
+    this.uncontribute(task.service_id, task.id);
+  }
+
+  /** Another node's task appeared on (or left) a network: its names and its service's. */
+  setRemote(e: RemoteEndpoint): void {
+    const prev = this.remote.get(e.key);
+    if (prev && prev.names.serviceId !== e.names.serviceId) this.removeRemote(e.key);
+    this.remote.set(e.key, e);
+    const { names } = e;
+    const vip = names.virtualIp && names.virtualIp !== '<nil>' ? names.virtualIp : '';
+    this.contribute(e.key, {
+      id: names.serviceId,
+      name: names.serviceName,
+      endpointMode: vip ? 'vip' : 'dnsrr',
+      networks: [{ networkId: e.network, vips: vip ? [vip] : [], aliases: names.aliases }],
+    });
+    this.dns.table.setTask({
+      id: e.key,
+      serviceId: names.serviceId,
+      name: names.name,
+      containerName: names.name,
+      healthy: !e.disabled,
+      networks: [{ networkId: e.network, addresses: [e.ip], aliases: names.taskAliases }],
+    });
+  }
+
+  removeRemote(key: string): void {
+    const e = this.remote.get(key);
+    if (!e) return;
+    this.remote.delete(key);
+    this.dns.table.removeTask(key);
+    this.uncontribute(e.names.serviceId, key);
+  }
+
+  private contribute(contributor: string, record: ServiceRecord): void {
+    let m = this.services.get(record.id);
+    if (!m) this.services.set(record.id, (m = new Map()));
+    m.set(contributor, record);
+    this.dns.table.setService(mergeService(m));
+  }
+
+  private uncontribute(serviceId: string, contributor: string): void {
+    const m = this.services.get(serviceId);
+    if (!m?.delete(contributor)) return;
+    if (m.size === 0) {
+      this.services.delete(serviceId);
+      this.dns.table.removeService(serviceId);
+    } else {
+      this.dns.table.setService(mergeService(m));
     }
   }
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Keyring, Memberlist, type MemberlistStats } from './memberlist.js';
 import { NetworkDb, type NetworkDbStats } from './networkdb.js';
 
-export { NetworkDb, OVERLAY_PEER_TABLE } from './networkdb.js';
+export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type TableChange } from './networkdb.js';
 export { Keyring, Memberlist, GossipError } from './memberlist.js';
 
 export const GOSSIP_PORT = 7946;

@@ -24,6 +24,7 @@ const T = {
   BulkSyncMessage: type('BulkSyncMessage'),
   CompoundMessage: type('CompoundMessage'),
   PeerRecord: type('PeerRecord'),
+  EndpointRecord: type('EndpointRecord'),
 };
 
 export const MessageType = { NETWORK_EVENT: 1, TABLE_EVENT: 2, PUSH_PULL: 3, BULK_SYNC: 4, COMPOUND: 5, NODE_EVENT: 6 } as const;
@@ -185,4 +186,40 @@ export function peerRecord(p: PeerRecord): Buffer {
 export function decodePeerRecord(buf: Uint8Array): PeerRecord {
   const o = decode<{ endpoint_ip: string; endpoint_mac: string; tunnel_endpoint_ip: string }>(T.PeerRecord, buf, 'PeerRecord');
   return { endpointIp: o.endpoint_ip, endpointMac: o.endpoint_mac, tunnelEndpointIp: o.tunnel_endpoint_ip };
+}
+
+/** A task's service-discovery record in `endpoint_table` (libnetwork's EndpointRecord). */
+export interface EndpointRecord {
+  /** Container name (the task name on Swarm). */
+  name: string;
+  serviceName: string;
+  serviceId: string;
+  /** The service's VIP on this network, bare; empty (or "<nil>") for dnsrr. */
+  virtualIp: string;
+  endpointIp: string;
+  aliases: string[];
+  taskAliases: string[];
+  serviceDisabled: boolean;
+}
+
+export function endpointRecord(r: EndpointRecord): Buffer {
+  return encode(T.EndpointRecord, {
+    name: r.name,
+    service_name: r.serviceName,
+    service_id: r.serviceId,
+    virtual_ip: r.virtualIp,
+    endpoint_ip: r.endpointIp,
+    aliases: r.aliases,
+    task_aliases: r.taskAliases,
+    service_disabled: r.serviceDisabled,
+  });
+}
+
+export function decodeEndpointRecord(buf: Uint8Array): EndpointRecord {
+  const o = decode<{ name: string; service_name: string; service_id: string; virtual_ip: string; endpoint_ip: string; aliases: string[]; task_aliases: string[]; service_disabled: boolean }>(
+    T.EndpointRecord,
+    buf,
+    'EndpointRecord',
+  );
+  return { name: o.name, serviceName: o.service_name, serviceId: o.service_id, virtualIp: o.virtual_ip, endpointIp: o.endpoint_ip, aliases: o.aliases, taskAliases: o.task_aliases, serviceDisabled: o.service_disabled };
 }

@@ -27,6 +27,7 @@ import {
 import type { MemberState, Memberlist, MemberlistDelegate } from './memberlist.js';
 
 export const OVERLAY_PEER_TABLE = 'overlay_peer_table';
+export const ENDPOINT_TABLE = 'endpoint_table';
 /** How long a deleted entry is remembered (libnetwork's reapEntryInterval). */
 const REAP_SECONDS = 1800;
 /** Table events are sent this many times, RETRANSMIT_MS apart (UDP best effort, as Docker's). */
@@ -34,6 +35,16 @@ const RETRANSMITS = 3;
 const RETRANSMIT_MS = 200;
 /** How long a join waits for a peer's answering bulk sync (Docker waits 30 s). */
 const BULK_SYNC_WAIT_MS = 5_000;
+
+export interface TableChange {
+  table: string;
+  /** The gossip node that owns the entry. */
+  owner: string;
+  kind: 'add' | 'remove';
+  network: string;
+  key: string;
+  value: Buffer;
+}
 
 interface Entry {
   owner: string;
@@ -283,7 +294,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         for (const [key, e] of keys) {
           if (e.owner !== m.name) continue;
           keys.delete(key);
-          if (table === OVERLAY_PEER_TABLE && !e.deleting) this.emitPeer('endpoint-removed', nid, key, e.value);
+          if (!e.deleting) this.emitEntry(table, 'remove', nid, key, e.value, e.owner);
         }
       }
     }
@@ -330,7 +341,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         for (const [key, e] of keys) {
           if (e.owner !== node || e.deleting) continue;
           e.deleting = true;
-          if (table === OVERLAY_PEER_TABLE) this.emitPeer('endpoint-removed', network, key, e.value);
+          this.emitEntry(table, 'remove', network, key, e.value, e.owner);
         }
       }
     }
@@ -348,19 +359,40 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     if (deleting && !prev && !fromBulkSync) return;
     this.counters.tableEventsIn++;
     keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: e.value, deleting });
-    if (e.tableName !== OVERLAY_PEER_TABLE) return;
     if (deleting) {
-      if (prev && !prev.deleting) this.emitPeer('endpoint-removed', e.networkId, e.key, prev.value);
+      if (prev && !prev.deleting) this.emitEntry(e.tableName, 'remove', e.networkId, e.key, prev.value, prev.owner);
     } else {
-      // An update replaces: take the old endpoint away first.
-      if (prev && !prev.deleting && !prev.value.equals(e.value)) this.emitPeer('endpoint-removed', e.networkId, e.key, prev.value);
-      if (!prev || prev.deleting || !prev.value.equals(e.value)) this.emitPeer('endpoint-added', e.networkId, e.key, e.value);
+      // An update replaces: take the old entry away first.
+      if (prev && !prev.deleting && !prev.value.equals(e.value)) this.emitEntry(e.tableName, 'remove', e.networkId, e.key, prev.value, prev.owner);
+      if (!prev || prev.deleting || !prev.value.equals(e.value)) this.emitEntry(e.tableName, 'add', e.networkId, e.key, e.value, e.nodeName);
     }
   }
 
-  private emitPeer(event: EndpointEvent, network: string, key: string, value: Buffer): void {
-    const ep = endpointOf(network, key, value);
-    if (ep) this.events.emit(event, ep);
+  /** Other nodes' entries of `table` as they come and go (endpoint_table for the DNS, say). */
+  watchTable(table: string, fn: (change: TableChange) => void): () => void {
+    const listener = (c: TableChange) => {
+      if (c.table === table) fn(c);
+    };
+    this.events.on('entry', listener);
+    return () => this.events.off('entry', listener);
+  }
+
+  /** Other nodes' live entries of `table` on `network`. */
+  *entries(network: string, table: string): Iterable<{ key: string; value: Buffer }> {
+    for (const [key, e] of this.tables.get(network)?.get(table) ?? []) if (!e.deleting && e.owner !== this.nodeName) yield { key, value: e.value };
+  }
+
+  /** The gossip address of a member (undefined when unknown). */
+  memberAddress(name: string): string | undefined {
+    return this.ml?.member(name)?.address;
+  }
+
+  private emitEntry(table: string, kind: 'add' | 'remove', network: string, key: string, value: Buffer, owner: string): void {
+    if (table === OVERLAY_PEER_TABLE) {
+      const ep = endpointOf(network, key, value);
+      if (ep) this.events.emit(kind === 'add' ? 'endpoint-added' : 'endpoint-removed', ep);
+    }
+    this.events.emit('entry', { table, owner, kind, network, key, value } satisfies TableChange);
   }
 
   private nodesOf(network: string): Map<string, { lTime: bigint; leaving: boolean }> {

@@ -13,10 +13,11 @@ import { BerthError } from '../errors.js';
 import type { AgentConfig } from '../config.js';
 import type { LogFn } from '../log.js';
 import { localAddressToward } from '../advertise.js';
-import { TaskNetworking } from '../networking.js';
+import { TaskNetworking, type EndpointNames } from '../networking.js';
 import { OverlayDataPlane, Reconciler } from '../../netd/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
-import { Gossip, OVERLAY_PEER_TABLE } from '../../gossip/index.js';
+import { ENDPOINT_TABLE, Gossip, OVERLAY_PEER_TABLE } from '../../gossip/index.js';
+import { decodeEndpointRecord, endpointRecord } from '../../gossip/messages.js';
 import type { TaskView } from '../worker/worker.js';
 import { TaskState, type TaskStateName } from '../worker/task-state.js';
 
@@ -122,22 +123,39 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
     // withdrawn meanwhile is never sent.
     const wanted = new Set<string>();
     const peers = {
-      publish: (network: string, key: string, ep: { ip: string; prefixLength: number; mac: string }) => {
+      publish: (network: string, key: string, ep: { ip: string; prefixLength: number; mac: string }, names: EndpointNames) => {
         wanted.add(key);
         void gossip.track(
           gossip.whenStarted().then(async () => {
             if (!wanted.has(key)) return;
             gossip.db.publishPeer(network, gossipKey(key), { ...ep, vtep: advertise });
+            gossip.db.createEntry(network, ENDPOINT_TABLE, gossipKey(key), endpointRecord({ ...names, endpointIp: ep.ip, serviceDisabled: false }));
             await gossip.db.joinNetwork(network);
           }),
         );
       },
       withdraw: (network: string, key: string) => {
         wanted.delete(key);
-        if (gossip.running) gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, gossipKey(key));
+        if (!gossip.running) return;
+        gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, gossipKey(key));
+        gossip.db.deleteEntry(network, ENDPOINT_TABLE, gossipKey(key));
       },
     };
-    return { networking: new RestoringNetworking(dataPlane, dns, log, peers), dataPlane, gossip };
+    const networking = new RestoringNetworking(dataPlane, dns, log, peers);
+    // Other nodes' tasks resolve by name here too (service, tasks.<svc>, task name).
+    gossip.db.watchTable(ENDPOINT_TABLE, (c) => {
+      if (c.kind === 'remove') return networking.removeRemote(c.key);
+      // This host's former gossip self (before a restart) still announces our own tasks.
+      if (gossip.db.memberAddress(c.owner) === advertise) return;
+      try {
+        const r = decodeEndpointRecord(c.value);
+        if (!r.name || !r.serviceId || !r.endpointIp) return;
+        networking.setRemote({ network: c.network, key: c.key, ip: r.endpointIp, disabled: r.serviceDisabled, names: r });
+      } catch (err) {
+        log('debug', 'endpoint_table entry dropped', { key: c.key, err: (err as Error).message });
+      }
+    });
+    return { networking, dataPlane, gossip };
   } catch (err) {
     log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: (err as Error).message });
     return undefined;

@@ -45,6 +45,22 @@ test('a berth task and a Docker task on one overlay reach each other across node
   };
   await waitFor('berth → Docker over the overlay', () => ping(engine.docker, berthCtr, dockerIp!), 30_000);
   await waitFor('Docker → berth over the overlay', () => ping(d.docker, dockerCtr, berthIp!), 30_000);
+  // Names across nodes (NetworkDB's endpoint_table): berth's DNS answers for the Docker task,
+  // Docker's embedded DNS for the berth task.
+  const lookup = async (engineDocker: typeof d.docker, ctr: string, name: string) => {
+    try {
+      return [...(await engineDocker(['exec', ctr, 'nslookup', name, '127.0.0.11'])).stdout.matchAll(/Address: (10\.125\.0\.\d+)/g)].map((m) => m[1]!);
+    } catch {
+      return [];
+    }
+  };
+  const vipOf = async (svc: string) => (await d.docker(['service', 'inspect', '-f', '{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}', svc])).stdout.trim().split(' ')[0]!.split('/')[0]!;
+  const [berthVip, dockerVip] = [await vipOf('onberth'), await vipOf('ondocker')];
+  await waitFor('berth resolves tasks.ondocker', async () => (await lookup(engine.docker, berthCtr, 'tasks.ondocker')).includes(dockerIp!), 30_000, 500);
+  t.deepEqual(await lookup(engine.docker, berthCtr, 'ondocker'), [dockerVip], 'the Docker service by its VIP');
+  await waitFor('Docker resolves tasks.onberth', async () => (await lookup(d.docker, dockerCtr, 'tasks.onberth')).includes(berthIp!), 30_000, 500);
+  t.deepEqual(await lookup(d.docker, dockerCtr, 'onberth'), [berthVip], 'the berth service by its VIP, from a Docker task');
+
   // What an operator sees: agentctl gossip.
   const ctl = await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'gossip'], { cwd: PROJECT_ROOT });
   const after = JSON.parse(ctl.stdout) as GossipStats;
@@ -56,8 +72,9 @@ test('a berth task and a Docker task on one overlay reach each other across node
   t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
   t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
 
-  // The Docker task goes: its endpoint leaves the berth node's tables, so pings stop.
+  // The Docker task goes: its endpoint and names leave the berth node's tables.
   await d.docker(['service', 'rm', 'ondocker']);
   await waitFor('the Docker endpoint withdrawn on the berth node', async () => !(await ping(engine.docker, berthCtr, dockerIp!)), 30_000);
+  await waitFor('tasks.ondocker gone from berth\'s DNS', async () => (await lookup(engine.docker, berthCtr, 'tasks.ondocker')).length === 0, 30_000, 500);
   t.pass();
 });
