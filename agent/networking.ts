@@ -5,7 +5,7 @@
 // only once its controller reports it healthy, as on Docker. On shutdown the names go first,
 // then the links.
 import type { Task, NetworkAttachment as WireAttachment } from './proto/api.js';
-import type { OverlayDataPlane, NetworkAttachment } from '../netd/index.js';
+import { containerMacOf, type OverlayDataPlane, type NetworkAttachment } from '../netd/index.js';
 import type { EmbeddedDns, ServiceRecord, TaskRecord } from '../dns/index.js';
 import type { SandboxNetworking } from './exec/executor.js';
 import { serviceName, taskName } from './exec/docker/naming.js';
@@ -107,11 +107,6 @@ export interface RemoteEndpoint {
   disabled: boolean;
 }
 
-/** Docker's overlay MAC for an IPv4 address: 02:42 and the address's four bytes. */
-export function overlayMac(ip: string): string {
-  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
-}
-
 /** A stable 64-hex key per task endpoint, shaped like the endpoint ids Docker's nodes use. */
 export function endpointKey(taskId: string, networkId: string): string {
   return createHash('sha256').update(`${taskId}/${networkId}`).digest('hex');
@@ -179,7 +174,8 @@ export class TaskNetworking implements SandboxNetworking {
     for (const a of wire) {
       const [ip, len] = (a.addresses[0] ?? '').split('/');
       const prefixLength = Number(len ?? (a.network?.ipam?.configs?.[0]?.subnet ?? '').split('/')[1]);
-      if (!ip || !Number.isInteger(prefixLength) || ip.includes(':')) continue;
+      const mac = ip ? containerMacOf(ip) : undefined;
+      if (!ip || !mac || !Number.isInteger(prefixLength)) continue;
       const key = endpointKey(task.id, a.network!.id);
       const svc = serviceRecord(task, [a]).networks[0];
       const names: EndpointNames = {
@@ -190,7 +186,7 @@ export class TaskNetworking implements SandboxNetworking {
         aliases: [...(svc?.aliases ?? [])],
         taskAliases: [...a.aliases],
       };
-      this.peers.publish(a.network!.id, key, { ip, prefixLength, mac: overlayMac(ip) }, names);
+      this.peers.publish(a.network!.id, key, { ip, prefixLength, mac }, names);
       keys.set(a.network!.id, key);
     }
     this.published.set(task.id, keys);

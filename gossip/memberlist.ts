@@ -13,6 +13,7 @@ import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from './msgpack.js';
 import { lzwDecompress } from './lzw.js';
+import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../netd/ipv4.js';
 
 export const MSG = { ping: 0, indirectPing: 1, ack: 2, suspect: 3, alive: 4, dead: 5, pushPull: 6, compound: 7, user: 8, compress: 9, encrypt: 10, nack: 11, hasCrc: 12, err: 13 } as const;
 /** [protocol min, max, current, delegate min, max, current], as libnetwork configures memberlist. */
@@ -124,8 +125,6 @@ const asString = (v: MsgValue | undefined): string => (v instanceof Uint8Array ?
 const asNumber = (v: MsgValue | undefined): number => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : 0);
 const asBytes = (v: MsgValue | undefined): Buffer => (v instanceof Uint8Array ? Buffer.from(v) : Buffer.alloc(0));
 const asMap = (v: MsgValue | undefined): Record<string, MsgValue> => (v && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v) ? v : {});
-const ipv4Bytes = (ip: string): Buffer => Buffer.from(ip.split('.').map(Number));
-const ipFromBytes = (b: Buffer): string => (b.length === 4 ? [...b].join('.') : b.length === 16 ? (net.isIPv6(b.toString()) ? b.toString() : [...b].map((x) => x.toString(16)).join(':')) : '');
 
 function message(type: number, body: MsgValue): Buffer {
   return Buffer.concat([Buffer.from([type]), encodeMsgpack(body)]);
@@ -142,8 +141,14 @@ export class Memberlist {
 
   private keyring: Keyring;
 
+  /** Our advertise address as memberlist's 4-byte Addr (the sockets are IPv4 only). */
+  private readonly addr: Buffer;
+
   constructor(private readonly opts: MemberlistOptions) {
     this.keyring = opts.keyring;
+    const ip = parseIpv4(opts.advertiseAddress);
+    if (ip === undefined) throw new GossipError('E_GOSSIP_IO', `gossip needs an IPv4 advertise address, got ${JSON.stringify(opts.advertiseAddress)}`);
+    this.addr = ipv4Bytes(ip);
   }
 
   /** Keys rotated by the manager: decrypt with all of them, encrypt with the new primary. */
@@ -275,12 +280,12 @@ export class Memberlist {
   }
 
   private aliveMessage(): Buffer {
-    return message(MSG.alive, { Addr: ipv4Bytes(this.opts.advertiseAddress), Incarnation: this.incarnation, Meta: Buffer.alloc(0), Node: this.opts.name, Port: this.opts.port, Vsn: VSN });
+    return message(MSG.alive, { Addr: this.addr, Incarnation: this.incarnation, Meta: Buffer.alloc(0), Node: this.opts.name, Port: this.opts.port, Vsn: VSN });
   }
 
   private localPushPull(join: boolean): Buffer {
     const user = this.opts.delegate.localState(join);
-    const self = { Addr: ipv4Bytes(this.opts.advertiseAddress), Incarnation: this.incarnation, Meta: Buffer.alloc(0), Name: this.opts.name, Port: this.opts.port, State: STATE_ALIVE, Vsn: VSN };
+    const self = { Addr: this.addr, Incarnation: this.incarnation, Meta: Buffer.alloc(0), Name: this.opts.name, Port: this.opts.port, State: STATE_ALIVE, Vsn: VSN };
     return Buffer.concat([Buffer.from([MSG.pushPull]), encodeMsgpack({ Join: join, Nodes: 1, UserStateLen: user.length }), encodeMsgpack(self), user]);
   }
 
@@ -313,7 +318,7 @@ export class Memberlist {
     const prev = this.members.get(name);
     if (prev && incarnation < prev.incarnation) return;
     if (prev && incarnation === prev.incarnation && state <= prev.state && state !== STATE_ALIVE) return;
-    const address = ipFromBytes(addr) || prev?.address || '';
+    const address = ipv4FromBytes(addr) || prev?.address || '';
     const m: MemberState = { name, address, port: port || prev?.port || 0, incarnation, state: state === STATE_LEFT ? STATE_DEAD : state };
     this.members.set(name, m);
     if (!prev || prev.state !== m.state) this.opts.delegate.notifyMember?.(m);
@@ -373,7 +378,7 @@ export class Memberlist {
         else {
           const src = asBytes(p.SourceAddr);
           const srcPort = asNumber(p.SourcePort);
-          this.sendPacket(src.length === 4 && srcPort ? ipFromBytes(src) : address, src.length === 4 && srcPort ? srcPort : port, ack);
+          this.sendPacket(src.length === 4 && srcPort ? ipv4FromBytes(src) : address, src.length === 4 && srcPort ? srcPort : port, ack);
         }
         return;
       }
