@@ -12,7 +12,7 @@ import { startControlServer } from '../control.js';
 import { BerthError } from '../errors.js';
 import type { AgentConfig } from '../config.js';
 import type { LogFn } from '../log.js';
-import { localAddressToward } from '../advertise.js';
+import { localAddressToward, splitHostPort } from '../advertise.js';
 import { TaskNetworking, type EndpointNames } from '../networking.js';
 import { OverlayDataPlane, Reconciler } from '../../netd/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
@@ -114,7 +114,8 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
     log('info', 'data plane on', { advertise, mtu: dataPlane.mtu, vxlanPort: dataPlane.vxlanPort, reconcileIntervalMs: config.reconcileIntervalMs });
     // Endpoints of tasks on other nodes come from the cluster's gossip, which starts once the
     // manager has sent its keys.
-    const gossip = new Gossip({ advertiseAddress: advertise, seeds: () => knownManagers(config).map(managerHost), log });
+    // Gossip runs on its own port on the managers' hosts.
+    const gossip = new Gossip({ advertiseAddress: advertise, seeds: () => knownManagers(config).map((m) => splitHostPort(m)?.host ?? m), log });
     dataPlane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message }));
     // Keys carry the gossip node name: a restarted agentd is a new gossip node whose entries
     // must not collide with its former self's, which the cluster keeps until it declares it dead.
@@ -160,12 +161,6 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
     log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: (err as Error).message });
     return undefined;
   }
-}
-
-/** The host of a manager address (host:port or [v6]:port): gossip runs on its own port there. */
-function managerHost(addr: string): string {
-  const m = /^\[(.*)\]:\d+$/.exec(addr) ?? /^(.*):\d+$/.exec(addr);
-  return m ? m[1]! : addr;
 }
 
 /**
