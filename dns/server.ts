@@ -21,6 +21,7 @@ import {
   encodeResponse,
   encodeTruncated,
   parseQuery,
+  skipName,
   udpLimit,
   type Malformed,
   type Query,
@@ -68,21 +69,8 @@ function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: numb
   let fixed: string | undefined;
   let length = -1;
   for (let i = 0; i < count; i++) {
-    // Owner name: labels up to a zero byte or a compression pointer.
-    for (;;) {
-      if (at >= reply.length) return undefined;
-      const len = reply[at]!;
-      if (len === 0) {
-        at += 1;
-        break;
-      }
-      if ((len & 0xc0) === 0xc0) {
-        at += 2;
-        break;
-      }
-      at += 1 + len;
-    }
-    if (at + 10 > reply.length) return undefined;
+    at = skipName(reply, at);
+    if (at < 0 || at + 10 > reply.length) return undefined;
     // Only addresses move: other rdata holds names that later records (SRV glue) point into.
     const type = reply.readUInt16BE(at);
     if (type !== RRType.A && type !== RRType.AAAA) return undefined;

@@ -133,7 +133,7 @@ function readQuestionName(msg: Buffer, off: number, out: { name: string; plain: 
 }
 
 /** Skips a possibly compressed name in a record; returns the end offset or -1. */
-function skipName(msg: Buffer, off: number): number {
+export function skipName(msg: Buffer, off: number): number {
   let wire = 0;
   for (;;) {
     if (off >= msg.length) return -1;
