@@ -47,15 +47,20 @@ export interface ControllerEnv {
 /** How long an inspect stays good enough for wait() to start from. */
 const RECENT_INSPECT_MS = 2_000;
 
-function imageHasHealthcheck(info: Docker.ImageInspectInfo): boolean {
-  const test = (info.Config as { Healthcheck?: { Test?: string[] } } | undefined)?.Healthcheck?.Test;
+type WithHealthcheck = { Healthcheck?: { Test?: string[] } } | undefined;
+
+/** Whether a config (an image's, a container's, a create body) runs a healthcheck: a test other than NONE. */
+function runsHealthcheck(config: unknown): boolean {
+  const test = (config as WithHealthcheck)?.Healthcheck?.Test;
   return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
 }
 
-function hasHealthcheck(info: Docker.ContainerInspectInfo): boolean {
-  const test = (info.Config as { Healthcheck?: { Test?: string[] } }).Healthcheck?.Test;
-  return Array.isArray(test) && test.length > 0 && test[0] !== 'NONE';
+/** Whether a create body sets a healthcheck of its own (NONE included), overriding the image's. */
+function setsHealthcheck(config: unknown): boolean {
+  return ((config as WithHealthcheck)?.Healthcheck?.Test?.length ?? 0) > 0;
 }
+
+const hasHealthcheck = (info: Docker.ContainerInspectInfo): boolean => runsHealthcheck(info.Config);
 
 function healthStatus(info: Docker.ContainerInspectInfo): string | undefined {
   return (info.State as { Health?: { Status?: string } }).Health?.Status;
@@ -109,8 +114,8 @@ export class DockerController implements Controller {
       const imageHealthcheck = await this.ensureImage(plan.image, plan.registryAuth, signal);
       if (plan.sandbox) await this.ensureLocalImage(plan.sandbox.body.Image as string, 'sandbox image');
       await this.materialize(plan, files);
-      const body = plan.container.body as { Healthcheck?: { Test?: string[] } };
-      const healthcheck = body.Healthcheck?.Test?.[0] === 'NONE' ? false : (body.Healthcheck?.Test?.length ?? 0) > 0 || imageHealthcheck;
+      const body = plan.container.body;
+      const healthcheck = setsHealthcheck(body) ? runsHealthcheck(body) : imageHealthcheck;
       if (plan.sandbox) {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
@@ -215,7 +220,7 @@ export class DockerController implements Controller {
   /** Makes sure the image is local (pulling it if not); returns whether it defines a healthcheck. */
   private async ensureImage(image: string, registryAuth: string | undefined, signal: AbortSignal): Promise<boolean> {
     try {
-      return imageHasHealthcheck(await this.docker.getImage(image).inspect());
+      return runsHealthcheck((await this.docker.getImage(image).inspect()).Config);
     } catch (err) {
       if (!isStatus(err, 404)) throw engineError(err, `inspecting image ${image}`);
     }
@@ -226,7 +231,7 @@ export class DockerController implements Controller {
       if (signal.aborted) throw err;
       throw new TaskError('E_IMAGE', `No such image: ${image} (not on this node and pulling failed: ${engineMessage(err)})`, { cause: err });
     }
-    return imageHasHealthcheck(await this.docker.getImage(image).inspect().catch((err: unknown) => Promise.reject(engineError(err, `inspecting image ${image}`))));
+    return runsHealthcheck((await this.docker.getImage(image).inspect().catch((err: unknown) => Promise.reject(engineError(err, `inspecting image ${image}`)))).Config);
   }
 
   /** Creates the container unless it exists; returns whether this call created it. */
