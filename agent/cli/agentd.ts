@@ -16,8 +16,8 @@ import { localAddressToward, splitHostPort } from '../advertise.js';
 import { TaskNetworking, type EndpointNames } from '../networking.js';
 import { OverlayDataPlane, Reconciler } from '../../netd/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
-import { ENDPOINT_TABLE, Gossip, OVERLAY_PEER_TABLE } from '../../gossip/index.js';
-import { decodeEndpointRecord, endpointRecord } from '../../gossip/messages.js';
+import { ENDPOINT_TABLE, Gossip, OVERLAY_PEER_TABLE } from '../../netd/gossip/index.js';
+import { decodeEndpointRecord, endpointRecord } from '../../netd/gossip/messages.js';
 import type { TaskView } from '../worker/worker.js';
 import { TaskState, type TaskStateName } from '../worker/task-state.js';
 

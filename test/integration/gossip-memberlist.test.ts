@@ -9,9 +9,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import type { Endpoint } from '../../netd/index.js';
-import { GossipError, Keyring, MSG, Memberlist } from '../../gossip/memberlist.js';
-import { decodeMsgpack, encodeMsgpack, type MsgValue } from '../../gossip/msgpack.js';
-import { NetworkDb } from '../../gossip/networkdb.js';
+import { GossipError, Keyring, MSG, Memberlist } from '../../netd/gossip/memberlist.js';
+import { decodeMsgpack, encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
+import { NetworkDb } from '../../netd/gossip/networkdb.js';
 
 const KEYS = [randomBytes(16), randomBytes(16), randomBytes(16)];
 const NET = 'ovnet0000000000000000001';

@@ -7,7 +7,7 @@ import { startBerthCluster } from '../harness/cluster.js';
 import { run, waitFor } from '../harness/exec.js';
 import { PROJECT_ROOT, TEST_IMAGE } from '../harness/images.js';
 import { controlRequest } from '../../agent/control.js';
-import type { GossipStats } from '../../gossip/index.js';
+import type { GossipStats } from '../../netd/gossip/index.js';
 
 test('a berth task and a Docker task on one overlay reach each other across nodes', async (t) => {
   const { manager, engine, agentd, status: st } = await startBerthCluster(t);

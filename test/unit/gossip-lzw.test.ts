@@ -2,7 +2,7 @@
 // output of Go 1.19.8's lzw.NewWriter, the Go that built this machine's Debian dockerd 20.10.24.
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { LzwError, lzwCompress, lzwDecompress } from '../../gossip/lzw.js';
+import { LzwError, lzwCompress, lzwDecompress } from '../../netd/gossip/lzw.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

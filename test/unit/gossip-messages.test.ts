@@ -3,8 +3,8 @@
 // field numbers in docs/research/networkdb-gossip-facts.md §2, §4, §5.
 import test from 'ava';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { gossipKeys, type NetworkKey } from '../../gossip/index.js';
-import { GossipError, Keyring } from '../../gossip/memberlist.js';
+import { gossipKeys, type NetworkKey } from '../../netd/gossip/index.js';
+import { GossipError, Keyring } from '../../netd/gossip/memberlist.js';
 import {
   EventType,
   GossipDecodeError,
@@ -26,7 +26,7 @@ import {
   pushPull,
   tableEvent,
   type TableEvent,
-} from '../../gossip/messages.js';
+} from '../../netd/gossip/messages.js';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -2,7 +2,7 @@
 // docs/research/networkdb-gossip-facts.md §1.2-1.3, size boundaries, decoding of the newer
 // types, and truncation.
 import test from 'ava';
-import { MsgpackError, decodeMsgpack, encodeMsgpack, type MsgValue } from '../../gossip/msgpack.js';
+import { MsgpackError, decodeMsgpack, encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -3,7 +3,7 @@
 // stand-in for gossip/memberlist.ts. Rules from docs/research/networkdb-gossip-facts.md §3–5.
 import test from 'ava';
 import type { Endpoint } from '../../netd/index.js';
-import type { MemberState, Memberlist } from '../../gossip/memberlist.js';
+import type { MemberState, Memberlist } from '../../netd/gossip/memberlist.js';
 import {
   EventType,
   MessageType,
@@ -21,8 +21,8 @@ import {
   pushPull,
   tableEvent,
   type TableEvent,
-} from '../../gossip/messages.js';
-import { NetworkDb, OVERLAY_PEER_TABLE } from '../../gossip/networkdb.js';
+} from '../../netd/gossip/messages.js';
+import { NetworkDb, OVERLAY_PEER_TABLE } from '../../netd/gossip/networkdb.js';
 
 const ME = 'me0000000000';
 const NET = 'net-one';

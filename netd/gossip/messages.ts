@@ -1,4 +1,4 @@
-// NetworkDB's protobuf messages (gossip/networkdb.proto) through protobufjs: GossipMessage
+// NetworkDB's protobuf messages (netd/gossip/networkdb.proto) through protobufjs: GossipMessage
 // framing, compounds, and the overlay driver's PeerRecord.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,9 +7,9 @@ import protobuf from 'protobufjs';
 
 function protoPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // From source: gossip/. From dist/gossip: the .proto file stays in the source tree.
-  for (const d of [here, join(here, '..', '..', 'gossip')]) if (existsSync(join(d, 'networkdb.proto'))) return join(d, 'networkdb.proto');
-  throw new Error(`gossip/networkdb.proto not found near ${here}`);
+  // From source: netd/gossip/. From dist/netd/gossip: the .proto file stays in the source tree.
+  for (const d of [here, join(here, '..', '..', '..', 'netd', 'gossip')]) if (existsSync(join(d, 'networkdb.proto'))) return join(d, 'networkdb.proto');
+  throw new Error(`netd/gossip/networkdb.proto not found near ${here}`);
 }
 
 // keepCase: the field names stay as in the .proto (l_time, not lTime).

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from './msgpack.js';
 import { lzwDecompress } from './lzw.js';
-import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../netd/ipv4.js';
+import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../ipv4.js';
 
 export const MSG = { ping: 0, indirectPing: 1, ack: 2, suspect: 3, alive: 4, dead: 5, pushPull: 6, compound: 7, user: 8, compress: 9, encrypt: 10, nack: 11, hasCrc: 12, err: 13 } as const;
 /** [protocol min, max, current, delegate min, max, current], as libnetwork configures memberlist. */

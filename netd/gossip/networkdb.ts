@@ -4,7 +4,7 @@
 // publishes its own endpoints in `overlay_peer_table` and turns everyone else's into netd's
 // ClusterTables, so tasks on berth and on Docker nodes reach each other over VXLAN.
 import { EventEmitter } from 'node:events';
-import type { ClusterTables, Endpoint, EndpointEvent } from '../netd/index.js';
+import type { ClusterTables, Endpoint, EndpointEvent } from '../types.js';
 import {
   EventType,
   MessageType,

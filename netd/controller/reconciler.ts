@@ -1,8 +1,8 @@
 // Runs the data plane's reconcile once desired state is back (after a restart), then every
 // interval, and logs what it had to fix: kernel state changed behind berth's back (a link set
 // down, an FDB entry deleted, a stray veth) is put right without waiting for the next task event.
-import { NetdError, NetdValidationError, ReconcileError } from './errors.js';
-import type { NetdLogFn, ReconcileReport } from './types.js';
+import { NetdError, NetdValidationError, ReconcileError } from '../errors.js';
+import type { NetdLogFn, ReconcileReport } from '../types.js';
 
 export interface Reconcilable {
   reconcile(): Promise<ReconcileReport>;
