@@ -67,8 +67,6 @@ export interface AgentDeps {
   docker: Docker;
   executor: Executor;
   log: LogFn;
-  /** The manager's network bootstrap keys (gossip, IPsec), each time they change. */
-  onNetworkKeys?(keys: Array<{ subsystem: string; key: Buffer; lamportTime: bigint }>): void;
 }
 
 export class Agent {
@@ -92,6 +90,11 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {}
+
+  /** Resumed tasks whose sandboxes may own links (see Worker.tasksOwningSandboxes). */
+  tasksOwningSandboxes(): string[] {
+    return this.worker.tasksOwningSandboxes();
+  }
 
   get nodeId(): string {
     return this.identity.info.nodeId;
@@ -251,7 +254,7 @@ export class Agent {
     }
     this.networkKeys = msg.network_bootstrap_keys.length;
     if (msg.network_bootstrap_keys.length > 0) {
-      this.deps.onNetworkKeys?.(msg.network_bootstrap_keys.map((k) => ({ subsystem: k.subsystem, key: Buffer.from(k.key), lamportTime: BigInt(k.lamport_time || '0') })));
+      this.deps.executor.setNetworkBootstrapKeys?.(msg.network_bootstrap_keys.map((k) => ({ subsystem: k.subsystem, key: Buffer.from(k.key), lamportTime: BigInt(k.lamport_time || '0') })));
     }
     const root = Buffer.from(msg.RootCA).toString('utf8');
     if (root && root !== this.identity.rootCaPem && root !== this.announcedRoot) {

@@ -3,19 +3,18 @@
 import os from 'node:os';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
+import { DEFAULT_NETNS_DIR, type LogLevel } from '../base/index.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/berth';
 export const DEFAULT_CONFIG_FILE = '/etc/berth/agentd.json';
 export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 export const DEFAULT_MANAGER_PORT = 2377;
-export const DEFAULT_NETNS_DIR = '/run/berth/netns';
 export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const MIN_RECONCILE_INTERVAL_MS = 100;
 const MAX_RECONCILE_INTERVAL_MS = 24 * 3600_000;
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
 export interface AgentConfig {

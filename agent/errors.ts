@@ -1,19 +1,9 @@
-// Error classes with stable codes. Callers branch on `code` (or on behaviour flags such as
-// `temporary`), never on message text; messages say what to do.
+// The agent's own error classes, on base/'s BerthError (re-exported here for the agent's
+// callers). Callers branch on `code` (or on `temporary`), never on message text.
 
-export class BerthError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown; temporary?: boolean },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.temporary = options?.temporary ?? false;
-  }
-  /** Worth retrying with backoff (network, manager busy), as opposed to a configuration error. */
-  readonly temporary: boolean;
-}
+import { BerthError } from '../base/index.js';
+
+export { BerthError };
 
 export class ConfigError extends BerthError {}
 export class JoinError extends BerthError {}

@@ -1,10 +1,12 @@
 // The one object the agent holds: a name table, a forwarder to the host's resolvers, the
-// server between them, and a listener pair per sandbox. The agent feeds the table (its own
-// tasks from the worker, remote ones from the cluster tables) and opens/closes sandboxes.
+// server between them, and a listener pair per sandbox. The node's network controller writes
+// names through `records` (its own tasks, and other nodes' endpoints from the cluster's gossip)
+// and opens/closes sandboxes; the table itself is private (the server reads it as a NameLookup).
 import { DnsError } from './errors.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import { openSandboxListener, type ListenerOptions, type SandboxListener } from './listener.js';
 import { NameTable, type NameTableOptions, type NetworkId, type SandboxId } from './name-table.js';
+import { NameRegistry, type NameRecords, type RecordStats } from './records.js';
 import { hostUpstreams, type Upstream } from './resolv-conf.js';
 import { DnsServer, type DnsStats } from './server.js';
 import type { ForwarderStats } from './forwarder.js';
@@ -16,17 +18,31 @@ export interface EmbeddedDnsOptions extends NameTableOptions, Omit<ForwarderOpti
   listen?: ListenerOptions;
 }
 
+export interface EmbeddedDnsStats {
+  server: DnsStats;
+  forwarder: ForwarderStats;
+  /** Sandboxes with listeners open. */
+  sandboxes: number;
+  /** Names held, and records refused (by reason). */
+  records: RecordStats;
+}
+
 export class EmbeddedDns {
-  readonly table: NameTable;
+  /** Where the network controller writes names: tasks, their services' records, networks. */
+  readonly records: NameRecords;
   readonly server: DnsServer;
   readonly forwarder: Forwarder;
+  private readonly table: NameTable;
+  private readonly registry: NameRegistry;
   private readonly listenOpts: ListenerOptions;
   private readonly listeners = new Map<SandboxId, Promise<SandboxListener>>();
 
   private constructor(table: NameTable, forwarder: Forwarder, listen: ListenerOptions) {
     this.table = table;
+    this.registry = new NameRegistry(table);
+    this.records = this.registry;
     this.forwarder = forwarder;
-    this.server = new DnsServer({ table, forwarder });
+    this.server = new DnsServer({ names: table, forwarder });
     this.listenOpts = listen;
   }
 
@@ -59,8 +75,8 @@ export class EmbeddedDns {
     if (l) await (await l.catch(() => undefined))?.close();
   }
 
-  stats(): { server: DnsStats; forwarder: ForwarderStats; sandboxes: number } {
-    return { server: this.server.stats(), forwarder: this.forwarder.stats(), sandboxes: this.listeners.size };
+  stats(): EmbeddedDnsStats {
+    return { server: this.server.stats(), forwarder: this.forwarder.stats(), sandboxes: this.listeners.size, records: this.registry.stats() };
   }
 
   async close(): Promise<void> {

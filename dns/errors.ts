@@ -1,4 +1,6 @@
 // Errors of the dns/ folder: one class, stable codes, messages that say what to fix.
+// Only a listener that could not open (address busy, namespace going away) is temporary.
+import { BerthError } from '../base/index.js';
 
 export type DnsErrorCode =
   | 'E_DNS_BAD_RECORD'
@@ -7,13 +9,9 @@ export type DnsErrorCode =
   | 'E_DNS_LISTEN'
   | 'E_DNS_CLOSED';
 
-export class DnsError extends Error {
-  constructor(
-    readonly code: DnsErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'DnsError';
+export class DnsError extends BerthError {
+  declare readonly code: DnsErrorCode;
+  constructor(code: DnsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { cause: options?.cause, temporary: code === 'E_DNS_LISTEN' });
   }
 }

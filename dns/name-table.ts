@@ -1,7 +1,10 @@
 // The names a sandbox can resolve, kept as indexes updated per record change (the worker and the
 // cluster tables push changes; nothing polls). Pure: no sockets, no clock, no I/O; the only
-// randomness is the shuffle of multi-address answers, injectable for tests.
+// randomness is the shuffle of multi-address answers, injectable for tests. Records are checked
+// by pure functions (checkNetwork, checkService, checkTask) before anything changes, so a refused
+// record leaves the table as it was; NameRecords (records.ts) runs the same checks first.
 import ipaddr from 'ipaddr.js';
+import { isIP } from 'node:net';
 import { DnsError } from './errors.js';
 import { RCode, RRType, type ResourceRecord } from './wire.js';
 
@@ -76,6 +79,12 @@ export interface TaskRecord {
   /** Only healthy tasks are in `tasks.<service>` and dnsrr answers; names resolve regardless. */
   healthy: boolean;
   networks: readonly TaskNetwork[];
+  /**
+   * Another node's endpoint (from the cluster's gossip), not a task of this node. The name table
+   * ignores it; NameRecords ranks what a remote task says of its service after what local tasks
+   * say (they hold the spec: ports, every network's VIPs and aliases).
+   */
+  remote?: boolean;
 }
 
 export interface SandboxRecord {
@@ -93,6 +102,29 @@ export interface Question {
 export type Resolution =
   | { kind: 'answer'; rcode: typeof RCode.NOERROR | typeof RCode.NXDOMAIN; answers: ResourceRecord[]; additionals: ResourceRecord[] }
   | { kind: 'forward' };
+
+/**
+ * What the DNS server reads names through (libnetwork's DNSBackend): answers as seen from one
+ * sandbox, and a generation that says when kept answers went stale. NameTable is the one there is.
+ */
+export interface NameLookup {
+  /** Goes up with every change that may alter an answer: a kept reply is good while it is unchanged. */
+  readonly generation: number;
+  /** 'forward' when the name is not berth's (the host's resolvers answer it). */
+  resolve(q: Question, from: SandboxId): Resolution;
+  /** The additional records for a set of answers (the addresses of SRV targets). */
+  additionalsFor(answers: readonly ResourceRecord[], from: SandboxId): ResourceRecord[];
+}
+
+/** Why a record is refused: a name that is not a DNS name, an address that is not IP, a bad
+ *  port, or a record not shaped as its type says (an id missing, a list that is not one...). */
+export type RejectReason = 'name' | 'address' | 'port' | 'shape';
+
+/** A refused record: why, and a message that names the record and what to fix. */
+export interface RecordProblem {
+  reason: RejectReason;
+  message: string;
+}
 
 export interface NameTableOptions {
   serviceTtl?: number;
@@ -149,23 +181,119 @@ interface NetworkIndex {
 const NXDOMAIN: Resolution = { kind: 'answer', rcode: RCode.NXDOMAIN, answers: [], additionals: [] };
 const FORWARD: Resolution = { kind: 'forward' };
 
-function badRecord(what: string, why: string): DnsError {
-  return new DnsError('E_DNS_BAD_RECORD', `${what}: ${why}`);
+const PROTOCOLS: ReadonlySet<string> = new Set(['tcp', 'udp', 'sctp']);
+const MAX_PORT = 65535;
+
+function problem(reason: RejectReason, what: string, why: string): RecordProblem {
+  return { reason, message: `${what}: ${why}` };
 }
 
-/** Normalises a DNS name given by a record; throws naming the record when it cannot be one. */
-function dnsName(what: string, name: string): string {
-  const n = name.toLowerCase().replace(/\.$/, '');
-  if (n.length === 0 || n.length > MAX_NAME_LEN || !n.split('.').every((l) => LABEL_RE.test(l))) {
-    throw badRecord(what, `${JSON.stringify(name)} is not a DNS name (letters, digits, '-', '_', labels of 1-63, at most ${MAX_NAME_LEN} chars)`);
+function badRecord(p: RecordProblem): DnsError {
+  return new DnsError('E_DNS_BAD_RECORD', p.message);
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** A DNS name as records give it: lower-cased, without the trailing dot. Only for checked names. */
+function normName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+function isId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+function nameProblem(what: string, name: unknown): RecordProblem | undefined {
+  if (typeof name === 'string') {
+    const n = normName(name);
+    if (n.length > 0 && n.length <= MAX_NAME_LEN && n.split('.').every((l) => LABEL_RE.test(l))) return undefined;
   }
-  return n;
+  return problem('name', what, `${show(name)} is not a DNS name (letters, digits, '-', '_', labels of 1-63, at most ${MAX_NAME_LEN} chars)`);
 }
 
-function parseAddresses(what: string, list: readonly string[] | undefined): Addresses {
+function namesProblem(what: string, list: unknown): RecordProblem | undefined {
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list)) return problem('shape', what, `aliases must be a list, got ${show(list)}`);
+  for (const a of list) {
+    const p = nameProblem(what, a);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+/** Strict literals only (node's isIP): ipaddr.js alone would take "010.0.0.1" as 8.0.0.1 and "1" as 0.0.0.1. */
+function addressesProblem(what: string, list: unknown): RecordProblem | undefined {
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list)) return problem('shape', what, `addresses must be a list, got ${show(list)}`);
+  for (const a of list) {
+    if (typeof a !== 'string' || isIP(a) === 0) return problem('address', what, `${show(a)} is not an IP address`);
+  }
+  return undefined;
+}
+
+function portProblem(what: string, n: unknown): RecordProblem | undefined {
+  return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_PORT ? undefined : problem('port', what, `port ${show(n)} is not 1..${MAX_PORT}`);
+}
+
+/** Why the name table would refuse this network record, or undefined when it is good. */
+export function checkNetwork(n: NetworkRecord): RecordProblem | undefined {
+  if (!isId(n?.id)) return problem('shape', 'network', `id ${show(n?.id)} is not a non-empty string`);
+  return nameProblem(`network ${n.id}`, n.name);
+}
+
+/** Why the name table would refuse this service record, or undefined when it is good. */
+export function checkService(r: ServiceRecord): RecordProblem | undefined {
+  if (!isId(r?.id)) return problem('shape', 'service', `id ${show(r?.id)} is not a non-empty string`);
+  const what = `service ${r.id}`;
+  const p = nameProblem(what, r.name);
+  if (p) return p;
+  if (r.endpointMode !== 'vip' && r.endpointMode !== 'dnsrr') return problem('shape', what, `endpointMode ${show(r.endpointMode)} is not 'vip' or 'dnsrr'`);
+  if (!Array.isArray(r.networks)) return problem('shape', what, `networks must be a list, got ${show(r.networks)}`);
+  for (const n of r.networks) {
+    if (!isId(n?.networkId)) return problem('shape', what, `networkId ${show(n?.networkId)} is not a non-empty string`);
+    const q = addressesProblem(what, n.vips) ?? namesProblem(what, n.aliases);
+    if (q) return q;
+  }
+  if (r.ports === undefined) return undefined;
+  if (!Array.isArray(r.ports)) return problem('shape', what, `ports must be a list, got ${show(r.ports)}`);
+  for (const port of r.ports) {
+    const q = portProblem(what, port?.targetPort);
+    if (q) return q;
+    if (!PROTOCOLS.has(port.protocol)) return problem('port', what, `protocol ${show(port.protocol)} is not tcp, udp or sctp`);
+    if (port.publishedPort !== undefined && port.publishedPort !== 0) {
+      const pub = portProblem(what, port.publishedPort);
+      if (pub) return pub;
+    }
+    if (port.name !== undefined && typeof port.name !== 'string') return problem('port', what, `port name ${show(port.name)} is not a string`);
+  }
+  return undefined;
+}
+
+/** Why the name table would refuse this task record, or undefined when it is good. */
+export function checkTask(r: TaskRecord): RecordProblem | undefined {
+  if (!isId(r?.id)) return problem('shape', 'task', `id ${show(r?.id)} is not a non-empty string`);
+  const what = `task ${r.id}`;
+  if (r.serviceId !== undefined && !isId(r.serviceId)) return problem('shape', what, `serviceId ${show(r.serviceId)} is not a non-empty string`);
+  const p =
+    nameProblem(what, r.name) ??
+    (r.containerName ? nameProblem(what, typeof r.containerName === 'string' ? r.containerName.replace(/^\//, '') : r.containerName) : undefined) ??
+    (r.hostname ? nameProblem(what, r.hostname) : undefined);
+  if (p) return p;
+  if (!Array.isArray(r.networks)) return problem('shape', what, `networks must be a list, got ${show(r.networks)}`);
+  for (const n of r.networks) {
+    if (!isId(n?.networkId)) return problem('shape', what, `networkId ${show(n?.networkId)} is not a non-empty string`);
+    const q = addressesProblem(what, n.addresses) ?? namesProblem(what, n.aliases);
+    if (q) return q;
+  }
+  return undefined;
+}
+
+/** Checked literals only. */
+function parseAddresses(list: readonly string[] | undefined): Addresses {
   const out: Addresses = { v4: [], v6: [] };
   for (const a of list ?? []) {
-    if (!ipaddr.isValid(a)) throw badRecord(what, `${JSON.stringify(a)} is not an IP address`);
     const ip = ipaddr.parse(a);
     if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
       out.v4.push(Uint8Array.from((ip as ipaddr.IPv6).toIPv4Address().toByteArray()));
@@ -201,7 +329,7 @@ function ptrKeyOf(text: string): string {
   return ipaddr.parse(text).toNormalizedString();
 }
 
-export class NameTable {
+export class NameTable implements NameLookup {
   private readonly serviceTtl: number;
   private readonly taskTtl: number;
   private readonly random: () => number;
@@ -227,8 +355,10 @@ export class NameTable {
   // ---- updates ----
 
   setNetwork(n: NetworkRecord): void {
+    const p = checkNetwork(n);
+    if (p) throw badRecord(p);
     this.changes++;
-    this.networks.set(n.id, { id: n.id, name: dnsName(`network ${n.id}`, n.name) });
+    this.networks.set(n.id, { id: n.id, name: normName(n.name) });
   }
 
   removeNetwork(id: NetworkId): void {
@@ -246,18 +376,19 @@ export class NameTable {
     this.sandboxes.delete(id);
   }
 
-  /** Adds or replaces a service (same id). */
+  /**
+   * Adds or replaces a service (same id). One record per service: NameRecords merges what each
+   * task says of it into this one.
+   */
   setService(record: ServiceRecord): void {
+    const p = checkService(record);
+    if (p) throw badRecord(p);
     this.changes++;
-    const what = `service ${record.id}`;
-    const name = dnsName(what, record.name);
+    const name = normName(record.name);
     const vips = new Map<NetworkId, Addresses>();
-    for (const n of record.networks) vips.set(n.networkId, parseAddresses(what, n.vips));
-    const aliases = record.networks.map((n) => (n.aliases ?? []).map((a) => dnsName(what, a)));
-    const ports = (record.ports ?? []).map((p) => {
-      if (!Number.isInteger(p.targetPort) || p.targetPort < 1 || p.targetPort > 65535) throw badRecord(what, `port ${String(p.targetPort)} is not 1..65535`);
-      return p;
-    });
+    for (const n of record.networks) vips.set(n.networkId, parseAddresses(n.vips));
+    const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
+    const ports = record.ports ?? [];
     this.removeService(record.id);
     const svc: ServiceState = { record: { ...record, name }, key: `s:${record.id}`, vips, refs: [] };
     this.services.set(record.id, svc);
@@ -289,14 +420,16 @@ export class NameTable {
 
   /** Adds or replaces a task (same id): call it again when health or addresses change. */
   setTask(record: TaskRecord): void {
+    const p = checkTask(record);
+    if (p) throw badRecord(p);
     this.changes++;
-    const what = `task ${record.id}`;
-    const names = new Set([dnsName(what, record.name)]);
-    if (record.containerName) names.add(dnsName(what, record.containerName.replace(/^\//, '')));
-    if (record.hostname) names.add(dnsName(what, record.hostname));
+    const ptrName = normName(record.name);
+    const names = new Set([ptrName]);
+    if (record.containerName) names.add(normName(record.containerName.replace(/^\//, '')));
+    if (record.hostname) names.add(normName(record.hostname));
     const addrs = new Map<NetworkId, Addresses>();
-    for (const n of record.networks) addrs.set(n.networkId, parseAddresses(what, n.addresses));
-    const aliases = record.networks.map((n) => (n.aliases ?? []).map((a) => dnsName(what, a)));
+    for (const n of record.networks) addrs.set(n.networkId, parseAddresses(n.addresses));
+    const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
     this.removeTask(record.id);
     const task: TaskState = { record, key: `t:${record.id}`, addrs, refs: [] };
     this.tasks.set(record.id, task);
@@ -305,7 +438,6 @@ export class NameTable {
       if (!set) this.tasksByService.set(record.serviceId, (set = new Set()));
       set.add(task);
     }
-    const ptrName = dnsName(what, record.name);
     record.networks.forEach((n, i) => {
       const idx = this.indexOf(n.networkId);
       for (const name of [...names, ...aliases[i]!]) bind(task.refs, idx, name, { kind: 'task', task });

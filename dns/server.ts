@@ -1,16 +1,16 @@
-// One query in, one reply out: parse, answer from the name table or forward, encode. No sockets
-// here; the listeners call handle() and send what it returns. Local answers are produced
+// One query in, one reply out: parse, answer from the names (a NameLookup: the name table) or
+// forward, encode. No sockets here; the listeners call handle() and send what it returns. Local answers are produced
 // synchronously (no promise, no closure) because they are nearly all of the traffic.
 //
 // Clients ask the same few names over and over, so a local answer is kept, keyed by the asking
 // sandbox, the transport's size limit and the query's bytes after its ID: the same query again,
-// while the name table is unchanged, is answered by copying the reply and writing the new ID in,
+// while the names are unchanged (same generation), is answered by copying the reply and writing the new ID in,
 // without parsing, resolving or encoding. A multi-address answer (dnsrr, tasks.<svc>) is
 // shuffled per query: kept only when its records differ in nothing but their address (same
 // type, TTL and size), so that a hit can shuffle the addresses in the copy, and when none was
 // cut to fit (TC).
 import type { Forwarder } from './forwarder.js';
-import type { NameTable, SandboxId } from './name-table.js';
+import type { NameLookup, SandboxId } from './name-table.js';
 import {
   CLASS_IN,
   MAX_MESSAGE_LEN,
@@ -31,7 +31,7 @@ export type Transport = 'udp' | 'tcp';
 
 export interface DnsStats {
   queries: number;
-  /** Answered from the name table (including NODATA and NXDOMAIN for berth's own names). */
+  /** Answered from the names (including NODATA and NXDOMAIN for berth's own names). */
   local: number;
   forwarded: number;
   servfail: number;
@@ -42,7 +42,8 @@ export interface DnsStats {
 }
 
 export interface DnsServerOptions {
-  table: NameTable;
+  /** Where names are read (the name table); only read, never written, here. */
+  names: NameLookup;
   /** Without one, names berth does not own get SERVFAIL (no host resolvers configured). */
   forwarder?: Forwarder | undefined;
   /** Returns [0, 1); shuffles cached multi-address answers. Math.random by default. */
@@ -100,7 +101,7 @@ const CACHE_MAX_QUERY_BYTES = 300;
 const ID_BYTES = 2;
 
 export class DnsServer {
-  readonly table: NameTable;
+  readonly names: NameLookup;
   private readonly answers = new Map<string, CachedAnswer>();
   private readonly random: () => number;
   private readonly forwarder: Forwarder | undefined;
@@ -108,7 +109,7 @@ export class DnsServer {
   private readonly malformed = emptyMalformed();
 
   constructor(opts: DnsServerOptions) {
-    this.table = opts.table;
+    this.names = opts.names;
     this.forwarder = opts.forwarder;
     this.random = opts.random ?? Math.random;
   }
@@ -137,7 +138,7 @@ export class DnsServer {
     const key = msg.length > ID_BYTES && msg.length <= CACHE_MAX_QUERY_BYTES ? `${from}\0${transport}\0${msg.toString('latin1', ID_BYTES)}` : undefined;
     if (key !== undefined) {
       const hit = this.answers.get(key);
-      if (hit && hit.generation === this.table.generation) {
+      if (hit && hit.generation === this.names.generation) {
         this.counters.queries++;
         this.counters.local++;
         const reply = Buffer.allocUnsafe(hit.reply.length);
@@ -164,10 +165,10 @@ export class DnsServer {
     }
     const maxSize = transport === 'udp' ? udpLimit(q) : MAX_MESSAGE_LEN;
     if (q.plainName && q.class === CLASS_IN) {
-      const r = this.table.resolve(q, from);
+      const r = this.names.resolve(q, from);
       if (r.kind === 'answer') {
         this.counters.local++;
-        const additionals = r.answers.length > 0 && r.answers[0]!.type === RRType.SRV ? this.table.additionalsFor(r.answers, from) : r.additionals;
+        const additionals = r.answers.length > 0 && r.answers[0]!.type === RRType.SRV ? this.names.additionalsFor(r.answers, from) : r.additionals;
         const reply = encodeResponse(msg, q, { rcode: r.rcode, authoritative: true, answers: r.answers, additionals, maxSize });
         if (key !== undefined) this.remember(key, reply, q.questionEnd, r.answers.length);
         return reply;
@@ -189,7 +190,7 @@ export class DnsServer {
       rdataLength = s.length;
     }
     if (this.answers.size >= ANSWER_CACHE_MAX) this.answers.clear();
-    this.answers.set(key, { generation: this.table.generation, reply: Buffer.from(reply), rdataOffsets, rdataLength });
+    this.answers.set(key, { generation: this.names.generation, reply: Buffer.from(reply), rdataOffsets, rdataLength });
   }
 
   /** Fisher–Yates over the answers' addresses, read from the cached reply, written to the copy. */

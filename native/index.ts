@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { BerthError } from '../base/index.js';
 
 const ADDON_FILE = join('build', 'Release', 'berth_native.node');
 const PAUSE_FILE = join('build', 'pause');
@@ -55,14 +56,14 @@ export type NativeErrorCode =
   | 'E_NETLINK_RECV'
   | 'E_NOMEM';
 
-export class NativeError extends Error {
-  constructor(
-    readonly code: NativeErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'NativeError';
+/** Kernel answers that may succeed on a retry; any other errno (and bad arguments, a missing
+ *  build) will not. */
+const TRANSIENT_ERRNOS: ReadonlySet<string> = new Set(['EAGAIN', 'EINTR', 'EBUSY', 'ENOMEM', 'ENOBUFS']);
+
+export class NativeError extends BerthError {
+  declare readonly code: NativeErrorCode;
+  constructor(code: NativeErrorCode, message: string, options?: { cause?: unknown; temporary?: boolean }) {
+    super(code, message, options);
   }
 }
 
@@ -78,8 +79,7 @@ export class NetnsSocketError extends NativeError {
     readonly port: number,
     message: string,
   ) {
-    super(code, message);
-    this.name = 'NetnsSocketError';
+    super(code, message, { temporary: TRANSIENT_ERRNOS.has(errnoName(errno)) });
     this.errnoName = errnoName(errno);
   }
 }
@@ -239,8 +239,7 @@ export class NativeSyscallError extends NativeError {
     readonly syscall: string,
     message: string,
   ) {
-    super(code, message);
-    this.name = 'NativeSyscallError';
+    super(code, message, { temporary: TRANSIENT_ERRNOS.has(errnoName(errno)) });
     this.errnoName = errnoName(errno);
   }
 }

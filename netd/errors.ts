@@ -1,7 +1,10 @@
 // Errors of the overlay data plane: a stable code to branch on, a message a person can act on,
 // and the cause attached. Validation errors mean "this input can never work"; kernel errors
 // carry the netlink operation, the object and the errno so logs say what failed where.
-
+// `temporary`: validation errors and a network that never showed up are permanent (the task
+// is rejected or fails); every other NetdError (kernel, underlay, reconcile, closed) is
+// temporary, worth retrying.
+import { BerthError } from '../base/index.js';
 import type { ReconcileReport } from './types.js';
 
 export type NetdErrorCode =
@@ -23,22 +26,17 @@ export type NetdErrorCode =
   | 'E_RECONCILE'
   | 'E_CLOSED';
 
-export class NetdError extends Error {
-  constructor(
-    readonly code: NetdErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'NetdError';
+export class NetdError extends BerthError {
+  declare readonly code: NetdErrorCode;
+  constructor(code: NetdErrorCode, message: string, options?: { cause?: unknown; temporary?: boolean }) {
+    super(code, message, { cause: options?.cause, temporary: options?.temporary ?? true });
   }
 }
 
 /** The input is malformed or contradicts what is already programmed; retrying cannot help. */
 export class NetdValidationError extends NetdError {
   constructor(code: NetdErrorCode, message: string) {
-    super(code, message);
-    this.name = 'NetdValidationError';
+    super(code, message, { temporary: false });
   }
 }
 
@@ -52,8 +50,8 @@ export class NetworkNotFoundError extends NetdError {
       'E_NETWORK_NOT_FOUND',
       `network ${networkId} not found: it was not defined on this node within ${waitedMs} ms; ` +
         'the task must carry the network in its attachment or the network must be created first',
+      { temporary: false },
     );
-    this.name = 'NetworkNotFoundError';
   }
 }
 
@@ -64,7 +62,6 @@ export class ReconcileError extends NetdError {
     readonly failures: readonly string[],
   ) {
     super('E_RECONCILE', `reconcile left ${failures.length} object(s) unrepaired: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`);
-    this.name = 'ReconcileError';
   }
 }
 
@@ -77,6 +74,5 @@ export class NetlinkOperationError extends NetdError {
     options?: { cause?: unknown },
   ) {
     super('E_NETLINK', `${operation}: ${errnoName}${kernelMessage ? ` (${kernelMessage})` : ''}`, options);
-    this.name = 'NetlinkOperationError';
   }
 }

@@ -102,6 +102,3 @@ export interface ReconcileReport {
   fdbAdded: number;
   fdbRemoved: number;
 }
-
-/** The shape of agentd's LogFn, so netd can log without depending on the agent. */
-export type NetdLogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;

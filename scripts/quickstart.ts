@@ -7,12 +7,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHosts } from '../test/harness/hosts.js';
-import { startDockerd } from '../test/harness/dockerd.js';
-import { startSwarmManager } from '../test/harness/swarm.js';
-import { startAgentd, waitConnected } from '../test/harness/agentd.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../test/harness/images.js';
-import { runQuiet, sleep, waitFor } from '../test/harness/exec.js';
+import { createHosts } from './lib/hosts.js';
+import { startDockerd } from './lib/dockerd.js';
+import { startSwarmManager } from './lib/swarm.js';
+import { startAgentd, waitConnected } from './lib/agentd.js';
+import { PROJECT_ROOT, TEST_IMAGE } from './lib/images.js';
+import { runQuiet, sleep, waitFor } from './lib/exec.js';
 
 const STATE_FILE = '/run/berth-quickstart.json';
 const DEMO_SERVICE = 'demo';

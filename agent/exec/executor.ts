@@ -1,6 +1,8 @@
 // The runtime contract between the worker and whatever runs tasks (SwarmKit's
 // agent/exec, made async with AbortSignal). The Docker executor implements it (issue #4).
 import type * as api from '../proto/api.js';
+import { BerthError } from '../../base/index.js';
+import type { NetworkKey } from '../../netd/index.js';
 
 export interface ExitStatus {
   exitCode: number;
@@ -77,42 +79,20 @@ export interface Executor {
    * its stored tasks and before it acts on new assignments.
    */
   cleanupOrphans?(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<{ containers: string[]; taskDirs: string[] }>;
+  /**
+   * The manager's network bootstrap keys (gossip, IPsec), each time they change (SwarmKit's
+   * SetNetworkBootstrapKeys): they reach the node's networking through the executor.
+   */
+  setNetworkBootstrapKeys?(keys: readonly NetworkKey[]): void;
 }
 
 /** A controller failure that says whether retrying makes sense and carries an exit code. */
-/** What the executor asks of the node's networking for a task's sandbox (agent/networking.ts). */
-export interface SandboxNetworking {
-  /** True if the task has networks this node programs (then its sandbox gets no engine network). */
-  wants(task: api.Task): boolean;
-  /**
-   * Plumbs the sandbox's netns and publishes the task's names; idempotent. `healthy` applies
-   * when the task is not published yet (false for a container with a healthcheck: it stays
-   * out of `tasks.<service>` and dnsrr answers until setHealthy); a re-attach keeps the health
-   * last set.
-   */
-  attach(task: api.Task, netnsPath: string, opts: { healthy: boolean }): Promise<void>;
-  /** The container's health changed: only healthy tasks are in their service's answers. The
-   *  task's own names resolve regardless. No-op for a task not published. */
-  setHealthy(task: api.Task, healthy: boolean): void;
-  /** Withdraws the task's names (first step of a shutdown). */
-  unpublish(task: api.Task): void;
-  /** Withdraws names, closes DNS listeners, removes links; idempotent. */
-  detach(task: api.Task): Promise<void>;
-}
+export class TaskError extends BerthError {
+  /** The container's exit code, when the failure is its exit. */
+  readonly exitCode: number | undefined;
 
-export class TaskError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly opts: { temporary?: boolean; exitCode?: number; cause?: unknown } = {},
-  ) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'TaskError';
-  }
-  get temporary(): boolean {
-    return this.opts.temporary ?? false;
-  }
-  get exitCode(): number | undefined {
-    return this.opts.exitCode;
+  constructor(code: string, message: string, opts: { temporary?: boolean; exitCode?: number; cause?: unknown } = {}) {
+    super(code, message, opts);
+    this.exitCode = opts.exitCode;
   }
 }

@@ -9,6 +9,7 @@ import type { LogMessageIn, SubscriptionMessage } from '../proto/api.js';
 import { swarmApi } from '../proto/index.js';
 import { MANAGER_SERVER_NAME, channelOptions, grpcCodeName, isGrpcError, pinnedTls } from '../grpc-util.js';
 import type { LogSource, LogSubscription } from '../exec/executor.js';
+import type { LogFn } from '../../base/index.js';
 
 export const LISTEN_BACKOFF_INITIAL_MS = 200;
 export const LISTEN_BACKOFF_MAX_MS = 10_000;
@@ -17,8 +18,6 @@ export const LISTEN_HEALTHY_AFTER_MS = 30_000;
 /** Keep each PublishLogs message well under the manager's 4 MiB receive limit. */
 export const MAX_PUBLISH_BYTES = 512 * 1024;
 export const MAX_PUBLISH_MESSAGES = 1_000;
-
-export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 export interface NodeCredentials {
   rootCaPem: string;

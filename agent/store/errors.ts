@@ -1,5 +1,5 @@
 // The task store's error class. Callers branch on `code`; messages say what a person can do.
-import { BerthError } from '../errors.js';
+import { BerthError } from '../../base/index.js';
 
 export type StoreErrorCode =
   /** putStatus with a lower TaskState than the stored one: a bug in the caller. */

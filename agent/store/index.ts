@@ -12,4 +12,4 @@ export {
   type UnreportedStatus,
 } from './task-store.js';
 export { StoreError, type StoreErrorCode } from './errors.js';
-export type { TaskRecord, TaskStatus } from './state.js';
+export type { StoredStatus, TaskRecord } from './state.js';

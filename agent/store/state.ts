@@ -3,22 +3,28 @@
 // anything reaches disk) and when replaying after a restart, so both paths share one rule set.
 import { FRAME_HEADER_BYTES, decodeFrameAt, encodeFrame } from './framing.js';
 import { StoreError } from './errors.js';
+import type { TaskStateNumber } from '../proto/enums.js';
 
-/** A task's last status as the worker will report it. `state` is SwarmKit's TaskState number. */
-export interface TaskStatus {
-  state: number;
-  message?: string;
+/**
+ * A task's status as the worker records it, the store persists it and the reporter sends it
+ * (agent/worker/task-codec.ts's toWireStatus turns it into the wire TaskStatus). `state` is
+ * SwarmKit's TaskState number. The store checks only what its own rules need (statusProblem).
+ */
+export interface StoredStatus {
+  state: TaskStateNumber;
+  message: string;
   err?: string;
   /** RFC 3339 time of the change. */
   timestamp: string;
-  [extra: string]: unknown;
+  /** The task's container, once it has one. */
+  container?: { containerId: string; pid: number; exitCode: number };
 }
 
 export interface TaskRecord<T = unknown> {
   readonly id: string;
   /** The caller's value (the decoded assignment, without secrets or configs), as JSON round-trips it. */
   readonly task: T;
-  readonly status: Readonly<TaskStatus> | undefined;
+  readonly status: Readonly<StoredStatus> | undefined;
   /** Bumped on every accepted status change; 0 until the first one. */
   readonly statusSeq: number;
   /** The highest statusSeq the manager acknowledged. */
@@ -29,7 +35,7 @@ export interface TaskRecord<T = unknown> {
 
 export type LogRecord =
   | { readonly seq: number; readonly op: 'task'; readonly id: string; readonly task: unknown }
-  | { readonly seq: number; readonly op: 'status'; readonly id: string; readonly statusSeq: number; readonly status: TaskStatus }
+  | { readonly seq: number; readonly op: 'status'; readonly id: string; readonly statusSeq: number; readonly status: StoredStatus }
   | { readonly seq: number; readonly op: 'reported'; readonly id: string; readonly reportedSeq: number }
   | { readonly seq: number; readonly op: 'remove'; readonly id: string };
 

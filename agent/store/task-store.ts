@@ -50,7 +50,7 @@ import {
   type LogRecord,
   type StoreState,
   type TaskRecord,
-  type TaskStatus,
+  type StoredStatus,
 } from './state.js';
 
 export const LOG_FILE = 'tasks.log';
@@ -92,7 +92,7 @@ export interface TaskStoreOptions {
 
 export interface UnreportedStatus {
   id: string;
-  status: Readonly<TaskStatus>;
+  status: Readonly<StoredStatus>;
   seq: number;
 }
 
@@ -312,7 +312,7 @@ export class TaskStore<T = unknown> {
    * (E_STATE_BACKWARDS). A status identical to the stored one changes nothing and returns the
    * current seq.
    */
-  putStatus(id: string, status: TaskStatus): number {
+  putStatus(id: string, status: StoredStatus): number {
     checkId(id);
     const why = statusProblem(status);
     if (why) throw new StoreError('E_INVALID_ARGUMENT', `task ${id}: ${why}`);

@@ -1,7 +1,8 @@
 // Tasks are stored as JSON; bytes fields (protobuf Any values, for instance) become
-// {"$b64": "..."} so they survive the round trip as Buffers.
+// {"$b64": "..."} so they survive the round trip as Buffers. A status is the store's
+// StoredStatus; toWireStatus and fromWireStatus are the only conversions to and from the wire.
 import type { Task, TaskStatus, TaskStatusIn } from '../proto/api.js';
-import type { TaskStateNumber } from './task-state.js';
+import type { StoredStatus } from '../store/index.js';
 
 export function encodeTask(task: Task): unknown {
   return JSON.parse(JSON.stringify(task, (_k, v: unknown) => (isBufferJson(v) ? { $b64: Buffer.from(v.data).toString('base64') } : v)));
@@ -17,16 +18,7 @@ function isBufferJson(v: unknown): v is { type: 'Buffer'; data: number[] } {
   return v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data);
 }
 
-/** The worker's own record of a status, as persisted. */
-export interface LocalStatus {
-  state: TaskStateNumber;
-  message: string;
-  err?: string;
-  timestamp: string;
-  container?: { containerId: string; pid: number; exitCode: number };
-}
-
-export function toWireStatus(s: LocalStatus): TaskStatusIn {
+export function toWireStatus(s: StoredStatus): TaskStatusIn {
   const ms = Date.parse(s.timestamp);
   return {
     timestamp: { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 },
@@ -37,11 +29,11 @@ export function toWireStatus(s: LocalStatus): TaskStatusIn {
   };
 }
 
-export function fromWireStatus(s: TaskStatus | null | undefined): LocalStatus | undefined {
+export function fromWireStatus(s: TaskStatus | null | undefined): StoredStatus | undefined {
   if (!s) return undefined;
   const seconds = Number(s.timestamp?.seconds ?? 0);
   return {
-    state: s.state as TaskStateNumber,
+    state: s.state,
     message: s.message,
     ...(s.err ? { err: s.err } : {}),
     timestamp: new Date(seconds * 1000 + Math.floor((s.timestamp?.nanos ?? 0) / 1e6)).toISOString(),

@@ -1,25 +1,13 @@
-// SwarmKit's task state numbers and the per-task state machine as a pure function.
+// SwarmKit's task state numbers (from the generated proto code) and the per-task state machine
+// as a pure function.
 // States only ever increase (compare numerically); the worker drives a task one step at a
 // time: either a bare transition, or a controller call whose success moves the task on.
+import { BerthError } from '../../base/index.js';
+import { TaskState, type TaskStateNumber } from '../proto/enums.js';
 
-export const TaskState = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  READY: 384,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  REMOVE: 800,
-  ORPHANED: 832,
-} as const;
+export { TaskState, type TaskStateNumber };
+
 export type TaskStateName = keyof typeof TaskState;
-export type TaskStateNumber = (typeof TaskState)[TaskStateName];
 
 const NAMES = new Map<number, TaskStateName>(Object.entries(TaskState).map(([k, v]) => [v, k as TaskStateName]));
 
@@ -85,11 +73,10 @@ export function failureState(state: number): TaskStateNumber {
   return state < TaskState.STARTING ? TaskState.REJECTED : TaskState.FAILED;
 }
 
-export class InvalidTransitionError extends Error {
-  readonly code = 'E_STATE_BACKWARDS';
+export class InvalidTransitionError extends BerthError {
+  declare readonly code: 'E_STATE_BACKWARDS';
   constructor(from: number, to: number) {
-    super(`task state may not move backwards: ${stateName(from)} → ${stateName(to)}`);
-    this.name = 'InvalidTransitionError';
+    super('E_STATE_BACKWARDS', `task state may not move backwards: ${stateName(from)} → ${stateName(to)}`);
   }
 }
 

@@ -195,6 +195,24 @@ export class Worker {
     this.retries.set(id, timer);
   }
 
+  /**
+   * Tasks whose sandbox may be plumbed and whose runner will call its controller again: what a
+   * restarted agent's networking waits for before its first reconcile. A task prepared but held
+   * at READY stays idle until started (which plumbs it again).
+   */
+  tasksOwningSandboxes(): string[] {
+    const out: string[] = [];
+    const consider = (task: Task, status: LocalStatus) => {
+      const state = status.state;
+      if (state < TaskState.PREPARING || state >= TaskState.COMPLETE) return;
+      if (state === TaskState.READY && (task.desired_state as number) <= TaskState.READY) return;
+      out.push(task.id);
+    };
+    for (const r of this.runners.values()) consider(r.current.task, r.current.status);
+    for (const p of this.parked.values()) consider(p.task, p.status);
+    return out;
+  }
+
   tasks(): TaskView[] {
     const views: TaskView[] = [];
     const add = (task: Task, status: LocalStatus) =>

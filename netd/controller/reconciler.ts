@@ -2,7 +2,8 @@
 // interval, and logs what it had to fix: kernel state changed behind berth's back (a link set
 // down, an FDB entry deleted, a stray veth) is put right without waiting for the next task event.
 import { NetdError, NetdValidationError, ReconcileError } from '../errors.js';
-import type { NetdLogFn, ReconcileReport } from '../types.js';
+import type { ReconcileReport } from '../types.js';
+import type { LogFn } from '../../base/index.js';
 
 export interface Reconcilable {
   reconcile(): Promise<ReconcileReport>;
@@ -16,7 +17,7 @@ export interface ReconcilerOptions {
    * restarted agent resumes), live links look stale and reconcile would delete them.
    */
   ready?: Promise<unknown>;
-  log: NetdLogFn;
+  log: LogFn;
 }
 
 export type ReconcileTrigger = 'start' | 'periodic';

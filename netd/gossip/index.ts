@@ -4,9 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { Keyring, Memberlist, type MemberlistStats } from './memberlist.js';
 import { NetworkDb, type NetworkDbStats } from './networkdb.js';
+import type { LogFn } from '../../base/index.js';
 
 export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type TableChange } from './networkdb.js';
 export { Keyring, Memberlist, GossipError } from './memberlist.js';
+export { decodeEndpointRecord, endpointRecord, type EndpointRecord } from './messages.js';
 
 export const GOSSIP_PORT = 7946;
 const GOSSIP_SUBSYSTEM = 'networking:gossip';
@@ -36,7 +38,7 @@ export interface GossipOptions {
   port?: number;
   /** Gossip addresses to join: the managers' hosts. */
   seeds: () => string[];
-  log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log: LogFn;
 }
 
 export interface GossipStats {

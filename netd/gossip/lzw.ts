@@ -12,12 +12,13 @@
 //    clear), then EOF, then the last partial byte padded with zero bits.
 // The decoder follows Go's reader: it also accepts a leading or repeated clear code and a
 // full table that is never cleared (no new entries are added until the next clear).
+import { BerthError } from '../../base/index.js';
 
-export class LzwError extends Error {
-  readonly code = 'E_LZW';
+/** Input that is not valid LZW; retrying the same bytes cannot help. */
+export class LzwError extends BerthError {
+  declare readonly code: 'E_LZW';
   constructor(message: string) {
-    super(message);
-    this.name = 'LzwError';
+    super('E_LZW', message);
   }
 }
 

@@ -14,6 +14,7 @@ import { crc32 } from 'node:zlib';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from './msgpack.js';
 import { lzwDecompress } from './lzw.js';
 import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../ipv4.js';
+import { BerthError, type LogFn, type LogLevel } from '../../base/index.js';
 
 export const MSG = { ping: 0, indirectPing: 1, ack: 2, suspect: 3, alive: 4, dead: 5, pushPull: 6, compound: 7, user: 8, compress: 9, encrypt: 10, nack: 11, hasCrc: 12, err: 13 } as const;
 /** [protocol min, max, current, delegate min, max, current], as libnetwork configures memberlist. */
@@ -30,14 +31,14 @@ const STATE_SUSPECT = 1;
 const STATE_DEAD = 2;
 const STATE_LEFT = 3;
 
-export class GossipError extends Error {
-  constructor(
-    readonly code: 'E_GOSSIP_CRYPTO' | 'E_GOSSIP_PROTOCOL' | 'E_GOSSIP_JOIN' | 'E_GOSSIP_IO',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'GossipError';
+export type GossipErrorCode = 'E_GOSSIP_CRYPTO' | 'E_GOSSIP_PROTOCOL' | 'E_GOSSIP_JOIN' | 'E_GOSSIP_IO';
+
+/** Join and I/O failures are temporary unless said otherwise; a bad key or a peer speaking
+ *  something else is not. */
+export class GossipError extends BerthError {
+  declare readonly code: GossipErrorCode;
+  constructor(code: GossipErrorCode, message: string, options?: { cause?: unknown; temporary?: boolean }) {
+    super(code, message, { cause: options?.cause, temporary: options?.temporary ?? (code === 'E_GOSSIP_JOIN' || code === 'E_GOSSIP_IO') });
   }
 }
 
@@ -108,7 +109,7 @@ export interface MemberlistOptions {
   port: number;
   keyring: Keyring;
   delegate: MemberlistDelegate;
-  log?: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 export interface MemberlistStats {
@@ -147,7 +148,7 @@ export class Memberlist {
   constructor(private readonly opts: MemberlistOptions) {
     this.keyring = opts.keyring;
     const ip = parseIpv4(opts.advertiseAddress);
-    if (ip === undefined) throw new GossipError('E_GOSSIP_IO', `gossip needs an IPv4 advertise address, got ${JSON.stringify(opts.advertiseAddress)}`);
+    if (ip === undefined) throw new GossipError('E_GOSSIP_IO', `gossip needs an IPv4 advertise address, got ${JSON.stringify(opts.advertiseAddress)}`, { temporary: false });
     this.addr = ipv4Bytes(ip);
   }
 
@@ -269,7 +270,7 @@ export class Memberlist {
 
   // ---- wire ----
 
-  private log(level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {
+  private log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, fields);
   }
 

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { BerthError } from '../../base/index.js';
 
 function protoPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -71,11 +72,11 @@ export interface PeerRecord {
   tunnelEndpointIp: string;
 }
 
-export class GossipDecodeError extends Error {
-  readonly code = 'E_GOSSIP_DECODE';
+/** A NetworkDB message that does not decode; retrying the same bytes cannot help. */
+export class GossipDecodeError extends BerthError {
+  declare readonly code: 'E_GOSSIP_DECODE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'GossipDecodeError';
+    super('E_GOSSIP_DECODE', message, options);
   }
 }
 

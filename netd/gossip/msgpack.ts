@@ -7,14 +7,15 @@
 //  - integers in the smallest form, unsigned whenever the value is non-negative.
 // The decoder also takes the newer spec's str8, bin and float types, and returns every
 // raw, str or bin value as a Buffer: the old raw type does not say which one was meant.
+import { BerthError } from '../../base/index.js';
 
 export type MsgValue = null | boolean | number | bigint | string | Uint8Array | MsgValue[] | { [key: string]: MsgValue };
 
-export class MsgpackError extends Error {
-  readonly code = 'E_MSGPACK';
+/** Input that is not the msgpack subset memberlist speaks; retrying cannot help. */
+export class MsgpackError extends BerthError {
+  declare readonly code: 'E_MSGPACK';
   constructor(message: string) {
-    super(message);
-    this.name = 'MsgpackError';
+    super('E_MSGPACK', message);
   }
 }
 

@@ -5,6 +5,7 @@
 // ClusterTables, so tasks on berth and on Docker nodes reach each other over VXLAN.
 import { EventEmitter } from 'node:events';
 import type { ClusterTables, Endpoint, EndpointEvent } from '../types.js';
+import type { LogFn } from '../../base/index.js';
 import {
   EventType,
   MessageType,
@@ -53,8 +54,6 @@ interface Entry {
   deleting: boolean;
 }
 
-type Log = (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
-
 export interface NetworkDbStats {
   networks: number;
   entries: number;
@@ -91,7 +90,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
 
   constructor(
     readonly nodeName: string,
-    private readonly log: Log = () => undefined,
+    private readonly log: LogFn = () => undefined,
   ) {}
 
   attach(ml: Memberlist): void {

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedDns } from '../../dns/embedded.js';
 import { openSocketInNetns } from '../../native/index.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { requireCommand, run, sleep } from '../harness/exec.js';
-import { createHosts, createNetns, type Underlay } from '../harness/hosts.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { requireCommand, run, sleep } from '../../scripts/lib/exec.js';
+import { createHosts, createNetns, type Underlay } from '../../scripts/lib/hosts.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { percentile } from './core.js';
 import { defineBenchmark } from './types.js';
 

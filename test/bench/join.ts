@@ -2,11 +2,11 @@
 // agentd (fresh state, worker token) vs Docker's own `docker swarm join` on a private dockerd,
 // same manager, interleaved. Also agentd's own figures: join (CA fetch → certificate),
 // session setup (Session call → first message), heartbeat RTT.
-import { createHosts, type Underlay } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager, type SwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected } from '../harness/agentd.js';
-import { sleep } from '../harness/exec.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected } from '../../scripts/lib/agentd.js';
+import { sleep } from '../../scripts/lib/exec.js';
 import { defineBenchmark } from './types.js';
 
 const READY_TIMEOUT_MS = 30_000;

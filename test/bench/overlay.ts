@@ -4,8 +4,8 @@
 // Goals: ≥ 20× faster than command-per-entry; 1,000 endpoints in under 100 ms (median).
 import { readdirSync } from 'node:fs';
 import { OverlayDataPlane, overlayNetnsName, type Endpoint, type OverlayNetworkSpec } from '../../netd/index.js';
-import { run, runQuiet } from '../harness/exec.js';
-import { createHosts, type Underlay } from '../harness/hosts.js';
+import { run, runQuiet } from '../../scripts/lib/exec.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { defineBenchmark } from './types.js';
 
 const ENDPOINTS = 1_000;

@@ -1,12 +1,12 @@
 // `npm run bench -- tasks`: time from `docker service create --replicas 20` to all 20 tasks
 // Running, on the berth node vs on the manager's own Docker worker, same manager, same
 // image, interleaved in the same run. Goal: berth ≤ 1.0× Docker's own worker.
-import { createHosts, type Underlay } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager, type SwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../harness/agentd.js';
-import { TEST_IMAGE } from '../harness/images.js';
-import { sleep } from '../harness/exec.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
+import { sleep } from '../../scripts/lib/exec.js';
 import { defineBenchmark } from './types.js';
 
 const REPLICAS = 20;

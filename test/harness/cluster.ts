@@ -1,9 +1,9 @@
 // The usual interop setup: a real Swarm manager on host 0, and a berth node on host 1 (its own
 // dockerd + agentd, joined and connected). Everything is torn down through `teardown`.
-import { createHosts, type Underlay } from './hosts.js';
-import { startDockerd, type PrivateDockerd } from './dockerd.js';
-import { startSwarmManager, type SwarmManager } from './swarm.js';
-import { startAgentd, waitConnected, type AgentdOptions, type AgentdProcess } from './agentd.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected, type AgentdOptions, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import type { AgentStatus } from '../../agent/agent.js';
 
 export interface BerthCluster {

@@ -1,7 +1,7 @@
 // A continuous ping (iputils, -D timestamps) from inside a network namespace, for tests that
 // must prove that not one echo was lost across an event: every sequence number is accounted for.
 import { spawn } from 'node:child_process';
-import { HarnessError, requireCommand } from './exec.js';
+import { HarnessError, requireCommand } from '../../scripts/lib/exec.js';
 
 export interface PingResult {
   transmitted: number;

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { HarnessError } from './exec.js';
+import { HarnessError } from '../../scripts/lib/exec.js';
 
 export const BUSYBOX_PATH = '/bin/busybox';
 export const BUSYBOX_APT_PACKAGE = 'busybox-static';

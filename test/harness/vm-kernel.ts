@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HarnessError } from './exec.js';
+import { HarnessError } from '../../scripts/lib/exec.js';
 
 const BOOT_DIR = '/boot';
 const MODULES_ROOT = '/lib/modules';

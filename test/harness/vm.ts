@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cleanup, HarnessError, requireCommand, requireRoot, uniqueName } from './exec.js';
+import { Cleanup, HarnessError, requireCommand, requireRoot, uniqueName } from '../../scripts/lib/exec.js';
 import {
   BOOT_MODULES,
   BUSYBOX_APT_PACKAGE,

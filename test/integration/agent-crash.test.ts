@@ -4,9 +4,9 @@
 // only move forward; at the end every task's final status has been reported and the engine
 // holds exactly one container per task that should still exist.
 import test, { type ExecutionContext } from 'ava';
-import { startDockerd } from '../harness/dockerd.js';
-import type { AgentdProcess } from '../harness/agentd.js';
-import { sleep, uniqueName, waitFor } from '../harness/exec.js';
+import { startDockerd } from '../../scripts/lib/dockerd.js';
+import type { AgentdProcess } from '../../scripts/lib/agentd.js';
+import { sleep, uniqueName, waitFor } from '../../scripts/lib/exec.js';
 import { logRecords, removeNodeState, startLocalAgentd, waitUp } from '../fixtures/local-agentd.js';
 import { FakeManager, containerTask, taskId, type StatusRecord } from '../fixtures/test-manager.js';
 import { TaskState, isTerminal, stateName } from '../../agent/worker/task-state.js';

@@ -9,8 +9,8 @@ import { EmbeddedDns } from '../../dns/embedded.js';
 import type { ServiceRecord, TaskRecord } from '../../dns/name-table.js';
 import { RRType, encodeResponse, parseQuery, type ResourceRecord } from '../../dns/wire.js';
 import { isNativeAddonBuilt, openSocketInNetnsAsync } from '../../native/index.js';
-import { createNetns } from '../harness/hosts.js';
-import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName } from '../harness/exec.js';
+import { createNetns } from '../../scripts/lib/hosts.js';
+import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName } from '../../scripts/lib/exec.js';
 
 const ATTEMPT_TIMEOUT_MS = 300;
 /** For the live upstream: generous, because the fuzz file may be flooding the same 2 cores. */
@@ -138,16 +138,13 @@ test.before(async () => {
   const upstreamAddress = await startUpstream(cleanup, upstreamSeen);
   const dns = await EmbeddedDns.create({ upstreams: [{ address: upstreamAddress, port: 53 }], attemptTimeoutMs: LIVE_ATTEMPT_TIMEOUT_MS, attempts: ATTEMPTS });
   cleanup.add('close dns', () => dns.close());
-  const t = dns.table;
-  t.setNetwork({ id: NET_FRONT, name: 'front' });
-  t.setNetwork({ id: NET_BACK, name: 'back' });
-  t.setService(WEB);
-  t.setService(DB);
-  t.setService(BIG);
-  t.setTask(WEB_TASK);
-  for (let i = 1; i <= 3; i++) t.setTask(dbTask(i));
+  const r = dns.records;
+  r.setNetwork({ id: NET_FRONT, name: 'front' });
+  r.setNetwork({ id: NET_BACK, name: 'back' });
+  r.setTask(WEB_TASK, WEB);
+  for (let i = 1; i <= 3; i++) r.setTask(dbTask(i), DB);
   for (let i = 0; i < BIG_DNSRR_TASKS; i++) {
-    t.setTask({ id: `b${i}`, serviceId: 'svc-big', name: `big.${i}.b${i}`, healthy: true, networks: [{ networkId: NET_BACK, addresses: [`10.21.${i >> 8}.${i & 255}`] }] });
+    r.setTask({ id: `b${i}`, serviceId: 'svc-big', name: `big.${i}.b${i}`, healthy: true, networks: [{ networkId: NET_BACK, addresses: [`10.21.${i >> 8}.${i & 255}`] }] }, BIG);
   }
   const front = await sandbox(cleanup, dns, 'sb-front', [NET_FRONT]);
   const back = await sandbox(cleanup, dns, 'sb-back', [NET_BACK]);
@@ -276,10 +273,10 @@ test.serial('forwarded: names berth does not own reach the upstream; local names
 
 test.serial('updates: a new task resolves at once; removed, it is gone at once', async (t) => {
   const task = dbTask(9);
-  ctx.dns.table.setTask(task);
+  ctx.dns.records.setTask(task, DB);
   t.deepEqual(datas(await dig(ctx.back, ['db.9.d9'])), ['10.20.0.29']);
   t.true(datas(await dig(ctx.back, ['tasks.db'])).includes('10.20.0.29'));
-  ctx.dns.table.removeTask(task.id);
+  ctx.dns.records.removeTask(task.id);
   t.is((await dig(ctx.back, ['db.9.d9'])).status, 'NXDOMAIN');
   t.false(datas(await dig(ctx.back, ['tasks.db'])).includes('10.20.0.29'));
 });

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EmbeddedDns } from '../../dns/embedded.js';
 import { isNativeAddonBuilt } from '../../native/index.js';
-import { createNetns } from '../harness/hosts.js';
-import { Cleanup, requireCommand, requireRoot, run } from '../harness/exec.js';
+import { createNetns } from '../../scripts/lib/hosts.js';
+import { Cleanup, requireCommand, requireRoot, run } from '../../scripts/lib/exec.js';
 
 const PACKETS = 1_000_000;
 /** Paced so the flood is sustained for ~15 s rather than dropped by the kernel in a burst. */
@@ -92,9 +92,11 @@ test('1,000,000 random and mutated datagrams: no crash, bounded RSS, real querie
   // Forwarded garbage goes to a port nothing answers on: it exercises the cap and the queue.
   const dns = await EmbeddedDns.create({ upstreams: [{ address: '127.0.0.1', port: 9 }], attemptTimeoutMs: 200, attempts: 1, maxInFlight: 256, maxQueued: 512 });
   cleanup.add('close dns', () => dns.close());
-  dns.table.setNetwork({ id: 'n1', name: 'front' });
-  dns.table.setService({ id: 's1', name: 'web', endpointMode: 'vip', networks: [{ networkId: 'n1', vips: ['10.30.0.2'] }], ports: [{ name: 'http', protocol: 'tcp', targetPort: 80 }] });
-  dns.table.setTask({ id: 't1', serviceId: 's1', name: 'web.1.t1', healthy: true, networks: [{ networkId: 'n1', addresses: ['10.30.0.11'] }] });
+  dns.records.setNetwork({ id: 'n1', name: 'front' });
+  dns.records.setTask(
+    { id: 't1', serviceId: 's1', name: 'web.1.t1', healthy: true, networks: [{ networkId: 'n1', addresses: ['10.30.0.11'] }] },
+    { id: 's1', name: 'web', endpointMode: 'vip', networks: [{ networkId: 'n1', vips: ['10.30.0.2'] }], ports: [{ name: 'http', protocol: 'tcp', targetPort: 80 }] },
+  );
   const ns = await createNetns('bfz');
   cleanup.add('delete netns', () => ns.destroy());
   await dns.openSandbox('sb', ns.path, ['n1']);

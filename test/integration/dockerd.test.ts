@@ -1,8 +1,8 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { startDockerd } from '../harness/dockerd.js';
-import { createHosts } from '../harness/hosts.js';
-import { PAUSE_IMAGE, TEST_IMAGE } from '../harness/images.js';
+import { startDockerd } from '../../scripts/lib/dockerd.js';
+import { createHosts } from '../../scripts/lib/hosts.js';
+import { PAUSE_IMAGE, TEST_IMAGE } from '../../scripts/lib/images.js';
 
 test('a container runs and prints on a private dockerd inside a host namespace', async (t) => {
   const underlay = await createHosts(1);

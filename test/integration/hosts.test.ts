@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createHosts } from '../harness/hosts.js';
+import { createHosts } from '../../scripts/lib/hosts.js';
 
 test('two hosts ping each other over the underlay', async (t) => {
   const underlay = await createHosts(2);
@@ -16,7 +16,7 @@ test('hosts are gone after destroy', async (t) => {
   const underlay = await createHosts(1);
   const name = underlay.hosts[0]!.name;
   await underlay.destroy();
-  const { run } = await import('../harness/exec.js');
+  const { run } = await import('../../scripts/lib/exec.js');
   const list = (await run('ip', ['netns', 'list'])).stdout;
   t.false(list.includes(name));
   t.false(list.includes(underlay.switchNetns));

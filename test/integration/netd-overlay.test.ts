@@ -21,10 +21,10 @@ import {
   type OverlayNetworkSpec,
   type ReconcileReport,
 } from '../../netd/index.js';
-import { requireCommand, requireRoot, run, runQuiet, sleep, waitFor } from '../harness/exec.js';
+import { requireCommand, requireRoot, run, runQuiet, sleep, waitFor } from '../../scripts/lib/exec.js';
 import { repliesSince, startPingStream } from '../harness/ping.js';
-import { createHosts, type TestHost, type Underlay } from '../harness/hosts.js';
-import { vethHostName } from '../../netd/naming.js';
+import { createHosts, type TestHost, type Underlay } from '../../scripts/lib/hosts.js';
+import { vethHostName } from '../../netd/overlay/naming.js';
 import type { ProgrammerPlan } from './netd-programmer.js';
 
 const NETNS_DIR = '/var/run/netns';

@@ -15,7 +15,7 @@ import {
   pauseBinaryPath,
   type NetnsSocketOptions,
 } from '../../native/index.js';
-import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName, waitFor } from '../harness/exec.js';
+import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName, waitFor } from '../../scripts/lib/exec.js';
 
 const NETNS_DIR = '/var/run/netns';
 const DNS_ADDRESS = '127.0.0.11';

@@ -4,9 +4,9 @@
 // test's namespace against a private dockerd (no bridge), the fake on 127.0.0.1.
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import type { AgentdProcess } from '../harness/agentd.js';
-import { sleep, waitFor } from '../harness/exec.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import type { AgentdProcess } from '../../scripts/lib/agentd.js';
+import { sleep, waitFor } from '../../scripts/lib/exec.js';
 import { startLocalAgentd, waitUp } from '../fixtures/local-agentd.js';
 import { ACTION_UPDATE, ASSIGNMENTS_INCREMENTAL, FakeManager, containerTask, taskId, type StatusRecord } from '../fixtures/test-manager.js';
 import { TestPki } from '../fixtures/test-pki.js';

@@ -8,11 +8,11 @@ import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { overlayNetnsName } from '../../netd/index.js';
-import { vethHostName } from '../../netd/naming.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../harness/agentd.js';
+import { vethHostName } from '../../netd/overlay/naming.js';
+import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import { startBerthCluster, type BerthCluster } from '../harness/cluster.js';
-import { Cleanup, requireCommand, requireRoot, run, runQuiet, sleep, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { Cleanup, requireCommand, requireRoot, run, runQuiet, sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { repliesSince, startPingStream } from '../harness/ping.js';
 import { logRecords } from '../fixtures/local-agentd.js';
 

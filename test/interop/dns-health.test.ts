@@ -7,8 +7,8 @@ import test from 'ava';
 import { controlRequest } from '../../agent/control.js';
 import type { TaskView } from '../../agent/worker/worker.js';
 import { startBerthCluster } from '../harness/cluster.js';
-import { sleep, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const NETWORK = 'healthnet';
 const SUBNET_PREFIX = '10.127.0.';

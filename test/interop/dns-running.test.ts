@@ -12,8 +12,8 @@ import type { TaskView } from '../../agent/worker/worker.js';
 import { RCode, RRType, encodeQuery } from '../../dns/wire.js';
 import { isNativeAddonBuilt, openSocketInNetnsAsync } from '../../native/index.js';
 import { startBerthCluster } from '../harness/cluster.js';
-import { HarnessError, sleep, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { HarnessError, sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const REPLICAS = 20;
 const SERVICE = 'burst';

@@ -4,12 +4,12 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createHosts, type Underlay } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager, type SwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../harness/agentd.js';
-import { run, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { run, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from '../../agent/exec/docker/task-dir.js';
 
 

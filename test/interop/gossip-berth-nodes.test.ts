@@ -5,12 +5,12 @@
 // restarted agentd (a new gossip node) has announced them again.
 import test from 'ava';
 import { dirname, join } from 'node:path';
-import { createHosts } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../harness/agentd.js';
-import { run, runQuiet, sleep, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { createHosts } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { run, runQuiet, sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { repliesSince, startPingStream } from '../harness/ping.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 

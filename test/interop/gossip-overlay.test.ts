@@ -4,8 +4,8 @@
 // other over the same VXLAN overlay — both ways.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
-import { run, waitFor } from '../harness/exec.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../harness/images.js';
+import { run, waitFor } from '../../scripts/lib/exec.js';
+import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
 import { controlRequest } from '../../agent/control.js';
 import type { GossipStats } from '../../netd/gossip/index.js';
 

@@ -1,10 +1,10 @@
 // agentd against a real Swarm manager (dockerd swarm init) in another host namespace.
 import test from 'ava';
-import { createHosts, type Underlay } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager, type SwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected } from '../harness/agentd.js';
-import { waitFor } from '../harness/exec.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected } from '../../scripts/lib/agentd.js';
+import { waitFor } from '../../scripts/lib/exec.js';
 
 interface Cluster {
   underlay: Underlay;

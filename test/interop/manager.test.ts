@@ -1,6 +1,6 @@
 import test from 'ava';
-import { createHosts } from '../harness/hosts.js';
-import { startSwarmManager } from '../harness/swarm.js';
+import { createHosts } from '../../scripts/lib/hosts.js';
+import { startSwarmManager } from '../../scripts/lib/swarm.js';
 
 test('the manager harness returns the worker join token the manager agrees with', async (t) => {
   const underlay = await createHosts(1);

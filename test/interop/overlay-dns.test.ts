@@ -2,8 +2,8 @@
 // the overlay (netd) and serves the embedded DNS inside it, so tasks find each other by name.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
-import { waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 test('tasks on an overlay network reach each other by service, tasks.<svc> and task names', async (t) => {
   const { manager, engine, status: st } = await startBerthCluster(t);

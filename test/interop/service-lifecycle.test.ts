@@ -3,12 +3,12 @@
 // of agentd in the middle of each lifecycle step, after which the berth node's dockerd holds
 // exactly the containers the manager expects — no duplicate, no orphan, no over-count.
 import test from 'ava';
-import { createHosts, type Underlay } from '../harness/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../harness/dockerd.js';
-import { startSwarmManager, type SwarmManager } from '../harness/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../harness/agentd.js';
-import { sleep, waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
+import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
+import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
+import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 
 /** A second tag of the test image, for `update --image`. */

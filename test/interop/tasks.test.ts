@@ -1,8 +1,8 @@
 // A real manager hands agentd tasks; agentd runs them on its own dockerd and reports back.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
-import { waitFor } from '../harness/exec.js';
-import { TEST_IMAGE } from '../harness/images.js';
+import { waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 test('a service constrained to the berth node runs there; the node survives a manager restart', async (t) => {
   const { manager, engine, agentd: a, status: st } = await startBerthCluster(t);

@@ -30,7 +30,7 @@ function setup() {
   table.setService({ id: 's', name: 'web', endpointMode: 'vip', networks: [{ networkId: NET, vips: ['10.9.0.2'] }] });
   table.setTask({ id: 'a', serviceId: 's', name: 'web.1.a', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.5'] }] });
   table.setTask({ id: 'b', serviceId: 's', name: 'web.2.b', healthy: true, networks: [{ networkId: NET, addresses: ['10.9.0.6'] }] });
-  return { table, server: new DnsServer({ table }) };
+  return { table, server: new DnsServer({ names: table }) };
 }
 
 const answer = (b: Buffer | Promise<Buffer> | undefined) => {

@@ -202,7 +202,7 @@ function server(fwd?: Forwarder): DnsServer {
   table.setNetwork({ id: 'n', name: 'net' });
   table.setService({ id: 's', name: 'web', endpointMode: 'vip', networks: [{ networkId: 'n', vips: ['10.0.0.2'] }] });
   table.setSandbox({ id: 'sb', networkIds: ['n'] });
-  return new DnsServer({ table, forwarder: fwd });
+  return new DnsServer({ names: table, forwarder: fwd });
 }
 
 test('server: local answers are synchronous buffers with the client id', (t) => {

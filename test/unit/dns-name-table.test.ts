@@ -295,11 +295,18 @@ test('records are validated with actionable errors', (t) => {
     () => table.setTask({ ...TASKS[0]!, networks: [{ networkId: FRONT, addresses: ['nope'] }] }),
     () => table.setTask({ ...TASKS[0]!, hostname: 'a'.repeat(64) }),
     () => table.setNetwork({ id: 'x', name: '' }),
+    // Only strict literals: a lenient parser would take these as 8.1.0.2 and 0.0.0.1.
+    () => table.setService({ ...WEB, networks: [{ networkId: FRONT, vips: ['010.1.0.2'] }] }),
+    () => table.setTask({ ...TASKS[0]!, networks: [{ networkId: FRONT, addresses: ['1'] }] }),
+    () => table.setService({ ...WEB, ports: [{ protocol: 'gre' as 'tcp', targetPort: 80 }] }),
+    () => table.setService({ ...WEB, endpointMode: 'mesh' as 'vip' }),
   ];
+  const generation = table.generation;
   for (const f of bad) {
     const err = t.throws(f, { instanceOf: DnsError });
     t.is(err?.code, 'E_DNS_BAD_RECORD');
   }
+  t.is(table.generation, generation, 'a refused record is no change: kept answers stay good');
   const ttl = t.throws(() => new NameTable({ taskTtl: -1 }), { instanceOf: DnsError });
   t.is(ttl?.code, 'E_DNS_BAD_CONFIG');
   t.regex(ttl?.message ?? '', /taskTtl must be an integer number of seconds/);

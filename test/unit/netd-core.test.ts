@@ -1,11 +1,11 @@
 // Pure cores of netd's overlay: IPv4 arithmetic, validation, naming, refcounted endpoint tables
 // and the kernel-table diff. Table-driven; no kernel needed.
 import test from 'ava';
-import { EndpointTable, diffTables, emptyTables, isEmptyDiff } from '../../netd/endpoints.js';
+import { EndpointTable, diffTables, emptyTables, isEmptyDiff } from '../../netd/overlay/endpoints.js';
 import { NetdValidationError, type NetdErrorCode } from '../../netd/errors.js';
 import { containerMac, contains, formatIpv4, overlaps, parseCidr, parseIpv4 } from '../../netd/ipv4.js';
-import { isOwnedLinkName, isOwnedNetnsName, overlayNetnsName, sandboxIfname, vethHostName, vethPeerName } from '../../netd/naming.js';
-import { checkNetworkConflicts, normalizeAddresses, normalizeEndpoint, normalizeNetwork, type RemoteEndpoint } from '../../netd/validate.js';
+import { isOwnedLinkName, isOwnedNetnsName, overlayNetnsName, sandboxIfname, vethHostName, vethPeerName } from '../../netd/overlay/naming.js';
+import { checkNetworkConflicts, normalizeAddresses, normalizeEndpoint, normalizeNetwork, type RemoteEndpoint } from '../../netd/overlay/validate.js';
 import type { OverlayNetworkSpec } from '../../netd/types.js';
 
 const NET_A: OverlayNetworkSpec = { id: 'neta', name: 'front', vni: 4097, subnet: '10.0.1.0/24', gateway: '10.0.1.1' };

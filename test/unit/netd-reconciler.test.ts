@@ -2,7 +2,8 @@
 // interval, logs at info only when something was fixed, and reports partial failures with what
 // it did fix. Driven by a fake data plane; the kernel side is test/integration/netd-reconcile.
 import test from 'ava';
-import { ReconcileError, Reconciler, emptyReport, fixedCounts, type NetdLogFn, type ReconcileReport } from '../../netd/index.js';
+import { ReconcileError, Reconciler, emptyReport, fixedCounts, type ReconcileReport } from '../../netd/index.js';
+import type { LogFn } from '../../base/index.js';
 
 interface Line {
   level: string;
@@ -10,7 +11,7 @@ interface Line {
   fields: Record<string, unknown>;
 }
 
-function recorder(): { log: NetdLogFn; lines: Line[] } {
+function recorder(): { log: LogFn; lines: Line[] } {
   const lines: Line[] = [];
   return { lines, log: (level, msg, fields = {}) => lines.push({ level, msg, fields }) };
 }

@@ -4,8 +4,8 @@ import { TaskState as GeneratedTaskState } from '../../agent/proto/gen/docker/sw
 
 const S = TaskState;
 
-test('state numbers agree with the proto definition', (t) => {
-  t.deepEqual({ ...S }, { ...GeneratedTaskState });
+test('state numbers are the generated proto definition itself', (t) => {
+  t.is(S, GeneratedTaskState);
 });
 
 test('a new task walks ASSIGNED → ACCEPTED → PREPARING → (prepare) READY → STARTING → (start) RUNNING → (wait) COMPLETE', (t) => {

@@ -20,7 +20,7 @@ import {
   type TaskRecord,
 } from '../../agent/store/state.js';
 import { LOG_FILE, SNAPSHOT_FILE } from '../../agent/store/task-store.js';
-import { COMPACT_CHANNEL, StoreError, TaskStore, type CompactEvent, type StoreErrorCode, type TaskStatus } from '../../agent/store/index.js';
+import { COMPACT_CHANNEL, StoreError, TaskStore, type CompactEvent, type StoreErrorCode, type StoredStatus } from '../../agent/store/index.js';
 
 function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
@@ -28,7 +28,7 @@ function tempDir(t: ExecutionContext): string {
   return dir;
 }
 
-const status = (state: number, message = `state ${state}`): TaskStatus => ({ state, message, timestamp: '2026-01-01T00:00:00Z' });
+const status = (state: number, message = `state ${state}`): StoredStatus => ({ state, message, timestamp: '2026-01-01T00:00:00Z' });
 
 /** Everything a reopened store must reproduce. */
 function snapshotOf(s: TaskStore) {
@@ -287,7 +287,8 @@ test('stored values are frozen JSON copies, independent of the caller’s object
     t.false(s.putTask('x', { a: 1, when: new Date(0), list: [1] }));
     t.is(s.stats().lastSeq, seq);
     t.true(s.putTask('x', { a: 1, when: new Date(0), list: [1, 2] }));
-    s.putStatus('x', { ...status(1), extra: { exitCode: 2, skip: undefined } });
+    // The store keeps whatever JSON the caller's status carries, beyond the fields it checks.
+    s.putStatus('x', { ...status(1), extra: { exitCode: 2, skip: undefined } } as StoredStatus);
     t.deepEqual(s.get('x')!.status, { ...status(1), extra: { exitCode: 2 } });
   });
 });
@@ -326,9 +327,9 @@ test('bad arguments are refused before anything is written', (t) => {
     cyclic.self = cyclic;
     storeCode(t, () => s.putTask('a', cyclic), 'E_INVALID_ARGUMENT');
     s.putTask('a', {});
-    storeCode(t, () => s.putStatus('a', { state: 1 } as TaskStatus), 'E_INVALID_ARGUMENT');
-    storeCode(t, () => s.putStatus('a', { state: Number.NaN, timestamp: 't' }), 'E_INVALID_ARGUMENT');
-    storeCode(t, () => s.putStatus('a', { ...status(1), extra: 1n }), 'E_INVALID_ARGUMENT');
+    storeCode(t, () => s.putStatus('a', { state: 1 } as StoredStatus), 'E_INVALID_ARGUMENT');
+    storeCode(t, () => s.putStatus('a', { state: Number.NaN, timestamp: 't' } as StoredStatus), 'E_INVALID_ARGUMENT');
+    storeCode(t, () => s.putStatus('a', { ...status(1), extra: 1n } as StoredStatus), 'E_INVALID_ARGUMENT');
     storeCode(t, () => s.markReported('a', 1), 'E_INVALID_ARGUMENT');
     storeCode(t, () => s.markReported('a', -1), 'E_INVALID_ARGUMENT');
     t.is(s.stats().lastSeq, 1);

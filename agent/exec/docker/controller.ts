@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Config, Secret, Task } from '../../proto/api.js';
-import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus, type SandboxNetworking } from '../executor.js';
+import { BerthError } from '../../../base/index.js';
+import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
+import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerEvents, engineError, engineMessage, isAbort, isStatus } from './engine.js';
@@ -37,9 +39,9 @@ export interface ControllerEnv {
   /** How long prepare waits for a referenced secret/config to arrive (after an agent restart
    *  tasks resume before the manager has sent them again). */
   dependencyWaitMs: number;
-  /** Plumbs this task's sandbox into the node's overlays and DNS; undefined when the data plane
-   *  is off or the task has no network berth plumbs. */
-  networking: SandboxNetworking | undefined;
+  /** The task's networks and the node networking that plumbs its sandbox into the overlays and
+   *  the DNS; undefined when the data plane is off or the task has no network berth plumbs. */
+  networking: { sandboxes: SandboxNetworking; networks: TaskNetworks } | undefined;
   /** The engine network for a task berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode: 'bridge' | 'none';
 }
@@ -76,6 +78,8 @@ export class DockerController implements Controller {
   private fresh: { healthcheck: boolean } | undefined;
   /** The last inspect of the task container, reused by the wait() that follows a start. */
   private recent: { info: Docker.ContainerInspectInfo; at: number } | undefined;
+  /** The sandbox's netns as last plumbed: start and wait only check it is still attached. */
+  private sandboxNetns: string | undefined;
 
   constructor(
     private readonly env: ControllerEnv,
@@ -122,7 +126,7 @@ export class DockerController implements Controller {
         await this.dropStaleSandboxLink(plan);
         // Names resolve from here on; a container with a healthcheck joins its service's
         // answers only when healthy.
-        await this.plumb(plan, !healthcheck);
+        await this.plumb(plan, !healthcheck, 'attach');
       }
       this.fresh = (await this.ensureCreated(plan.container)) ? { healthcheck } : undefined;
     } catch (err) {
@@ -282,7 +286,7 @@ export class DockerController implements Controller {
       await this.ensureRunning(plan.sandbox.name);
       if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
       // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
-      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false);
+      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check');
     }
     const name = plan.container.name;
     // A container this controller created moments ago in prepare() is known to be unstarted;
@@ -318,7 +322,7 @@ export class DockerController implements Controller {
 
   /** Tells the networking (the DNS) whether the task belongs in its service's answers. */
   private setHealthy(healthy: boolean): void {
-    this.env.networking?.setHealthy(this.task, healthy);
+    this.env.networking?.sandboxes.setHealthy(this.task.id, healthy);
   }
 
   /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
@@ -366,22 +370,28 @@ export class DockerController implements Controller {
   }
 
   /**
-   * Attaches the running sandbox's netns to the task's overlays and DNS. Idempotent; re-run on
-   * start and on wait, so a restarted agent (or a restarted sandbox, with a new netns) is
-   * plumbed again before the task is relied on.
+   * Attaches the running sandbox's netns to the task's overlays and DNS. prepare attaches;
+   * start and wait only `check`: nothing happens when this process attached the same namespace
+   * already, and a restarted agent (or a restarted sandbox, with a new netns) is plumbed again
+   * before the task is relied on. Idempotent either way.
    */
-  private async plumb(plan: TaskPlan, healthy: boolean): Promise<void> {
+  private async plumb(plan: TaskPlan, healthy: boolean, how: 'attach' | 'check'): Promise<void> {
     const networking = this.env.networking;
     if (!plan.sandbox || !networking) return;
+    const { sandboxes, networks } = networking;
+    if (how === 'check' && this.sandboxNetns !== undefined && sandboxes.isAttached(this.task.id, this.sandboxNetns)) return;
     const sandbox = await this.inspect(plan.sandbox.name);
     if (!sandbox?.State.Running || !sandbox.State.Pid) throw new TaskError('E_SANDBOX', `sandbox ${plan.sandbox.name} is not running`, { temporary: true });
+    const netnsPath = `/proc/${sandbox.State.Pid}/ns/net`;
+    this.sandboxNetns = netnsPath;
+    if (how === 'check' && sandboxes.isAttached(this.task.id, netnsPath)) return;
     try {
-      await networking.attach(this.task, `/proc/${sandbox.State.Pid}/ns/net`, { healthy });
+      await sandboxes.attach(networks, netnsPath, { healthy });
     } catch (err) {
-      const e = err as { code?: string; message: string };
-      // A network that never showed up, or invalid network input, rejects/fails the task.
-      const permanent = e.code === 'E_NETWORK_NOT_FOUND' || /^E_(INVALID|SUBNET|VNI|ADDRESS)/.test(e.code ?? '');
-      throw new TaskError('E_NETWORK', `attaching ${plan.sandbox.name} to its networks: ${e.message}`, { temporary: !permanent, cause: err });
+      // A network that never showed up, or invalid network input, rejects/fails the task; the
+      // error says whether a retry can help (one netd did not classify is taken as temporary).
+      const temporary = !(err instanceof BerthError) || err.temporary;
+      throw new TaskError('E_NETWORK', `attaching ${plan.sandbox.name} to its networks: ${(err as Error).message}`, { temporary, cause: err });
     }
   }
 
@@ -394,7 +404,7 @@ export class DockerController implements Controller {
     this.recent = undefined;
     const info = recent ?? (await this.inspect(name));
     if (!info) throw new TaskError('E_NO_CONTAINER', `container ${name} vanished`);
-    if (info.State.Running) await this.plumb(plan, !hasHealthcheck(info) || healthStatus(info) === 'healthy');
+    if (info.State.Running) await this.plumb(plan, !hasHealthcheck(info) || healthStatus(info) === 'healthy', 'check');
     let unhealthy = false;
     let exitCode = info.State.ExitCode;
     if (info.State.Running) {
@@ -458,7 +468,7 @@ export class DockerController implements Controller {
    */
   private async stopUnhealthy(): Promise<void> {
     this.setHealthy(false);
-    this.env.networking?.unpublish(this.task);
+    this.env.networking?.sandboxes.unpublish(this.task.id);
     await this.stopTask();
   }
 
@@ -471,10 +481,10 @@ export class DockerController implements Controller {
   async shutdown(_signal?: AbortSignal): Promise<void> {
     const plan = this.plan();
     // Names stop resolving before the container is stopped.
-    this.env.networking?.unpublish(this.task);
+    this.env.networking?.sandboxes.unpublish(this.task.id);
     await this.stopTask();
     if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
-    await this.env.networking?.detach(this.task);
+    await this.env.networking?.sandboxes.detach(this.task.id);
   }
 
   async terminate(): Promise<void> {
@@ -495,7 +505,7 @@ export class DockerController implements Controller {
    * half-way, what is left is a visible container, not invisible secret material.
    */
   async remove(): Promise<void> {
-    await this.env.networking?.detach(this.task).catch(() => undefined);
+    await this.env.networking?.sandboxes.detach(this.task.id).catch(() => undefined);
     try {
       await this.env.taskDirs.remove(this.task.id);
     } catch (err) {

@@ -4,12 +4,15 @@ import os from 'node:os';
 import Docker from 'dockerode';
 import type { LogMessageIn, NodeDescriptionIn, Task } from '../../proto/api.js';
 import { buildNodeDescription, engineInventory, hostInventory } from '../../node-description.js';
-import type { Executor, LogSource, LogSubscription, SandboxNetworking } from '../executor.js';
+import type { LogFn } from '../../../base/index.js';
+import type { NetworkKey, SandboxNetworking } from '../../../netd/index.js';
+import type { Executor, LogSource, LogSubscription } from '../executor.js';
 import { InMemoryDependencies } from '../dependencies.js';
 import type { NodeInfo } from './container-config.js';
 import { DockerController } from './controller.js';
 import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
+import { taskNetworksOf } from './task-networks.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 
 /** The sandbox image: the native pause program (native/pause), imported locally. */
@@ -27,11 +30,11 @@ export interface DockerExecutorOptions {
   hostname?: string;
   /** How long prepare waits for a secret/config that has not arrived yet (default 15 s). */
   dependencyWaitMs?: number;
-  /** The node's overlay + DNS plumbing; a task it wants gets a sandbox it plumbs. */
-  networking?: SandboxNetworking;
+  /** The node's overlay + DNS plumbing (netd's controller); a task it wants gets a sandbox it plumbs. */
+  networking?: SandboxNetworking & { setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void };
   /** The engine network for tasks berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode?: 'bridge' | 'none';
-  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 export function dockerClient(dockerHost: string): Docker {
@@ -65,7 +68,9 @@ export class DockerExecutor implements Executor, LogSource {
 
   controller(task: Task): DockerController {
     // A sandbox costs a second container start: only tasks berth plumbs get one by default.
-    const networking = this.opts.networking?.wants(task) ? this.opts.networking : undefined;
+    const sandboxes = this.opts.networking;
+    const networks = sandboxes ? taskNetworksOf(task) : undefined;
+    const networking = sandboxes && networks && sandboxes.wants(networks) ? { sandboxes, networks } : undefined;
     const sandboxed = this.opts.sandbox === true || networking !== undefined;
     return new DockerController(
       {
@@ -84,6 +89,10 @@ export class DockerExecutor implements Executor, LogSource {
 
   subscribeLogs(sub: LogSubscription, signal: AbortSignal): AsyncIterable<LogMessageIn[]> {
     return this.logSource.subscribeLogs(sub, signal);
+  }
+
+  setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void {
+    this.opts.networking?.setNetworkBootstrapKeys(keys);
   }
 
   cleanupOrphans(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {

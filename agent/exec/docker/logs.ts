@@ -5,12 +5,12 @@
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import type { LogMessageIn } from '../../proto/api.js';
+import { LogStream } from '../../proto/enums.js';
+import type { LogFn } from '../../../base/index.js';
 import type { LogSource, LogSubscription } from '../executor.js';
 import { containerEvents, isStatus } from './engine.js';
 import { LABEL_BERTH_ROLE, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_TASK_ID, ROLE_TASK } from './naming.js';
 
-export const LOG_STREAM_STDOUT = 1;
-export const LOG_STREAM_STDERR = 2;
 const STDCOPY_HEADER = 8;
 /** Stop reading from the engine while this many batches wait for the publisher. */
 const QUEUE_HIGH_WATER = 64;
@@ -139,7 +139,7 @@ class BatchQueue<T> {
 }
 
 export interface DockerLogSourceOptions {
-  log?: (level: 'debug' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
 }
 
 export class DockerLogSource implements LogSource {
@@ -212,8 +212,8 @@ export class DockerLogSource implements LogSource {
     const labels = info.Config.Labels ?? {};
     const context = { service_id: labels[LABEL_SERVICE_ID] ?? '', node_id: labels[LABEL_NODE_ID] ?? '', task_id: labels[LABEL_TASK_ID] ?? '' };
     const streams = opts?.streams ?? [];
-    const stdout = streams.length === 0 || streams.includes(LOG_STREAM_STDOUT);
-    const stderr = streams.length === 0 || streams.includes(LOG_STREAM_STDERR);
+    const stdout = streams.length === 0 || streams.includes(LogStream.LOG_STREAM_STDOUT);
+    const stderr = streams.length === 0 || streams.includes(LogStream.LOG_STREAM_STDERR);
     const since = opts?.since ? `${opts.since.seconds}.${String(opts.since.nanos).padStart(9, '0')}` : undefined;
     const query: Record<string, unknown> = { follow: opts?.follow ?? false, stdout, stderr, timestamps: true, tail, ...(since ? { since } : {}) };
     let stream: Readable;
@@ -247,16 +247,16 @@ export class DockerLogSource implements LogSource {
         for await (const chunk of stream) {
           const { lines, rest: r } = splitLines(Buffer.concat([rest, chunk as Buffer]));
           rest = r;
-          if (lines.length > 0) queue.push(lines.map((l) => toMessage(LOG_STREAM_STDOUT, l)));
+          if (lines.length > 0) queue.push(lines.map((l) => toMessage(LogStream.LOG_STREAM_STDOUT, l)));
           await queue.room();
         }
-        if (rest.length > 0) queue.push([toMessage(LOG_STREAM_STDOUT, rest)]);
+        if (rest.length > 0) queue.push([toMessage(LogStream.LOG_STREAM_STDOUT, rest)]);
       } else {
         const demux = new StdcopyDemuxer();
         for await (const chunk of stream) {
           const batch: LogMessageIn[] = [];
           for (const f of demux.push(chunk as Buffer)) {
-            const streamId = f.stream === 2 ? LOG_STREAM_STDERR : LOG_STREAM_STDOUT;
+            const streamId = f.stream === 2 ? LogStream.LOG_STREAM_STDERR : LogStream.LOG_STREAM_STDOUT;
             // One frame is one engine message; a long line arrives as several, each stamped.
             const { lines, rest } = splitLines(f.payload);
             for (const l of lines) batch.push(toMessage(streamId, l));

@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BerthError } from '../../../base/index.js';
 
 export const DEFAULT_TASKS_ROOT = '/run/berth/tasks';
 /** A marker in every task directory naming the node that made it, so that agents sharing a
@@ -22,18 +23,18 @@ const PAGE = 4096;
 const TMPFS_SLACK_BYTES = 64 * 1024;
 const TASK_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
-export class TaskDirError extends Error {
-  readonly code = 'E_TASK_DIR';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TaskDirError';
+/** mount/umount failures are temporary (worth retrying); a task id unusable as a directory is not. */
+export class TaskDirError extends BerthError {
+  declare readonly code: 'E_TASK_DIR';
+  constructor(message: string, options?: { cause?: unknown; temporary?: boolean }) {
+    super('E_TASK_DIR', message, options);
   }
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (err, _stdout, stderr) => {
-      if (err) reject(new TaskDirError(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`, { cause: err }));
+      if (err) reject(new TaskDirError(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`, { cause: err, temporary: true }));
       else resolve();
     });
   });

@@ -4,6 +4,7 @@
 // field paths on the context, `index` on label maps, and the upper/lower/title functions, as
 // a command or at the end of a pipeline. Anything else is an error naming the template, never
 // a literal "{{...}}" passed on to the container.
+import { BerthError } from '../../../base/index.js';
 
 export interface TemplateContext {
   Service: { ID: string; Name: string; Labels: Record<string, string> };
@@ -11,10 +12,11 @@ export interface TemplateContext {
   Task: { ID: string; Name: string; Slot: string };
 }
 
-export class TemplateError extends Error {
+/** A template this subset cannot expand; never worth retrying. */
+export class TemplateError extends BerthError {
+  declare readonly code: 'E_TEMPLATE';
   constructor(message: string) {
-    super(message);
-    this.name = 'TemplateError';
+    super('E_TEMPLATE', message);
   }
 }
 

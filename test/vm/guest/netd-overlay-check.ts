@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { OverlayDataPlane, overlayNetnsName, type Endpoint, type OverlayNetworkSpec } from '../../../netd/index.js';
-import { createHosts } from '../../harness/hosts.js';
+import { createHosts } from '../../../scripts/lib/hosts.js';
 
 const exec = promisify(execFile);
 const NETNS_DIR = '/var/run/netns';

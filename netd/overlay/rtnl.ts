@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { AttrStream, NetlinkSocket, RtNetlinkSocket, ifla, rt, type RawNetlinkSocket } from 'netlink';
-import { netlinkTransact, openNetlinkInNetns } from '../native/index.js';
-import { NetdError, NetlinkOperationError } from './errors.js';
-import { ipv4FromBytes, macFromBytes } from './ipv4.js';
+import { netlinkTransact, openNetlinkInNetns } from '../../native/index.js';
+import { NetdError, NetlinkOperationError } from '../errors.js';
+import { ipv4FromBytes, macFromBytes } from '../ipv4.js';
 
 const NETLINK_ROUTE = 0;
 /** Per datagram; acks for this many bytes of requests fit easily in the 8 MiB receive buffer. */

@@ -1,6 +1,6 @@
 // Validation of networks, attachments and endpoints, once, at the edge. After these functions
 // return, the rest of netd works with normalized values and never re-checks them.
-import { NetdValidationError } from './errors.js';
+import { NetdValidationError } from '../errors.js';
 import {
   broadcastOf,
   contains,
@@ -12,9 +12,9 @@ import {
   parseCidr,
   parseIpv4,
   type Cidr,
-} from './ipv4.js';
+} from '../ipv4.js';
 import { checkId } from './naming.js';
-import type { Endpoint, NetworkAttachment, OverlayNetworkSpec } from './types.js';
+import type { Endpoint, NetworkAttachment, OverlayNetworkSpec } from '../types.js';
 
 export const MIN_VNI = 1;
 /** 24-bit VXLAN network identifier. */

@@ -1,4 +1,7 @@
-// Small process helpers shared by the test harnesses. Harnesses may shell out to ip, docker,
+// The local cluster kit (scripts/lib/): what the quickstart and the test suites use to build a
+// cluster on this machine. It never imports test/ (npm run lint checks that).
+//
+// Small process helpers shared by the kit and the test harnesses. They may shell out to ip, docker,
 // qemu and friends (agentd itself never does); every failure names the command and its stderr.
 import { execFile, spawn, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@
 // our directory, a veth starting with VETH_HOST_PREFIX inside one of those namespaces. Reconcile
 // only ever deletes objects these functions would have named.
 import { createHash } from 'node:crypto';
-import { NetdValidationError } from './errors.js';
+import { NetdValidationError } from '../errors.js';
 
 export const BRIDGE_NAME = 'br0';
 export const VXLAN_NAME = 'vxlan0';

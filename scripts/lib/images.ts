@@ -1,4 +1,4 @@
-// Local images for tests, imported from tarballs built by scripts/build-images.sh.
+// Local images for tests and the quickstart, imported from tarballs built by scripts/build-images.sh.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

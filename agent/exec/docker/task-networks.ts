@@ -1,0 +1,60 @@
+// What an assignment says of a task's networks, read off the manager's Task into the plain
+// shape netd's controller takes: its attachments, the service's VIPs, aliases, endpoint mode
+// and ports, and the task's names as this executor names its containers. Pure.
+import type { TaskNetworks } from '../../../netd/index.js';
+import type { Task } from '../../proto/api.js';
+import { serviceName, taskName } from './naming.js';
+
+/** EndpointSpec.ResolutionMode: DNSRR = 1 (VIP = 0, the default). */
+const RESOLUTION_DNSRR = 1;
+/** A network without driver state is Swarm's default: overlay. */
+const OVERLAY_DRIVER = 'overlay';
+/** PortConfig.Protocol in wire order. */
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+
+function stripPrefix(cidr: string): string {
+  const i = cidr.indexOf('/');
+  return i === -1 ? cidr : cidr.slice(0, i);
+}
+
+export function taskNetworksOf(task: Task): TaskNetworks {
+  const endpoint = task.endpoint;
+  const vips = endpoint?.virtual_ips ?? [];
+  return {
+    taskId: task.id,
+    taskName: taskName(task),
+    ...(task.spec?.container?.hostname ? { hostname: task.spec.container.hostname } : {}),
+    serviceId: task.service_id,
+    serviceName: serviceName(task),
+    endpointMode: (endpoint?.spec?.mode as number | undefined) === RESOLUTION_DNSRR ? 'dnsrr' : 'vip',
+    ports: (endpoint?.ports ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: PROTOCOLS[p.protocol as number] ?? 'tcp',
+      targetPort: p.target_port,
+      ...(p.published_port ? { publishedPort: p.published_port } : {}),
+    })),
+    attachments: (task.networks ?? []).flatMap((a) => {
+      const n = a.network;
+      if (!n) return [];
+      const name = n.spec?.annotations?.name ?? '';
+      const ipam = n.ipam?.configs?.[0];
+      return [
+        {
+          network: {
+            id: n.id,
+            name: name || n.id,
+            driver: n.driver_state?.name ?? OVERLAY_DRIVER,
+            driverOptions: n.driver_state?.options ?? {},
+            ingress: n.spec?.ingress === true,
+            ...(ipam?.subnet ? { subnet: ipam.subnet } : {}),
+            ...(ipam?.gateway ? { gateway: ipam.gateway } : {}),
+          },
+          addresses: a.addresses ?? [],
+          aliases: a.aliases ?? [],
+          serviceAliases: (task.spec?.networks ?? []).find((c) => c.target === n.id || (name !== '' && c.target === name))?.aliases ?? [],
+          vips: vips.filter((v) => v.network_id === n.id && v.addr).map((v) => stripPrefix(v.addr)),
+        },
+      ];
+    }),
+  };
+}

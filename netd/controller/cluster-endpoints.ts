@@ -1,0 +1,80 @@
+// This node's task endpoints in the cluster's gossip, and other nodes' back: each local endpoint
+// is announced in overlay_peer_table (where its VXLAN peers learn it) and endpoint_table (where
+// their resolvers learn its names), as Docker nodes do; other nodes' endpoint_table entries come
+// back as name records. Their overlay_peer_table entries go straight to the overlay plane, which
+// follows the gossip's tables itself.
+import { createHash } from 'node:crypto';
+import { ENDPOINT_TABLE, OVERLAY_PEER_TABLE, decodeEndpointRecord, endpointRecord, type EndpointRecord, type Gossip } from '../gossip/index.js';
+import type { LogFn } from '../../base/index.js';
+import type { EndpointNames } from './task-networks.js';
+
+export interface LocalEndpoint {
+  ip: string;
+  prefixLength: number;
+  mac: string;
+}
+
+/** What the controller does with another node's endpoint_table entries. */
+export interface RemoteNames {
+  set(network: string, key: string, record: EndpointRecord): void;
+  remove(key: string): void;
+}
+
+export class ClusterEndpoints {
+  /** Keys announced and not withdrawn: an announcement waits for the gossip to start (the keys
+   *  come with the session), and one withdrawn meanwhile is never sent. */
+  private readonly wanted = new Set<string>();
+
+  constructor(
+    private readonly gossip: Gossip,
+    private readonly advertiseAddress: string,
+    private readonly log: LogFn,
+  ) {}
+
+  /**
+   * Keys carry the gossip node name: a restarted agentd is a new gossip node whose entries must
+   * not collide with its former self's, which the cluster keeps until it declares it dead.
+   */
+  private gossipKey(key: string): string {
+    return createHash('sha256').update(`${this.gossip.nodeName}/${key}`).digest('hex');
+  }
+
+  publish(network: string, key: string, ep: LocalEndpoint, names: EndpointNames): void {
+    this.wanted.add(key);
+    const { gossip } = this;
+    void gossip.track(
+      gossip.whenStarted().then(async () => {
+        if (!this.wanted.has(key)) return;
+        gossip.db.publishPeer(network, this.gossipKey(key), { ...ep, vtep: this.advertiseAddress });
+        gossip.db.createEntry(network, ENDPOINT_TABLE, this.gossipKey(key), endpointRecord({ ...names, endpointIp: ep.ip, serviceDisabled: false }));
+        await gossip.db.joinNetwork(network);
+      }),
+    );
+  }
+
+  withdraw(network: string, key: string): void {
+    this.wanted.delete(key);
+    if (!this.gossip.running) return;
+    this.gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, this.gossipKey(key));
+    this.gossip.db.deleteEntry(network, ENDPOINT_TABLE, this.gossipKey(key));
+  }
+
+  /** Other nodes' tasks resolve by name here too (service, tasks.<svc>, task name). */
+  watchNames(names: RemoteNames): () => void {
+    const { db } = this.gossip;
+    return db.watchTable(ENDPOINT_TABLE, (c) => {
+      if (c.kind === 'remove') return names.remove(c.key);
+      // This host's former gossip self (before a restart) still announces our own tasks.
+      if (db.memberAddress(c.owner) === this.advertiseAddress) return;
+      let record: EndpointRecord;
+      try {
+        record = decodeEndpointRecord(c.value);
+      } catch (err) {
+        this.log('debug', 'endpoint_table entry dropped', { key: c.key, err: (err as Error).message });
+        return;
+      }
+      if (!record.name || !record.serviceId || !record.endpointIp) return;
+      names.set(c.network, c.key, record);
+    });
+  }
+}

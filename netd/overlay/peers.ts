@@ -1,0 +1,195 @@
+// The peer table of each overlay network, as libnetwork's peerdb: remote endpoints, refcounted,
+// programmed as a permanent neighbour (ARP proxy) and an FDB entry (MAC → VTEP) on vxlan0.
+import { NetlinkOperationError } from '../errors.js';
+import { ipv4Bytes, ipv4FromBytes, macBytes, macFromBytes, parseIpv4 } from '../ipv4.js';
+import type { ClusterTables, Endpoint, NetworkId, ReconcileReport } from '../types.js';
+import { emptyReport, type NetworkState, type OverlayContext, type ProgrammedNetwork } from './context.js';
+import { EndpointTable, diffTables, emptyTables, isEmptyDiff, type KernelTables, type TableDiff } from './endpoints.js';
+import { GONE } from './kernel.js';
+import { VXLAN_NAME } from './naming.js';
+import { AF_BRIDGE, AF_INET, deleteNeighbourRequest, errnoName, setNeighbourRequest, type RawRequest } from './rtnl.js';
+import { normalizeEndpoint, type RemoteEndpoint } from './validate.js';
+
+interface EndpointOp {
+  kind: 'add' | 'remove';
+  e: RemoteEndpoint;
+}
+
+export class Peers {
+  private readonly endpoints = new Map<NetworkId, EndpointTable>();
+  private pendingEndpoints: Array<EndpointOp & { done: (err?: Error) => void }> = [];
+  private tables: ClusterTables | undefined;
+
+  constructor(private readonly ctx: OverlayContext) {}
+
+  endpointTable(id: NetworkId): EndpointTable {
+    let t = this.endpoints.get(id);
+    if (!t) this.endpoints.set(id, (t = new EndpointTable()));
+    return t;
+  }
+
+  /** Number of remote endpoints known for the network (for status). */
+  size(id: NetworkId): number | undefined {
+    return this.endpoints.get(id)?.size;
+  }
+
+  /** Drops the network's table when the network is retired. */
+  forget(id: NetworkId): void {
+    this.endpoints.delete(id);
+  }
+
+  private isLocal(e: RemoteEndpoint): boolean {
+    return e.vtep === this.ctx.options.advertiseAddress;
+  }
+
+  addRemoteEndpoint(e: Endpoint): Promise<void> {
+    return this.queueEndpoints([{ kind: 'add', e: normalizeEndpoint(e) }]);
+  }
+
+  removeRemoteEndpoint(e: Endpoint): Promise<void> {
+    return this.queueEndpoints([{ kind: 'remove', e: normalizeEndpoint(e) }]);
+  }
+
+  /** Many changes at once; all are validated before any is applied. */
+  applyEndpoints(added: readonly Endpoint[], removed: readonly Endpoint[] = []): Promise<void> {
+    const ops: EndpointOp[] = [...added.map((e) => ({ kind: 'add' as const, e: normalizeEndpoint(e) })), ...removed.map((e) => ({ kind: 'remove' as const, e: normalizeEndpoint(e) }))];
+    return this.queueEndpoints(ops);
+  }
+
+  /** Changes queue up while a flush runs, so a burst of single adds becomes one netlink batch. */
+  private queueEndpoints(ops: EndpointOp[]): Promise<void> {
+    this.ctx.assertOpen();
+    const relevant = ops.filter((op) => !this.isLocal(op.e));
+    if (relevant.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let left = relevant.length;
+      let failure: Error | undefined;
+      const done = (err?: Error) => {
+        failure ??= err;
+        if (--left !== 0) return;
+        if (failure) reject(failure);
+        else resolve();
+      };
+      const first = this.pendingEndpoints.length === 0;
+      for (const op of relevant) this.pendingEndpoints.push({ ...op, done });
+      if (first) void this.ctx.locked(() => this.flushEndpoints());
+    });
+  }
+
+  /** Runs under the lock. */
+  async flushEndpoints(): Promise<void> {
+    const batch = this.pendingEndpoints;
+    this.pendingEndpoints = [];
+    if (batch.length === 0) return;
+    const touched = new Set<NetworkId>();
+    for (const op of batch) {
+      const table = this.endpointTable(op.e.network);
+      if (op.kind === 'add' ? table.add(op.e) : table.remove(op.e)) touched.add(op.e.network);
+    }
+    const errors = new Map<NetworkId, Error>();
+    await Promise.all(
+      [...touched].map(async (id) => {
+        const state = this.ctx.networks.get(id);
+        if (!state?.programmed) return;
+        try {
+          await this.applyDiff(state, diffTables(state.programmed.tables, this.endpointTable(id).tables()), emptyReport());
+        } catch (err) {
+          errors.set(id, err as Error);
+        }
+      }),
+    );
+    for (const op of batch) op.done(errors.get(op.e.network));
+  }
+
+  async applyDiff(state: NetworkState, diff: TableDiff, report: ReconcileReport): Promise<void> {
+    const p = state.programmed!;
+    if (isEmptyDiff(diff)) return;
+    const ifindex = p.vxlanIndex;
+    const ip = (text: string) => ipv4Bytes(parseIpv4(text)!);
+    const fdb = (mac: string, vtep: string) => ({ ifindex, family: AF_BRIDGE, lladdr: macBytes(mac), dst: ip(vtep) }) as const;
+    const neigh = (addr: string, mac: string) => ({ ifindex, family: AF_INET, lladdr: macBytes(mac), dst: ip(addr) }) as const;
+    // Deletions first so a replaced address never has two owners; one bulk batch for all.
+    const labelled: Array<[string, RawRequest, boolean]> = [
+      ...diff.fdbDel.map(([mac, vtep]): [string, RawRequest, boolean] => [`delete fdb ${mac} dst ${vtep}`, deleteNeighbourRequest(fdb(mac, vtep)), true]),
+      ...diff.neighDel.map((addr): [string, RawRequest, boolean] => [`delete neighbour ${addr}`, deleteNeighbourRequest(neigh(addr, '00:00:00:00:00:00')), true]),
+      ...diff.neighSet.map(([addr, mac]): [string, RawRequest, boolean] => [`set neighbour ${addr} lladdr ${mac}`, setNeighbourRequest(neigh(addr, mac)), false]),
+      ...diff.fdbSet.map(([mac, vtep]): [string, RawRequest, boolean] => [`set fdb ${mac} dst ${vtep}`, setNeighbourRequest(fdb(mac, vtep)), false]),
+    ];
+    const results = await p.rtnl.batch(labelled.map(([, r]) => r));
+    const failedAt = (i: number) => {
+      const e = results[i];
+      return e !== undefined && !(labelled[i]![2] && (GONE as readonly string[]).includes(errnoName(e.errno)));
+    };
+    // Record what certainly happened, so a partial failure is retried by the next diff.
+    for (const [mac] of diff.fdbDel) p.tables.fdb.delete(mac);
+    for (const addr of diff.neighDel) p.tables.neigh.delete(addr);
+    const base = diff.fdbDel.length + diff.neighDel.length;
+    diff.neighSet.forEach(([addr, mac], i) => {
+      if (!failedAt(base + i)) p.tables.neigh.set(addr, mac);
+    });
+    diff.fdbSet.forEach(([mac, vtep], i) => {
+      if (!failedAt(base + diff.neighSet.length + i)) p.tables.fdb.set(mac, vtep);
+    });
+    report.neighboursAdded += diff.neighSet.length;
+    report.neighboursRemoved += diff.neighDel.length;
+    report.fdbAdded += diff.fdbSet.length;
+    report.fdbRemoved += diff.fdbDel.length;
+    const first = labelled.findIndex((_, i) => failedAt(i));
+    if (first >= 0) {
+      const e = results[first]!;
+      const failures = labelled.filter((_, i) => failedAt(i)).length;
+      throw new NetlinkOperationError(`${labelled[first]![0]} on ${VXLAN_NAME} in ${p.netnsPath}${failures > 1 ? ` (and ${failures - 1} more)` : ''}`, errnoName(e.errno), e.message);
+    }
+  }
+
+  /** Permanent neighbours and FDB entries on vxlan0: exactly the kinds berth writes there. */
+  async readTables(p: ProgrammedNetwork): Promise<KernelTables> {
+    const t = emptyTables();
+    const { rtnl } = p;
+    const [neigh, fdb] = [
+      await rtnl.call('dump neighbours', (o) => rtnl.rt.getNeighbors({ family: AF_INET }, undefined, o)),
+      await rtnl.call('dump fdb', (o) => rtnl.rt.getNeighbors({ family: AF_BRIDGE }, undefined, o)),
+    ];
+    for (const n of neigh) {
+      if (n.data.ifindex === p.vxlanIndex && n.data.state?.permanent && n.attrs.dst && n.attrs.lladdr) t.neigh.set(ipv4FromBytes(n.attrs.dst), macFromBytes(n.attrs.lladdr));
+    }
+    for (const n of fdb) {
+      if (n.data.ifindex === p.vxlanIndex && n.attrs.dst && n.attrs.lladdr) t.fdb.set(macFromBytes(n.attrs.lladdr), ipv4FromBytes(n.attrs.dst));
+    }
+    return t;
+  }
+
+  /** Follows a ClusterTables: seeds each network from it when defined, then applies its events. */
+  watch(tables: ClusterTables, onError: (err: Error) => void = () => undefined): () => void {
+    this.tables = tables;
+    const handle = (kind: 'add' | 'remove') => (e: Endpoint) => {
+      if (!this.ctx.networks.has(e.network)) return; // seeded from the tables when it is defined
+      (kind === 'add' ? this.addRemoteEndpoint(e) : this.removeRemoteEndpoint(e)).catch(onError);
+    };
+    const onAdd = handle('add');
+    const onRemove = handle('remove');
+    tables.on('endpoint-added', onAdd);
+    tables.on('endpoint-removed', onRemove);
+    for (const id of this.ctx.networks.keys()) this.seedFromTables(id);
+    return () => {
+      tables.off?.('endpoint-added', onAdd);
+      tables.off?.('endpoint-removed', onRemove);
+      if (this.tables === tables) this.tables = undefined;
+    };
+  }
+
+  /** A network was just defined: seed it from the tables being watched, if any. */
+  networkDefined(id: NetworkId): void {
+    if (this.tables) this.seedFromTables(id);
+  }
+
+  private seedFromTables(id: NetworkId): void {
+    const all = [...(this.tables?.endpoints(id) ?? [])];
+    if (all.length > 0) void this.applyEndpoints(all).catch(() => undefined);
+  }
+
+  /** Resolves once every change queued before the call (endpoint events included) is applied. */
+  settled(): Promise<void> {
+    return this.ctx.locked(() => this.flushEndpoints());
+  }
+}
