@@ -19,7 +19,7 @@ import { isLogSource, type Executor } from './exec/executor.js';
 import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
-import type { LocalStatus } from './worker/task-codec.js';
+import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
@@ -29,10 +29,7 @@ export const JOIN_BACKOFF_INITIAL_MS = 500;
 export const JOIN_BACKOFF_MAX_MS = 10_000;
 export const RENEW_RETRY_MS = 30_000;
 
-const AVAILABILITY = ['active', 'pause', 'drain'] as const;
-const NODE_STATE = ['unknown', 'down', 'ready', 'disconnected'] as const;
 const MANAGERS_FILE = 'managers.json';
-const ISSUANCE_ROTATE = 5;
 
 /** Managers to try: the configured ones first, then those the last session listed (saved). */
 export function knownManagers(config: Pick<AgentConfig, 'managers' | 'stateDir'>): string[] {
@@ -108,12 +105,7 @@ export class Agent {
     this.store = TaskStore.open(join(this.config.stateDir, 'worker'));
     this.reporter = new StatusReporter(this.store, this.deps.log);
     this.worker = new Worker({
-      store: {
-        putTask: (id, t) => this.store.putTask(id, t),
-        putStatus: (id, s) => this.store.putStatus(id, s as unknown as Parameters<TaskStore['putStatus']>[1]),
-        remove: (id) => void this.store.remove(id),
-        list: () => this.store.list().map((r) => ({ id: r.id, task: r.task, status: r.status as LocalStatus | undefined })),
-      },
+      store: this.store,
       executor: this.deps.executor,
       onStatus: () => this.reporter.notify(),
       log: this.deps.log,
@@ -240,10 +232,10 @@ export class Agent {
       const prev = this.node?.spec?.availability;
       this.node = msg.node;
       const now = msg.node.spec?.availability;
-      if (prev !== undefined && prev !== now) this.deps.log('info', 'node availability changed', { from: AVAILABILITY[prev as number], to: AVAILABILITY[now as number] });
+      if (prev !== undefined && prev !== now) this.deps.log('info', 'node availability changed', { from: enumName(NodeAvailability, prev)?.toLowerCase(), to: enumName(NodeAvailability, now)?.toLowerCase() });
       // During a root CA rotation the manager marks each node's certificate ROTATE until the
       // node holds one issued by the new CA.
-      if ((msg.node.certificate?.status?.state as number | undefined) === ISSUANCE_ROTATE) {
+      if (msg.node.certificate?.status?.state === IssuanceState.ROTATE) {
         this.deps.log('info', 'manager asks for a certificate from the rotated root CA; renewing', { manager });
         void this.renew();
       }
@@ -318,8 +310,8 @@ export class Agent {
       manager: s?.manager,
       connected: s !== undefined && !s.closed,
       sessionId: s?.sessionId ?? '',
-      availability: this.node ? (AVAILABILITY[this.node.spec?.availability as number] ?? 'unknown') : 'unknown',
-      nodeState: this.node ? (NODE_STATE[this.node.status?.state as number] ?? 'unknown') : 'unknown',
+      availability: enumName(NodeAvailability, this.node?.spec?.availability)?.toLowerCase() ?? 'unknown',
+      nodeState: enumName(NodeState, this.node?.status?.state)?.toLowerCase() ?? 'unknown',
       managers: this.remotes.list(),
       certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString(), fingerprint: this.identity.info.fingerprint256 },
       timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },

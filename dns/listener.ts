@@ -21,12 +21,13 @@ import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { openSocketInNetnsAsync } from '../native/index.js';
+import { EMBEDDED_DNS_ADDRESS } from '../base/index.js';
 import { DnsError } from './errors.js';
 import type { SandboxId } from './name-table.js';
 import type { DnsServer } from './server.js';
 import { MAX_MESSAGE_LEN } from './wire.js';
 
-export const EMBEDDED_DNS_ADDRESS = '127.0.0.11';
+export { EMBEDDED_DNS_ADDRESS };
 export const EMBEDDED_DNS_PORT = 53;
 /** RFC 7766 6.2.3: servers should close idle TCP connections; seconds, not minutes. */
 const TCP_IDLE_MS = 10_000;

@@ -81,7 +81,7 @@ export class NameRegistry implements NameRecords {
     // Both records are good, and so is any merge of good records: nothing below throws.
     this.table.setTask(task);
     const before = this.contributorOf.get(task.id);
-    
+    if (before !== undefined && before !== service?.id) this.withdraw(before, task.id);
     if (service) this.contribute(task.id, task.remote === true, service);
   }
 

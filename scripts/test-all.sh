@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every suite (unit, integration, interop, vm) even when one fails, then fails if any
-# suite failed or could not run (ava exits non-zero when it finds no test file).
+# Runs the lint (ESLint + import boundaries) and every suite (unit, integration, interop, vm)
+# even when one fails, then fails if the lint or any suite failed or could not run (ava exits
+# non-zero when it finds no test file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,12 @@ passed_tests=0
 failed_tests=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+
+echo "=== lint ==="
+npm run -s lint
+lint_rc=$?
+[ "$lint_rc" != 0 ] && failed_suites+=(lint)
+
 for s in "${suites[@]}"; do
   echo "=== suite: $s ==="
   npx ava --config "ava.$s.config.js" 2>&1 | tee "$out"
@@ -27,5 +34,6 @@ echo
 if [ ${#failed_suites[@]} -gt 0 ]; then
   echo "failed or could not run: ${failed_suites[*]}"
 fi
+echo "lint: $([ "$lint_rc" = 0 ] && echo passed || echo failed)"
 echo "tests: ${passed_tests} passed, ${failed_tests} failed"
 [ ${#failed_suites[@]} -eq 0 ]

@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { swarmApi } from '../proto/index.js';
+import { IssuanceState } from '../proto/enums.js';
 import type { GetRootCACertificateResponse__Output } from '../proto/gen/docker/swarmkit/v1/GetRootCACertificateResponse.js';
 import type { IssueNodeCertificateResponse__Output } from '../proto/gen/docker/swarmkit/v1/IssueNodeCertificateResponse.js';
 import type { NodeCertificateStatusResponse__Output } from '../proto/gen/docker/swarmkit/v1/NodeCertificateStatusResponse.js';
@@ -17,8 +18,6 @@ const STATUS_POLL_DEADLINE_MS = 5_000;
 const STATUS_POLL_TOTAL_MS = 120_000;
 const STATUS_BACKOFF_INITIAL_MS = 100;
 const STATUS_BACKOFF_MAX_MS = 2_000;
-
-const ISSUANCE = { UNKNOWN: 0, RENEW: 1, PENDING: 2, ISSUED: 3, FAILED: 4, ROTATE: 5 } as const;
 
 function describeGrpc(err: unknown): string {
   return isGrpcError(err) ? `${grpcCodeName(err.code)}: ${err.details}` : (err as Error).message;
@@ -89,11 +88,11 @@ export async function requestNodeCertificate(req: IssueRequest, signal?: AbortSi
       } catch (err) {
         if (!(isGrpcError(err) && err.code === grpc.status.DEADLINE_EXCEEDED)) throw joinErrorFrom(err, 'polling the node certificate', req.manager);
       }
-      const state = status?.status?.state as number | undefined;
-      if (status && state === ISSUANCE.ISSUED && status.certificate && status.certificate.certificate.length > 0) {
+      const state = status?.status?.state;
+      if (status && state === IssuanceState.ISSUED && status.certificate && status.certificate.certificate.length > 0) {
         return { nodeId, certPem: Buffer.from(status.certificate.certificate).toString('utf8') };
       }
-      if (state === ISSUANCE.FAILED) {
+      if (state === IssuanceState.FAILED) {
         throw new JoinError('E_CERT_FAILED', `the manager failed to sign the node certificate: ${status?.status?.err || 'no reason given'}`);
       }
       if (Date.now() > deadline) {

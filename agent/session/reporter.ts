@@ -4,7 +4,9 @@
 // back, and marked reported only after the manager accepted the batch, so a crash or a broken
 // session re-sends it rather than losing it.
 import type { StatusUpdate } from './session.js';
-import { toWireStatus, type LocalStatus } from '../worker/task-codec.js';
+import { toWireStatus } from '../worker/task-codec.js';
+import type { StoredStatus } from '../store/index.js';
+import type { LogFn } from '../../base/index.js';
 
 /** Coalesces bursts of status changes into one UpdateTaskStatus call. */
 export const REPORT_BATCH_DELAY_MS = 10;
@@ -13,7 +15,7 @@ export const REPORT_RETRY_MS = 1_000;
 
 export interface ReporterStore {
   /** One entry per task with an unreported status: its newest. */
-  unreported(): ReadonlyArray<{ id: string; seq: number; status: unknown }>;
+  unreported(): ReadonlyArray<{ id: string; seq: number; status: StoredStatus }>;
   markReported(id: string, seq: number): void;
   /** Resolves once every write so far is on disk. */
   durable(): Promise<void>;
@@ -33,7 +35,7 @@ export class StatusReporter {
 
   constructor(
     private readonly store: ReporterStore,
-    private readonly log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void,
+    private readonly log: LogFn,
   ) {}
 
   setSender(sender: StatusSender | undefined): void {
@@ -51,8 +53,8 @@ export class StatusReporter {
 
   /** Newest unreported status per task, in the order the tasks last changed (the store keeps
    *  only the newest per task). */
-  pending(): Array<{ id: string; seq: number; status: LocalStatus }> {
-    return this.store.unreported().map((u) => ({ id: u.id, seq: u.seq, status: u.status as LocalStatus }));
+  pending(): Array<{ id: string; seq: number; status: StoredStatus }> {
+    return this.store.unreported().map((u) => ({ id: u.id, seq: u.seq, status: u.status }));
   }
 
   async flush(): Promise<void> {

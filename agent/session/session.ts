@@ -7,6 +7,7 @@ import { swarmApi } from '../proto/index.js';
 import type { DispatcherClient } from '../proto/gen/docker/swarmkit/v1/Dispatcher.js';
 import type { AssignmentsMessage, HeartbeatResponse, NodeDescriptionIn, SessionMessage, TaskStatusIn } from '../proto/api.js';
 import { SessionError } from '../errors.js';
+import type { LogFn } from '../../base/index.js';
 import { MANAGER_SERVER_NAME, channelOptions, grpcCodeName, isGrpcError, pinnedTls, unary } from '../grpc-util.js';
 
 /** How long to wait for the first SessionMessage (the manager sends it in ~0.1 s). */
@@ -35,7 +36,7 @@ export interface SessionOptions {
   certPem: string;
   description: NodeDescriptionIn;
   handlers: SessionHandlers;
-  log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  log: LogFn;
 }
 
 export interface SessionTimings {

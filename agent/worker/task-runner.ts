@@ -3,7 +3,8 @@
 import type { Task } from '../proto/api.js';
 import { TaskError, type Controller, type Executor } from '../exec/executor.js';
 import { TaskState, checkForward, failureState, nextStep, stateName, type ControllerOp, type Step } from './task-state.js';
-import type { LocalStatus } from './task-codec.js';
+import type { StoredStatus } from '../store/index.js';
+import type { LogFn } from '../../base/index.js';
 
 /** Pause between retries of a step that failed with a temporary error. */
 export const RETRY_DELAY_MS = 1_000;
@@ -12,20 +13,20 @@ export const RETRY_DELAY_MAX_MS = 10_000;
 export interface RunnerDeps {
   executor: Executor;
   /** Persists and queues the status; throws if it would move backwards. */
-  saveStatus(taskId: string, status: LocalStatus): void;
-  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  saveStatus(taskId: string, status: StoredStatus): void;
+  log: LogFn;
 }
 
 export class TaskRunner {
   private task: Task;
-  private status: LocalStatus;
+  private status: StoredStatus;
   private controller: Controller | undefined;
   private wake: (() => void) | undefined;
   private inflight: AbortController | undefined;
   private stopped = false;
   private readonly loopDone: Promise<void>;
 
-  constructor(task: Task, status: LocalStatus, private readonly deps: RunnerDeps) {
+  constructor(task: Task, status: StoredStatus, private readonly deps: RunnerDeps) {
     this.task = task;
     this.status = status;
     this.loopDone = this.loop();
@@ -35,7 +36,7 @@ export class TaskRunner {
     return this.task.id;
   }
 
-  get current(): { task: Task; status: LocalStatus } {
+  get current(): { task: Task; status: StoredStatus } {
     return { task: this.task, status: this.status };
   }
 
@@ -50,9 +51,9 @@ export class TaskRunner {
 
   private inflightOp: ControllerOp | undefined;
 
-  private setStatus(next: Omit<LocalStatus, 'timestamp'>): void {
+  private setStatus(next: Omit<StoredStatus, 'timestamp'>): void {
     checkForward(this.status.state, next.state);
-    const s: LocalStatus = { ...next, timestamp: new Date().toISOString() };
+    const s: StoredStatus = { ...next, timestamp: new Date().toISOString() };
     this.deps.saveStatus(this.task.id, s);
     this.status = s;
   }
@@ -101,7 +102,7 @@ export class TaskRunner {
 
   private inflightAborted = false;
 
-  private async containerStatus(exitCode?: number): Promise<LocalStatus['container']> {
+  private async containerStatus(exitCode?: number): Promise<StoredStatus['container']> {
     try {
       const s = await this.controller?.containerStatus?.();
       if (!s) return undefined;

@@ -5,22 +5,22 @@ import type { AssignmentsMessage, Config, Secret, Task } from '../proto/api.js';
 import type { Executor } from '../exec/executor.js';
 import { SessionError } from '../errors.js';
 import { TaskRunner } from './task-runner.js';
-import { TaskState, isTerminal, stateName, type TaskStateNumber } from './task-state.js';
-import { decodeTask, encodeTask, fromWireStatus, type LocalStatus } from './task-codec.js';
+import { TaskState, isTerminal, stateName } from './task-state.js';
+import { decodeTask, encodeTask, fromWireStatus } from './task-codec.js';
 import { isUsableTaskId, taskProblem } from './validate-task.js';
+import { AssignmentAction, AssignmentsType } from '../proto/enums.js';
+import type { StoredStatus } from '../store/index.js';
+import type { LogFn } from '../../base/index.js';
 
-const ASSIGNMENTS_COMPLETE = 0;
-const ASSIGNMENTS_INCREMENTAL = 1;
-const ACTION_REMOVE = 1;
 const REMOVE_RETRY_MS = 1_000;
 const REMOVE_RETRY_MAX_MS = 30_000;
 
 /** What the worker needs of the persistent store (agent/store implements it). */
 export interface WorkerStore {
   putTask(id: string, task: unknown): void;
-  putStatus(id: string, status: LocalStatus): number;
+  putStatus(id: string, status: StoredStatus): number;
   remove(id: string): void;
-  list(): ReadonlyArray<{ id: string; task: unknown; status?: unknown }>;
+  list(): ReadonlyArray<{ id: string; task: unknown; status?: StoredStatus | undefined }>;
 }
 
 export interface WorkerDeps {
@@ -28,7 +28,7 @@ export interface WorkerDeps {
   executor: Executor;
   /** Called after every persisted status so the reporter can send it. */
   onStatus(): void;
-  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  log: LogFn;
 }
 
 export interface TaskView {
@@ -45,7 +45,7 @@ export interface TaskView {
 export class Worker {
   private readonly runners = new Map<string, TaskRunner>();
   /** Tasks we hold without a runner: rejected on arrival, or already terminal. */
-  private readonly parked = new Map<string, { task: Task; status: LocalStatus }>();
+  private readonly parked = new Map<string, { task: Task; status: StoredStatus }>();
   private lastResultsIn: string | undefined;
   private readonly retries = new Map<string, NodeJS.Timeout>();
   private closed = false;
@@ -56,7 +56,7 @@ export class Worker {
   init(): void {
     for (const rec of this.deps.store.list()) {
       const task = decodeTask(rec.task);
-      const status = (rec.status as LocalStatus | undefined) ?? fromWireStatus(task.status) ?? initialStatus();
+      const status = rec.status ?? fromWireStatus(task.status) ?? initialStatus();
       this.track(task, status);
     }
     this.deps.log('info', 'worker resumed tasks from the store', { tasks: this.runners.size + this.parked.size });
@@ -68,8 +68,8 @@ export class Worker {
   }
 
   async assign(msg: AssignmentsMessage): Promise<void> {
-    const type = msg.type as number;
-    if (type === ASSIGNMENTS_INCREMENTAL && msg.applies_to !== (this.lastResultsIn ?? '')) {
+    const type = msg.type;
+    if (type === AssignmentsType.INCREMENTAL && msg.applies_to !== (this.lastResultsIn ?? '')) {
       throw new SessionError(
         'E_ASSIGNMENTS_OUT_OF_SYNC',
         `INCREMENTAL assignments apply to version ${JSON.stringify(msg.applies_to)} but the last applied is ${JSON.stringify(this.lastResultsIn ?? '')}: resyncing`,
@@ -83,7 +83,7 @@ export class Worker {
     for (const change of msg.changes) {
       const a = change.assignment;
       if (!a) continue;
-      const remove = (change.action as number) === ACTION_REMOVE;
+      const remove = change.action === AssignmentAction.REMOVE;
       if (a.secret) (remove ? removed.secrets.push(a.secret.id) : secrets.push(a.secret));
       else if (a.config) (remove ? removed.configs.push(a.config.id) : configs.push(a.config));
       else if (a.task) (remove ? removed.tasks.push(a.task.id) : tasks.push(a.task));
@@ -99,7 +99,7 @@ export class Worker {
       }
       this.upsert(t);
     }
-    if (type === ASSIGNMENTS_COMPLETE) {
+    if (type === AssignmentsType.COMPLETE) {
       const keep = new Set(tasks.map((t) => t.id).filter(isUsableTaskId));
       for (const id of [...this.runners.keys(), ...this.parked.keys()]) if (!keep.has(id)) removed.tasks.push(id);
     }
@@ -127,7 +127,7 @@ export class Worker {
     const managerStatus = fromWireStatus(task.status) ?? initialStatus();
     if (problem) {
       this.deps.log('warn', 'rejecting malformed task', { task: task.id, err: problem });
-      const rejected: LocalStatus = { state: TaskState.REJECTED, message: 'rejected', err: problem, timestamp: new Date().toISOString() };
+      const rejected: StoredStatus = { state: TaskState.REJECTED, message: 'rejected', err: problem, timestamp: new Date().toISOString() };
       this.saveStatus(task.id, rejected);
       this.parked.set(task.id, { task, status: rejected });
       return;
@@ -135,7 +135,7 @@ export class Worker {
     this.track(task, managerStatus);
   }
 
-  private track(task: Task, status: LocalStatus): void {
+  private track(task: Task, status: StoredStatus): void {
     if (isTerminal(status.state) || taskProblem(task)) {
       this.parked.set(task.id, { task, status });
       return;
@@ -150,7 +150,7 @@ export class Worker {
     );
   }
 
-  private saveStatus(id: string, status: LocalStatus): void {
+  private saveStatus(id: string, status: StoredStatus): void {
     this.deps.store.putStatus(id, status);
     const parked = this.parked.get(id);
     if (parked) parked.status = status;
@@ -202,7 +202,7 @@ export class Worker {
    */
   tasksOwningSandboxes(): string[] {
     const out: string[] = [];
-    const consider = (task: Task, status: LocalStatus) => {
+    const consider = (task: Task, status: StoredStatus) => {
       const state = status.state;
       if (state < TaskState.PREPARING || state >= TaskState.COMPLETE) return;
       if (state === TaskState.READY && (task.desired_state as number) <= TaskState.READY) return;
@@ -215,12 +215,12 @@ export class Worker {
 
   tasks(): TaskView[] {
     const views: TaskView[] = [];
-    const add = (task: Task, status: LocalStatus) =>
+    const add = (task: Task, status: StoredStatus) =>
       views.push({
         id: task.id,
         service: task.service_annotations?.name || task.service_id,
         slot: String(task.slot),
-        desired: stateName(task.desired_state as TaskStateNumber),
+        desired: stateName(task.desired_state),
         state: stateName(status.state),
         message: status.message,
         ...(status.err ? { err: status.err } : {}),
@@ -239,6 +239,6 @@ export class Worker {
   }
 }
 
-function initialStatus(): LocalStatus {
+function initialStatus(): StoredStatus {
   return { state: TaskState.ASSIGNED, message: 'assigned', timestamp: new Date().toISOString() };
 }

@@ -128,6 +128,7 @@ export function remoteRecords(key: string, network: string, r: EndpointRecord): 
   return {
     task: {
       id: key,
+      remote: true,
       serviceId: r.serviceId,
       name: r.name,
       containerName: r.name,

@@ -3,7 +3,9 @@
 // (what a shell-out implementation does), in the same run on the same host namespace.
 // Goals: ≥ 20× faster than command-per-entry; 1,000 endpoints in under 100 ms (median).
 import { readdirSync } from 'node:fs';
-import { OverlayDataPlane, overlayNetnsName, type Endpoint, type OverlayNetworkSpec } from '../../netd/index.js';
+import { OverlayDataPlane } from '../../netd/overlay/index.js';
+import { overlayNetnsName } from '../../netd/overlay/naming.js';
+import type { Endpoint, OverlayNetworkSpec } from '../../netd/types.js';
 import { run, runQuiet } from '../../scripts/lib/exec.js';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { defineBenchmark } from './types.js';

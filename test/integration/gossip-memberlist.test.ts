@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { crc32 } from 'node:zlib';
-import type { Endpoint } from '../../netd/index.js';
+import type { Endpoint } from '../../netd/types.js';
 import { GossipError, Keyring, MSG, Memberlist } from '../../netd/gossip/memberlist.js';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
 import { NetworkDb } from '../../netd/gossip/networkdb.js';

@@ -8,19 +8,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { openSocketInNetns } from '../../native/index.js';
-import {
-  NetdValidationError,
-  NetworkNotFoundError,
-  OverlayDataPlane,
-  Reconciler,
-  fixedCounts,
-  overlayNetnsName,
-  type ClusterTables,
-  type Endpoint,
-  type EndpointEvent,
-  type OverlayNetworkSpec,
-  type ReconcileReport,
-} from '../../netd/index.js';
+import { NetdValidationError, NetworkNotFoundError } from '../../netd/index.js';
+import { Reconciler, fixedCounts } from '../../netd/controller/reconciler.js';
+import { OverlayDataPlane } from '../../netd/overlay/index.js';
+import { overlayNetnsName } from '../../netd/overlay/naming.js';
+import type { ClusterTables, Endpoint, EndpointEvent, OverlayNetworkSpec, ReconcileReport } from '../../netd/types.js';
 import { requireCommand, requireRoot, run, runQuiet, sleep, waitFor } from '../../scripts/lib/exec.js';
 import { repliesSince, startPingStream } from '../harness/ping.js';
 import { createHosts, type TestHost, type Underlay } from '../../scripts/lib/hosts.js';

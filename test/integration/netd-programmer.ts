@@ -1,7 +1,8 @@
 // A stand-in for agentd's data-plane half, run as a child process so a test can kill -9 it:
 // programs one overlay network across several test hosts from a JSON plan, optionally
 // reconciles, prints one "READY <json>" line and then idles until it is killed.
-import { OverlayDataPlane, type OverlayNetworkSpec, type ReconcileReport } from '../../netd/index.js';
+import { OverlayDataPlane } from '../../netd/overlay/index.js';
+import type { OverlayNetworkSpec, ReconcileReport } from '../../netd/types.js';
 
 export interface ProgrammerPlan {
   network: OverlayNetworkSpec;

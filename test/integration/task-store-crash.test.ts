@@ -173,7 +173,7 @@ test(`the store survives kill -9 at ${RUNS} random moments and keeps every finis
         }
         t.is(u.seq, r.statusSeq, `${ctx}: unreported ${u.id} seq`);
         t.true(u.seq > r.reportedSeq, `${ctx}: ${u.id} seq ${u.seq} is already reported`);
-        t.is(u.status.state, r.state);
+        t.is<number, number>(u.status.state, r.state);
       }
       t.is(ids.size, [...now.values()].filter((r) => r.statusSeq > r.reportedSeq).length, `${ctx}: unreported misses tasks`);
       seen = now;

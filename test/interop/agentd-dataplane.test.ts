@@ -7,7 +7,7 @@
 import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { overlayNetnsName } from '../../netd/index.js';
+import { overlayNetnsName } from '../../netd/overlay/naming.js';
 import { vethHostName } from '../../netd/overlay/naming.js';
 import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import { startBerthCluster, type BerthCluster } from '../harness/cluster.js';

@@ -2,7 +2,7 @@
 // (notifyMsg, mergeRemoteState, localState) and what it sends is recorded by FakeMemberlist, a
 // stand-in for gossip/memberlist.ts. Rules from docs/research/networkdb-gossip-facts.md §3–5.
 import test from 'ava';
-import type { Endpoint } from '../../netd/index.js';
+import type { Endpoint } from '../../netd/types.js';
 import type { MemberState, Memberlist } from '../../netd/gossip/memberlist.js';
 import {
   EventType,

@@ -5,7 +5,7 @@
 // cheap "still attached" check start and wait rely on. Real NameTable + NameRegistry; the overlay
 // plane, the DNS listeners and the gossip are fakes (named so: this is about the bookkeeping —
 // the real ones are exercised by the integration and interop suites).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -14,7 +14,8 @@ import type { Task } from '../../agent/proto/api.js';
 import { NameTable } from '../../dns/name-table.js';
 import { NameRegistry } from '../../dns/records.js';
 import { RRType } from '../../dns/wire.js';
-import { NetworkController, type ClusterPort, type OverlayPlane, type SandboxDns, type TaskNetworks } from '../../netd/index.js';
+import { NetworkController, type ClusterPort, type OverlayPlane, type SandboxDns } from '../../netd/controller/network-controller.js';
+import type { TaskNetworks } from '../../netd/index.js';
 import { NetdValidationError } from '../../netd/errors.js';
 
 const NET = 'net-app';
@@ -196,8 +197,9 @@ test('isAttached: true only for the namespace this process attached, while it is
   t.is(attaches, 1);
   t.true(net.isAttached(task.taskId, ns));
   t.false(net.isAttached(task.taskId, join(dir, 'other')), 'another sandbox');
-  rmSync(ns);
-  writeFileSync(ns, '');
+  // Made while the first still exists, so it is surely another inode; then put in its place.
+  writeFileSync(join(dir, 'ns2'), '');
+  renameSync(join(dir, 'ns2'), ns);
   t.false(net.isAttached(task.taskId, ns), 'the path now names another namespace (a reused pid)');
   await net.attach(task, ns, { healthy: true });
   t.true(net.isAttached(task.taskId, ns));

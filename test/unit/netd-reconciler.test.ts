@@ -2,7 +2,10 @@
 // interval, logs at info only when something was fixed, and reports partial failures with what
 // it did fix. Driven by a fake data plane; the kernel side is test/integration/netd-reconcile.
 import test from 'ava';
-import { ReconcileError, Reconciler, emptyReport, fixedCounts, type ReconcileReport } from '../../netd/index.js';
+import { ReconcileError } from '../../netd/index.js';
+import { Reconciler, fixedCounts } from '../../netd/controller/reconciler.js';
+import { emptyReport } from '../../netd/overlay/index.js';
+import type { ReconcileReport } from '../../netd/types.js';
 import type { LogFn } from '../../base/index.js';
 
 interface Line {

@@ -133,7 +133,7 @@ test("another node's endpoint_table entry: dnsrr when the VIP is empty or '<nil>
   }
   const r = remoteRecords('k1', APP, { ...base, virtualIp: '10.9.0.2', serviceDisabled: false });
   t.deepEqual(r, {
-    task: { id: 'k1', serviceId: 'svc-db', name: 'db.1.x', containerName: 'db.1.x', healthy: true, networks: [{ networkId: APP, addresses: ['10.9.0.21'], aliases: ['t'] }] },
+    task: { id: 'k1', remote: true, serviceId: 'svc-db', name: 'db.1.x', containerName: 'db.1.x', healthy: true, networks: [{ networkId: APP, addresses: ['10.9.0.21'], aliases: ['t'] }] },
     service: { id: 'svc-db', name: 'db', endpointMode: 'vip', networks: [{ networkId: APP, vips: ['10.9.0.2'], aliases: ['d'] }] },
   });
 });

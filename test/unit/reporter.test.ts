@@ -4,9 +4,10 @@
 import test from 'ava';
 import { StatusReporter, type ReporterStore, type StatusSender } from '../../agent/session/reporter.js';
 import type { StatusUpdate } from '../../agent/session/session.js';
+import type { StoredStatus } from '../../agent/store/index.js';
 
 class FakeStore implements ReporterStore {
-  readonly pending = new Map<string, { seq: number; status: unknown }>();
+  readonly pending = new Map<string, { seq: number; status: StoredStatus }>();
   readonly reported: Array<[string, number]> = [];
   private release: Array<() => void> = [];
   durableCalls = 0;
@@ -36,7 +37,7 @@ class FakeSender implements StatusSender {
   }
 }
 
-const status = (state: number) => ({ state, message: 'm', timestamp: '2026-11-22T00:00:00.000Z' });
+const status = (state: StoredStatus['state']): StoredStatus => ({ state, message: 'm', timestamp: '2026-11-22T00:00:00.000Z' });
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 test('nothing is sent before the store has synced; after that, the newest status per task', async (t) => {

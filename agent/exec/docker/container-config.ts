@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import type { ContainerSpec, Mount, Task } from '../../proto/api.js';
+import { AppArmorMode, Isolation, MountConsistency, MountPropagation, MountType, PortProtocol, PublishMode, SeccompMode, enumName } from '../../proto/enums.js';
 import { TaskError } from '../executor.js';
 import { sandboxLabels, sandboxName, serviceName, taskLabels, taskName, taskSlot } from './naming.js';
 import { renderResolvConf } from './resolv-conf.js';
@@ -19,20 +20,6 @@ export const RESOLV_CONF_FILE = 'resolv.conf';
 const PREDEFINED_NETWORK_LABEL = 'com.docker.swarm.predefined';
 const PREDEFINED_NETWORKS = new Set(['host', 'bridge']);
 
-const MOUNT_BIND = 0;
-const MOUNT_VOLUME = 1;
-const MOUNT_TMPFS = 2;
-const MOUNT_NPIPE = 3;
-const MOUNT_CLUSTER = 4;
-const PROPAGATION = ['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'] as const;
-const CONSISTENCY = ['default', 'consistent', 'cached', 'delegated'] as const;
-const SECCOMP_DEFAULT = 0;
-const SECCOMP_UNCONFINED = 1;
-const SECCOMP_CUSTOM = 2;
-const APPARMOR_DEFAULT = 0;
-const APPARMOR_DISABLED = 1;
-const PUBLISH_MODE_HOST = 1;
-const ISOLATION_DEFAULT = 0;
 
 export interface NodeInfo {
   id: string;
@@ -123,25 +110,25 @@ function translateMount(m: Mount, i: number, expand: Expand): Record<string, unk
   const target = expand(m.target, `${field}.target`);
   const source = expand(m.source, `${field}.source`);
   if (!posix.isAbsolute(target)) reject(`${field}.target`, `must be an absolute path, got ${JSON.stringify(target)}`);
-  const consistency = CONSISTENCY[m.consistency as number];
+  const consistency = enumName(MountConsistency, m.consistency)?.toLowerCase();
   if (!consistency) reject(`${field}.consistency`, `unknown value ${String(m.consistency)}`);
   const base: Record<string, unknown> = { Target: target, ReadOnly: m.readonly, ...(consistency !== 'default' ? { Consistency: consistency } : {}) };
   const type = m.type as number;
-  if (type !== MOUNT_BIND && m.bind_options) reject(`${field}.bind_options`, 'only valid for bind mounts');
-  if (type !== MOUNT_VOLUME && m.volume_options) reject(`${field}.volume_options`, 'only valid for volume mounts');
-  if (type !== MOUNT_TMPFS && m.tmpfs_options) reject(`${field}.tmpfs_options`, 'only valid for tmpfs mounts');
+  if (type !== MountType.BIND && m.bind_options) reject(`${field}.bind_options`, 'only valid for bind mounts');
+  if (type !== MountType.VOLUME && m.volume_options) reject(`${field}.volume_options`, 'only valid for volume mounts');
+  if (type !== MountType.TMPFS && m.tmpfs_options) reject(`${field}.tmpfs_options`, 'only valid for tmpfs mounts');
   switch (type) {
-    case MOUNT_BIND: {
+    case MountType.BIND: {
       if (!posix.isAbsolute(source)) reject(`${field}.source`, `bind source must be an absolute path, got ${JSON.stringify(source)}`);
       const bo = m.bind_options;
       if (bo?.createmountpoint) reject(`${field}.bind_options.createmountpoint`, 'needs Docker API 1.42; this node speaks 1.41');
       if (bo?.readonlynonrecursive) reject(`${field}.bind_options.readonlynonrecursive`, 'needs Docker API 1.44; this node speaks 1.41');
       if (bo?.readonlyforcerecursive) reject(`${field}.bind_options.readonlyforcerecursive`, 'needs Docker API 1.44; this node speaks 1.41');
-      const propagation = PROPAGATION[(bo?.propagation as number | undefined) ?? 0];
+      const propagation = enumName(MountPropagation, bo?.propagation ?? 0)?.toLowerCase();
       if (!propagation) reject(`${field}.bind_options.propagation`, `unknown value ${String(bo?.propagation)}`);
       return { ...base, Type: 'bind', Source: source, ...(bo ? { BindOptions: { Propagation: propagation, NonRecursive: bo.nonrecursive } } : {}) };
     }
-    case MOUNT_VOLUME: {
+    case MountType.VOLUME: {
       if (posix.isAbsolute(source)) reject(`${field}.source`, `volume name must not be an absolute path, got ${JSON.stringify(source)}`);
       const vo = m.volume_options;
       if (vo?.subpath) reject(`${field}.volume_options.subpath`, 'needs Docker API 1.45; this node speaks 1.41');
@@ -161,7 +148,7 @@ function translateMount(m: Mount, i: number, expand: Expand): Record<string, unk
           : {}),
       };
     }
-    case MOUNT_TMPFS: {
+    case MountType.TMPFS: {
       if (source !== '') reject(`${field}.source`, 'a tmpfs mount has no source');
       const to = m.tmpfs_options;
       if (to?.options) reject(`${field}.tmpfs_options.options`, 'needs Docker API 1.46; this node speaks 1.41');
@@ -169,9 +156,9 @@ function translateMount(m: Mount, i: number, expand: Expand): Record<string, unk
       if (sizeBytes < 0) reject(`${field}.tmpfs_options.size_bytes`, 'must not be negative');
       return { ...base, Type: 'tmpfs', ...(to ? { TmpfsOptions: { SizeBytes: sizeBytes, Mode: to.mode } } : {}) };
     }
-    case MOUNT_NPIPE:
+    case MountType.NPIPE:
       return reject(`${field}.type`, 'named pipes exist on Windows nodes only');
-    case MOUNT_CLUSTER:
+    case MountType.CLUSTER:
       return reject(`${field}.type`, 'cluster (CSI) volumes are not supported on this node');
     default:
       return reject(`${field}.type`, `unknown mount type ${String(m.type)}`);
@@ -208,12 +195,12 @@ function securityOpts(spec: ContainerSpec): string[] {
   const sc = p.seccomp;
   if (sc) {
     switch (sc.mode as number) {
-      case SECCOMP_DEFAULT:
+      case SeccompMode.DEFAULT:
         break;
-      case SECCOMP_UNCONFINED:
+      case SeccompMode.UNCONFINED:
         out.push('seccomp=unconfined');
         break;
-      case SECCOMP_CUSTOM: {
+      case SeccompMode.CUSTOM: {
         const profile = Buffer.from(sc.profile ?? []).toString('utf8');
         try {
           JSON.parse(profile);
@@ -229,8 +216,8 @@ function securityOpts(spec: ContainerSpec): string[] {
   }
   const aa = p.apparmor;
   if (aa) {
-    if ((aa.mode as number) === APPARMOR_DISABLED) out.push('apparmor=unconfined');
-    else if ((aa.mode as number) !== APPARMOR_DEFAULT) reject('spec.container.privileges.apparmor.mode', `unknown value ${String(aa.mode)}`);
+    if ((aa.mode as number) === AppArmorMode.DISABLED) out.push('apparmor=unconfined');
+    else if ((aa.mode as number) !== AppArmorMode.DEFAULT) reject('spec.container.privileges.apparmor.mode', `unknown value ${String(aa.mode)}`);
   }
   if (p.no_new_privileges) out.push('no-new-privileges=true');
   return out;
@@ -311,8 +298,8 @@ function predefinedNetwork(task: Task): string | undefined {
 
 function checkPorts(task: Task): void {
   (task.endpoint?.ports ?? []).forEach((p, i) => {
-    if ((p.publish_mode as number) === PUBLISH_MODE_HOST) {
-      reject(`endpoint.ports[${i}]`, `host-mode published port ${p.published_port}/${p.protocol === 1 ? 'udp' : p.protocol === 2 ? 'sctp' : 'tcp'} is not supported on this node yet`);
+    if ((p.publish_mode as number) === PublishMode.HOST) {
+      reject(`endpoint.ports[${i}]`, `host-mode published port ${p.published_port}/${enumName(PortProtocol, p.protocol)?.toLowerCase() ?? 'tcp'} is not supported on this node yet`);
     }
   });
 }
@@ -321,7 +308,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const spec = task.spec?.container;
   if (!spec) throw new TaskError('E_SPEC_UNSUPPORTED', `task ${task.id}: only container tasks run on this node`);
   if (!spec.image.trim()) reject('spec.container.image', 'empty');
-  if ((spec.isolation as number) !== ISOLATION_DEFAULT) reject('spec.container.isolation', 'only the default isolation exists on Linux');
+  if ((spec.isolation as number) !== Isolation.ISOLATION_DEFAULT) reject('spec.container.isolation', 'only the default isolation exists on Linux');
   if ((task.volumes ?? []).length > 0) reject('volumes', 'cluster (CSI) volumes are not supported on this node');
   checkPorts(task);
   const expand = expander(templateContext(task, opts.node));

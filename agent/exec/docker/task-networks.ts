@@ -3,14 +3,12 @@
 // and ports, and the task's names as this executor names its containers. Pure.
 import type { TaskNetworks } from '../../../netd/index.js';
 import type { Task } from '../../proto/api.js';
+import { PortProtocol, ResolutionMode } from '../../proto/enums.js';
 import { serviceName, taskName } from './naming.js';
 
-/** EndpointSpec.ResolutionMode: DNSRR = 1 (VIP = 0, the default). */
-const RESOLUTION_DNSRR = 1;
 /** A network without driver state is Swarm's default: overlay. */
 const OVERLAY_DRIVER = 'overlay';
-/** PortConfig.Protocol in wire order. */
-const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+const PROTOCOLS = { [PortProtocol.TCP]: 'tcp', [PortProtocol.UDP]: 'udp', [PortProtocol.SCTP]: 'sctp' } as const;
 
 function stripPrefix(cidr: string): string {
   const i = cidr.indexOf('/');
@@ -26,10 +24,10 @@ export function taskNetworksOf(task: Task): TaskNetworks {
     ...(task.spec?.container?.hostname ? { hostname: task.spec.container.hostname } : {}),
     serviceId: task.service_id,
     serviceName: serviceName(task),
-    endpointMode: (endpoint?.spec?.mode as number | undefined) === RESOLUTION_DNSRR ? 'dnsrr' : 'vip',
+    endpointMode: endpoint?.spec?.mode === ResolutionMode.DNSRR ? 'dnsrr' : 'vip',
     ports: (endpoint?.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),
-      protocol: PROTOCOLS[p.protocol as number] ?? 'tcp',
+      protocol: PROTOCOLS[p.protocol] ?? 'tcp',
       targetPort: p.target_port,
       ...(p.published_port ? { publishedPort: p.published_port } : {}),
     })),

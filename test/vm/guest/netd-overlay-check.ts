@@ -3,7 +3,9 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { OverlayDataPlane, overlayNetnsName, type Endpoint, type OverlayNetworkSpec } from '../../../netd/index.js';
+import { OverlayDataPlane } from '../../../netd/overlay/index.js';
+import { overlayNetnsName } from '../../../netd/overlay/naming.js';
+import type { Endpoint, OverlayNetworkSpec } from '../../../netd/types.js';
 import { createHosts } from '../../../scripts/lib/hosts.js';
 
 const exec = promisify(execFile);
