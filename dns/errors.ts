@@ -1,5 +1,6 @@
 // Errors of the dns/ folder: one class, stable codes, messages that say what to fix.
-// Only a listener that could not open (address busy, namespace going away) is temporary.
+// Temporary (worth retrying): a listener that could not open (address busy, namespace going
+// away) and a server closed under the caller (shutting down). Bad records or config are not.
 import { BerthError } from '../base/index.js';
 
 export type DnsErrorCode =
@@ -12,6 +13,6 @@ export type DnsErrorCode =
 export class DnsError extends BerthError {
   declare readonly code: DnsErrorCode;
   constructor(code: DnsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, { cause: options?.cause, temporary: code === 'E_DNS_LISTEN' });
+    super(code, message, { cause: options?.cause, temporary: code === 'E_DNS_LISTEN' || code === 'E_DNS_CLOSED' });
   }
 }

@@ -56,10 +56,8 @@ export type NativeErrorCode =
   | 'E_NETLINK_RECV'
   | 'E_NOMEM';
 
-/** Kernel answers that may succeed on a retry; any other errno (and bad arguments, a missing
- *  build) will not. */
-const TRANSIENT_ERRNOS: ReadonlySet<string> = new Set(['EAGAIN', 'EINTR', 'EBUSY', 'ENOMEM', 'ENOBUFS']);
-
+/** A bad argument or a missing build: not temporary. A failed system call (the subclasses) is:
+ *  the namespace or the kernel's state it depends on may change. */
 export class NativeError extends BerthError {
   declare readonly code: NativeErrorCode;
   constructor(code: NativeErrorCode, message: string, options?: { cause?: unknown; temporary?: boolean }) {
@@ -79,7 +77,7 @@ export class NetnsSocketError extends NativeError {
     readonly port: number,
     message: string,
   ) {
-    super(code, message, { temporary: TRANSIENT_ERRNOS.has(errnoName(errno)) });
+    super(code, message, { temporary: true });
     this.errnoName = errnoName(errno);
   }
 }
@@ -239,7 +237,7 @@ export class NativeSyscallError extends NativeError {
     readonly syscall: string,
     message: string,
   ) {
-    super(code, message, { temporary: TRANSIENT_ERRNOS.has(errnoName(errno)) });
+    super(code, message, { temporary: true });
     this.errnoName = errnoName(errno);
   }
 }

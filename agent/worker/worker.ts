@@ -84,9 +84,16 @@ export class Worker {
       const a = change.assignment;
       if (!a) continue;
       const remove = change.action === AssignmentAction.REMOVE;
-      if (a.secret) (remove ? removed.secrets.push(a.secret.id) : secrets.push(a.secret));
-      else if (a.config) (remove ? removed.configs.push(a.config.id) : configs.push(a.config));
-      else if (a.task) (remove ? removed.tasks.push(a.task.id) : tasks.push(a.task));
+      if (a.secret) {
+        if (remove) removed.secrets.push(a.secret.id);
+        else secrets.push(a.secret);
+      } else if (a.config) {
+        if (remove) removed.configs.push(a.config.id);
+        else configs.push(a.config);
+      } else if (a.task) {
+        if (remove) removed.tasks.push(a.task.id);
+        else tasks.push(a.task);
+      }
     }
     const deps = this.deps.executor.dependencies;
     for (const s of secrets) deps.setSecret(s);

@@ -9,6 +9,7 @@
 // This file is the façade; the work is split as libnetwork splits its overlay driver:
 // networks.ts (namespace + br0 + vxlan0), sandboxes.ts (join/leave), peers.ts (neighbour + FDB),
 // reconcile.ts (the repair walk), all sharing one OverlayContext (state and the lock).
+import { DEFAULT_NETNS_DIR } from '../../base/index.js';
 import { mkdirSync } from 'node:fs';
 import { NetdError, NetdValidationError } from '../errors.js';
 import { ipv4FromBytes, parseIpv4 } from '../ipv4.js';
@@ -26,7 +27,6 @@ export { emptyReport } from './context.js';
 export const DEFAULT_VXLAN_PORT = 4789;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 export const VXLAN_OVERHEAD = 50;
-export const DEFAULT_NETNS_DIR = '/run/berth/netns';
 export const DEFAULT_NAME_PREFIX = 'berth-';
 const DEFAULT_NETWORK_WAIT_MS = 5_000;
 const SELF_NETNS = '/proc/self/ns/net';

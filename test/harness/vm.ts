@@ -51,8 +51,9 @@ const TIMEOUT_EXIT_TERM = 124;
 const TIMEOUT_EXIT_KILL = 137;
 const CONSOLE_TAIL_CHARS = 4_000;
 const CONSOLE_MAX_CHARS = 1_000_000;
-/** SeaBIOS clears the screen with terminal escapes; they only garble logs. */
-const TERMINAL_ESCAPES = /\x1b(\[[0-9;?]*[A-Za-z]|c)/g;
+/** SeaBIOS clears the screen with terminal escapes (ESC [ ... letter, ESC c); they only garble logs. */
+const ESC = String.fromCharCode(0x1b);
+const TERMINAL_ESCAPES = new RegExp(`${ESC}(\\[[0-9;?]*[A-Za-z]|c)`, 'g');
 
 const MCAST_PORT_MIN = 20_000;
 const MCAST_PORT_MAX = 60_000;

@@ -22,9 +22,22 @@ async function cluster(t: { teardown(fn: () => Promise<void> | void): void }): P
   return { underlay, manager, workerEngine };
 }
 
-async function nodeInspect(manager: SwarmManager, id: string): Promise<Record<string, any>> {
+/** The fields of `docker node inspect` these tests read. */
+interface NodeInspect {
+  Description: {
+    Hostname: string;
+    Platform: { OS: string; Architecture: string };
+    Resources: { NanoCPUs: number; MemoryBytes: number };
+    Engine: { EngineVersion: string; Labels: Record<string, string>; Plugins: Array<{ Type: string; Name: string }> };
+    TLSInfo?: { TrustRoot?: string };
+  };
+  Spec: { Role: string };
+  Status: { State: string };
+}
+
+async function nodeInspect(manager: SwarmManager, id: string): Promise<NodeInspect> {
   const out = (await manager.dockerd.docker(['node', 'inspect', id])).stdout;
-  return (JSON.parse(out) as Array<Record<string, any>>)[0]!;
+  return (JSON.parse(out) as NodeInspect[])[0]!;
 }
 
 test('agentd joins, shows Ready/Active with its description, sees drain, keeps its id across restarts', async (t) => {
@@ -58,7 +71,7 @@ test('agentd joins, shows Ready/Active with its description, sees drain, keeps i
   t.true(d.Resources.MemoryBytes > 1 << 30, JSON.stringify(d.Resources));
   t.regex(d.Engine.EngineVersion, /^20\.10\./);
   t.is(d.Engine.Labels['berth.test'], 'interop');
-  const plugins = (d.Engine.Plugins as Array<{ Type: string; Name: string }>).map((p) => `${p.Type}/${p.Name}`);
+  const plugins = d.Engine.Plugins.map((p) => `${p.Type}/${p.Name}`);
   for (const p of ['Network/overlay', 'Network/bridge', 'Network/host', 'Network/null', 'Volume/local']) t.true(plugins.includes(p), plugins.join(','));
   t.truthy(d.TLSInfo?.TrustRoot);
   t.is(node.Spec.Role, 'worker');

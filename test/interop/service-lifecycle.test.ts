@@ -132,7 +132,7 @@ async function converged(services: string[], what: string, timeoutMs = 60_000): 
       timeoutMs,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nstill disagreeing:\n  ${last.join('\n  ')}`);
+    throw new Error(`${(err as Error).message}\nstill disagreeing:\n  ${last.join('\n  ')}`, { cause: err });
   }
 }
 

@@ -38,10 +38,19 @@ export class TaskFileError extends TaskError {
   }
 }
 
+/** C0 controls and DEL: never part of a file name worth having. */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 /** Normalises a target: absolute stays, relative goes under `root`; '.'/empty segments vanish; '..' is refused. */
 export function resolveTarget(raw: string, root: string): string | { problem: string } {
   if (raw === '') return { problem: 'is empty' };
-  if (/[\x00-\x1f\x7f]/.test(raw)) return { problem: 'contains control characters' };
+  if (hasControlCharacter(raw)) return { problem: 'contains control characters' };
   const segments = raw.split('/');
   if (segments.includes('..')) return { problem: "contains '..'" };
   const parts = (raw.startsWith('/') ? segments : [...root.split('/'), ...segments]).filter((s) => s !== '' && s !== '.');
