@@ -23,8 +23,3 @@ export class BerthError extends Error {
     this.temporary = options.temporary ?? false;
   }
 }
-
-/** True for a BerthError that says retrying may help; false for anything else. */
-export function isTemporary(err: unknown): boolean {
-  return err instanceof BerthError && err.temporary;
-}

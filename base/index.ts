@@ -5,6 +5,6 @@
 // folders. What does not: anything only one folder uses (it stays in that folder), anything
 // with I/O or state, and any import from the project — base/ imports nothing but Node's own
 // modules, so every folder can depend on it without cycles.
-export { BerthError, isTemporary, type BerthErrorOptions } from './errors.js';
+export { BerthError, type BerthErrorOptions } from './errors.js';
 export type { LogFn, LogLevel } from './log.js';
 export { DEFAULT_NETNS_DIR, EMBEDDED_DNS_ADDRESS } from './defaults.js';
