@@ -11,6 +11,7 @@ import { DockerExecutor } from '../../agent/exec/docker/executor.js';
 import { listBerthContainers } from '../../agent/exec/docker/inventory.js';
 import { mountPoints } from '../../agent/exec/docker/task-dir.js';
 import { TaskError, type LogSubscription } from '../../agent/exec/executor.js';
+import type { SandboxNetworking } from '../../netd/index.js';
 import type { LogMessageIn, Task } from '../../agent/proto/api.js';
 import { config, configRef, duration, makeTask, secret, secretRef, type SpecPatch } from '../unit/exec-fixture.js';
 
@@ -290,6 +291,76 @@ test('adoption: a new controller for the same task finds its containers and make
   t.deepEqual(await q2.wait(never), { exitCode: 0 });
   t.is((await engine.docker(['inspect', '-f', '{{.RestartCount}} {{.State.ExitCode}}', `web.1.${quick.id}`])).stdout.trim(), '0 0');
   await q2.remove();
+});
+
+/**
+ * A recording stand-in for netd's controller (a fake, named so: this is about when the Docker
+ * controller plumbs, not about plumbing; the real controller runs in the interop suite). Like the
+ * real one, it answers isAttached only for the namespace it attached, while that still exists.
+ */
+function recordingNetworking() {
+  const attaches: Array<{ task: string; netnsPath: string }> = [];
+  const attached = new Map<string, string>();
+  const networking: SandboxNetworking & { setNetworkBootstrapKeys(): void } = {
+    wants: (n) => n.attachments.length > 0,
+    attach: async (n, netnsPath) => {
+      attaches.push({ task: n.taskId, netnsPath });
+      attached.set(n.taskId, netnsPath);
+    },
+    isAttached: (taskId, netnsPath) => attached.get(taskId) === netnsPath && existsSync(netnsPath),
+    setHealthy: () => undefined,
+    unpublish: () => undefined,
+    detach: async (taskId) => void attached.delete(taskId),
+    setNetworkBootstrapKeys: () => undefined,
+  };
+  return { networking, attaches };
+}
+
+function overlayTask(): Task {
+  const task = runningTask();
+  return {
+    ...task,
+    networks: [
+      {
+        network: { id: 'net-app', spec: { annotations: { name: 'appnet' }, ingress: false }, driver_state: { name: 'overlay', options: {} }, ipam: { configs: [] } },
+        addresses: ['10.9.0.5/24'],
+        aliases: [],
+      },
+    ],
+  } as unknown as Task;
+}
+
+test('a task on an overlay is plumbed once: prepare attaches, start and wait only check; a restart of agentd or of the sandbox plumbs again', async (t) => {
+  const first = recordingNetworking();
+  const ex = new DockerExecutor(engine.client, { tasksRoot: ROOT, hostname: 'berth-test', dependencyWaitMs: 0, defaultNetworkMode: 'none', networking: first.networking });
+  const task = overlayTask();
+  const c = ex.controller(task);
+  await c.prepare(never);
+  t.is(first.attaches.length, 1, 'prepare plumbs');
+  t.regex(first.attaches[0]!.netnsPath, /^\/proc\/\d+\/ns\/net$/);
+  await c.start(never);
+  const ac = new AbortController();
+  const waiting = c.wait(ac.signal);
+  setTimeout(() => ac.abort(), 300);
+  await t.throwsAsync(waiting);
+  t.is(first.attaches.length, 1, 'start and wait found it attached');
+
+  // As after an agentd restart: new networking state, new controller; start plumbs again.
+  const second = recordingNetworking();
+  const again = new DockerExecutor(engine.client, { tasksRoot: ROOT, hostname: 'berth-test', dependencyWaitMs: 0, defaultNetworkMode: 'none', networking: second.networking }).controller(task);
+  await again.start(never);
+  t.is(second.attaches.length, 1, 'a restarted agent re-plumbs the running task');
+  t.is(second.attaches[0]!.netnsPath, first.attaches[0]!.netnsPath, 'the same sandbox');
+
+  // The sandbox restarted behind our back (a new pid, a new namespace): wait plumbs again.
+  await engine.docker(['restart', '-t', '1', `berth-sandbox.${task.id}`]);
+  const ac2 = new AbortController();
+  const waiting2 = again.wait(ac2.signal);
+  setTimeout(() => ac2.abort(), 300);
+  await t.throwsAsync(waiting2);
+  t.is(second.attaches.length, 2);
+  t.not(second.attaches[1]!.netnsPath, second.attaches[0]!.netnsPath);
+  await again.remove();
 });
 
 test('a container that cannot start fails the task at once (no retry loop)', async (t) => {
