@@ -24,10 +24,10 @@ import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/en
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
 /** A session that lived this long counts as healthy: the next failure starts backoff afresh. */
-export const SESSION_HEALTHY_AFTER_MS = 30_000;
-export const JOIN_BACKOFF_INITIAL_MS = 500;
-export const JOIN_BACKOFF_MAX_MS = 10_000;
-export const RENEW_RETRY_MS = 30_000;
+const SESSION_HEALTHY_AFTER_MS = 30_000;
+const JOIN_BACKOFF_INITIAL_MS = 500;
+const JOIN_BACKOFF_MAX_MS = 10_000;
+const RENEW_RETRY_MS = 30_000;
 
 const MANAGERS_FILE = 'managers.json';
 

@@ -5,12 +5,12 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { DEFAULT_NETNS_DIR, type LogLevel } from '../base/index.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/berth';
+const DEFAULT_STATE_DIR = '/var/lib/berth';
 export const DEFAULT_CONFIG_FILE = '/etc/berth/agentd.json';
 export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
-export const DEFAULT_MANAGER_PORT = 2377;
-export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+const DEFAULT_MANAGER_PORT = 2377;
+const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const MIN_RECONCILE_INTERVAL_MS = 100;
 const MAX_RECONCILE_INTERVAL_MS = 24 * 3600_000;
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -52,7 +52,7 @@ export interface ConfigInput {
   reconcileInterval?: string | number | undefined;
 }
 
-export const ENV_KEYS: Record<keyof ConfigInput, string> = {
+const ENV_KEYS: Record<keyof ConfigInput, string> = {
   joinToken: 'BERTH_JOIN_TOKEN',
   managers: 'BERTH_MANAGER',
   advertiseAddr: 'BERTH_ADVERTISE_ADDR',
@@ -117,7 +117,7 @@ function managersOf(v: string[] | string | undefined): string[] | undefined {
 }
 
 /** A duration in ms from 90 (seconds), "90s", "1500ms", "5m" or "1h". */
-export function parseDurationMs(v: string | number, what: string): number {
+function parseDurationMs(v: string | number, what: string): number {
   const text = String(v).trim();
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
   if (!m) throw new ConfigError('E_CONFIG_DURATION', `${what} "${text}" is not a duration (e.g. 60s, 500ms, 5m; a bare number is seconds)`);

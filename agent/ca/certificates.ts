@@ -64,26 +64,14 @@ export function describeCertificate(pem: string): CertificateInfo {
 }
 
 /** SwarmKit renews at a random point in the second half of the lifetime; we pick 50–80%. */
-export const RENEW_AT_MIN_FRACTION = 0.5;
-export const RENEW_AT_MAX_FRACTION = 0.8;
+const RENEW_AT_MIN_FRACTION = 0.5;
+const RENEW_AT_MAX_FRACTION = 0.8;
 
 export function renewalDelayMs(info: Pick<CertificateInfo, 'notBefore' | 'notAfter'>, now: number, random = Math.random()): number {
   const start = info.notBefore.getTime();
   const lifetime = info.notAfter.getTime() - start;
   const at = start + lifetime * (RENEW_AT_MIN_FRACTION + (RENEW_AT_MAX_FRACTION - RENEW_AT_MIN_FRACTION) * random);
   return Math.max(0, at - now);
-}
-
-/** True if `certPem` was signed by one of the certificates in `rootBundlePem`. */
-export function isSignedByBundle(certPem: string, rootBundlePem: string): boolean {
-  const leaf = new X509Certificate(certPem);
-  return splitPemBundle(rootBundlePem).some((r) => {
-    try {
-      return leaf.verify(new X509Certificate(r).publicKey);
-    } catch {
-      return false;
-    }
-  });
 }
 
 export function splitPemBundle(pem: string): string[] {

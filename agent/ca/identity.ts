@@ -12,7 +12,7 @@ import { describeCertificate, generateKeyAndCsr, splitPemBundle, type Certificat
 import { fetchRootCa, requestNodeCertificate } from './ca-client.js';
 import { parseJoinToken } from './join-token.js';
 
-export const CERT_DIR = 'certificates';
+const CERT_DIR = 'certificates';
 const ROOT_CA_FILE = 'swarm-root-ca.crt';
 const NODE_CERT_FILE = 'swarm-node.crt';
 const NODE_KEY_FILE = 'swarm-node.key';
@@ -24,7 +24,7 @@ export interface NodeIdentity {
   info: CertificateInfo;
 }
 
-export function certPaths(stateDir: string) {
+function certPaths(stateDir: string) {
   const dir = join(stateDir, CERT_DIR);
   return { dir, rootCa: join(dir, ROOT_CA_FILE), cert: join(dir, NODE_CERT_FILE), key: join(dir, NODE_KEY_FILE) };
 }
@@ -37,7 +37,7 @@ export function loadIdentity(stateDir: string): NodeIdentity | undefined {
 }
 
 /** Writes key before cert: a crash in between leaves no cert without its key. */
-export function saveIdentity(stateDir: string, id: Omit<NodeIdentity, 'info'>): NodeIdentity {
+function saveIdentity(stateDir: string, id: Omit<NodeIdentity, 'info'>): NodeIdentity {
   const p = certPaths(stateDir);
   writeFileAtomicSync(p.rootCa, id.rootCaPem, 0o644);
   writeFileAtomicSync(p.key, id.keyPem, 0o600);

@@ -44,11 +44,7 @@ export function base36ToHex(s: string, width: number): string {
   return hex.padStart(width, '0');
 }
 
-export function hexToBase36(hex: string, width: number): string {
-  return BigInt(`0x${hex}`).toString(36).padStart(width, '0');
-}
-
-export function rootCaDigestHex(pemBundle: Uint8Array | string): string {
+function rootCaDigestHex(pemBundle: Uint8Array | string): string {
   return createHash('sha256').update(pemBundle).digest('hex');
 }
 

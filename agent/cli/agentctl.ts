@@ -54,6 +54,13 @@ program
     process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/gossip'), null, 2)}\n`);
   });
 
+program
+  .command('networks')
+  .description('the overlay networks programmed here (VNI, namespace, sandboxes, remote endpoints), DNS counters (records refused), the last reconcile (null when the data plane is off)')
+  .action(async () => {
+    process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/networks'), null, 2)}\n`);
+  });
+
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`agentctl: ${(err as Error).message}\n`);
   process.exit(1);

@@ -58,6 +58,7 @@ program.action(async (opts: Record<string, unknown>) => {
     '/status': () => agent.status(),
     '/tasks': () => agent.status().tasks,
     '/gossip': () => networking?.gossipStats() ?? null,
+    '/networks': () => networking?.status() ?? null,
   });
   log('info', 'agentd running', { node: agent.nodeId, control: config.controlSocket, version: BERTH_VERSION });
   let stopping = false;

@@ -8,6 +8,7 @@ import { run, waitFor } from '../../scripts/lib/exec.js';
 import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
 import { controlRequest } from '../../agent/control.js';
 import type { GossipStats } from '../../netd/gossip/index.js';
+import type { NetworkStatus } from '../../netd/index.js';
 
 test('a berth task and a Docker task on one overlay reach each other across nodes', async (t) => {
   const { manager, engine, agentd, status: st } = await startBerthCluster(t);
@@ -71,6 +72,13 @@ test('a berth task and a Docker task on one overlay reach each other across node
   t.true(peers.includes(joined.node) && peers.includes('10.77.0.2'), peers);
   t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
   t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
+  // agentctl networks: the overlay with our sandbox and the Docker node's endpoint, the names held.
+  const nets = JSON.parse((await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'networks'], { cwd: PROJECT_ROOT })).stdout) as NetworkStatus;
+  t.log(JSON.stringify(nets.overlay));
+  const mesh = nets.overlay.networks.find((n) => n.sandboxes > 0);
+  t.truthy(mesh, JSON.stringify(nets.overlay));
+  t.true(mesh!.programmed && mesh!.remoteEndpoints >= 1, JSON.stringify(mesh));
+  t.true(nets.dns.records.tasks >= 2 && nets.dns.records.rejected === 0, JSON.stringify(nets.dns.records));
 
   // The Docker task goes: its endpoint and names leave the berth node's tables.
   await d.docker(['service', 'rm', 'ondocker']);

@@ -1,7 +1,12 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { base36ToHex, hexToBase36, parseJoinToken, redact, verifyRootCa } from '../../agent/ca/join-token.js';
+import { base36ToHex, parseJoinToken, redact, verifyRootCa } from '../../agent/ca/join-token.js';
 import { JoinError } from '../../agent/errors.js';
+
+/** The inverse of base36ToHex: how a manager writes the CA digest into a token. */
+function hexToBase36(hex: string, width: number): string {
+  return BigInt(`0x${hex}`).toString(36).padStart(width, '0');
+}
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n';
 const digestHex = createHash('sha256').update(PEM).digest('hex');

@@ -15,7 +15,7 @@ import { TemplateError, expandTemplate, type TemplateContext } from './templates
 
 /** Docker's default stop grace when the spec gives none. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
-export const RESOLV_CONF_TARGET = '/etc/resolv.conf';
+const RESOLV_CONF_TARGET = '/etc/resolv.conf';
 export const RESOLV_CONF_FILE = 'resolv.conf';
 const PREDEFINED_NETWORK_LABEL = 'com.docker.swarm.predefined';
 const PREDEFINED_NETWORKS = new Set(['host', 'bridge']);

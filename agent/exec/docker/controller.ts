@@ -27,7 +27,7 @@ const TEMPLATE_DRIVER = 'golang';
 const HEALTH_EVENTS = ['health_status', 'die', 'destroy'];
 const HEALTHY = 'health_status: healthy';
 const UNHEALTHY = 'health_status: unhealthy';
-export const UNHEALTHY_MESSAGE = 'container unhealthy';
+const UNHEALTHY_MESSAGE = 'container unhealthy';
 
 export interface ControllerEnv {
   docker: Docker;

@@ -43,7 +43,7 @@ export interface EngineEvent {
 }
 
 /** Splits a stream of newline-delimited JSON into objects. */
-export async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
   let buf = '';
   for await (const chunk of stream) {
     buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');

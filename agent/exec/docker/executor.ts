@@ -16,8 +16,8 @@ import { taskNetworksOf } from './task-networks.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 
 /** The sandbox image: the native pause program (native/pause), imported locally. */
-export const DEFAULT_PAUSE_IMAGE = 'berth/pause:local';
-export const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
+const DEFAULT_PAUSE_IMAGE = 'berth/pause:local';
+const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
 
 export interface DockerExecutorOptions {
   /** Where per-task tmpfs directories are mounted (default /run/berth/tasks). */

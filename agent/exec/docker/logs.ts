@@ -71,7 +71,7 @@ export function splitLines(buf: Buffer): { lines: Buffer[]; rest: Buffer } {
   return { lines, rest: buf.subarray(start) };
 }
 
-export function nowTimestamp(): LogTimestamp {
+function nowTimestamp(): LogTimestamp {
   const ms = Date.now();
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
 }

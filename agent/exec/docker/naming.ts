@@ -3,14 +3,14 @@
 // own labels, which let a restarted agent find everything it created for a task.
 import type { Task } from '../../proto/api.js';
 
-export const LABEL_PREFIX_SWARM = 'com.docker.swarm';
-export const LABEL_TASK = `${LABEL_PREFIX_SWARM}.task`;
+const LABEL_PREFIX_SWARM = 'com.docker.swarm';
+const LABEL_TASK = `${LABEL_PREFIX_SWARM}.task`;
 export const LABEL_SERVICE_ID = `${LABEL_PREFIX_SWARM}.service.id`;
-export const LABEL_SERVICE_NAME = `${LABEL_PREFIX_SWARM}.service.name`;
+const LABEL_SERVICE_NAME = `${LABEL_PREFIX_SWARM}.service.name`;
 export const LABEL_TASK_ID = `${LABEL_PREFIX_SWARM}.task.id`;
-export const LABEL_TASK_NAME = `${LABEL_PREFIX_SWARM}.task.name`;
+const LABEL_TASK_NAME = `${LABEL_PREFIX_SWARM}.task.name`;
 export const LABEL_NODE_ID = `${LABEL_PREFIX_SWARM}.node.id`;
-export const LABEL_STACK_NAMESPACE = 'com.docker.stack.namespace';
+const LABEL_STACK_NAMESPACE = 'com.docker.stack.namespace';
 
 /** Marks containers berth manages, and which part of a task they are (ROLE_TASK or ROLE_SANDBOX). */
 export const LABEL_BERTH_ROLE = 'io.berth.role';
