@@ -2,7 +2,6 @@
 // server between them, and a listener pair per sandbox. The node's network controller writes
 // names through `records` (its own tasks, and other nodes' endpoints from the cluster's gossip)
 // and opens/closes sandboxes; the table itself is private (the server reads it as a NameLookup).
-import { DnsError } from './errors.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import { openSandboxListener, type ListenerOptions, type SandboxListener } from './listener.js';
 import { NameTable, type NameTableOptions, type NetworkId, type SandboxId } from './name-table.js';
@@ -86,4 +85,3 @@ export class EmbeddedDns {
   }
 }
 
-export { DnsError };

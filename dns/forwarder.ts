@@ -15,11 +15,11 @@ import { Flag, HEADER_LEN, MAX_MESSAGE_LEN, replyMatches } from './wire.js';
  * Per attempt. Two attempts fit inside glibc's default 5 s per-server timeout, so the client
  * sees our SERVFAIL instead of timing out and re-sending into the same backlog.
  */
-export const DEFAULT_ATTEMPT_TIMEOUT_MS = 2000;
-export const DEFAULT_ATTEMPTS = 2;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 2000;
+const DEFAULT_ATTEMPTS = 2;
 /** Docker's cap is 100; berth's is higher because a query in flight costs one map entry here. */
-export const DEFAULT_MAX_IN_FLIGHT = 1024;
-export const DEFAULT_MAX_QUEUED = 4096;
+const DEFAULT_MAX_IN_FLIGHT = 1024;
+const DEFAULT_MAX_QUEUED = 4096;
 /** An upstream that failed is tried last for this long, doubling per failure up to the max. */
 const DOWN_BACKOFF_MS = 1000;
 const DOWN_BACKOFF_MAX_MS = 30_000;
@@ -108,11 +108,6 @@ export class Forwarder {
     this.maxInFlight = checkPositiveInt('maxInFlight', opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.now = opts.now ?? Date.now;
-  }
-
-  /** The longest a forward() can take before it settles, queueing included. */
-  get worstCaseMs(): number {
-    return this.attemptTimeoutMs * (this.attempts + 1);
   }
 
   stats(): ForwarderStats {

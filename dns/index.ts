@@ -6,12 +6,9 @@ export { EmbeddedDns, type EmbeddedDnsOptions, type EmbeddedDnsStats } from './e
 export { DnsError, type DnsErrorCode } from './errors.js';
 export type { NameRecords, RecordStats } from './records.js';
 export type {
-  NameLookup,
   NetworkId,
   NetworkRecord,
-  Question,
   RejectReason,
-  Resolution,
   SandboxId,
   ServiceNetwork,
   ServicePort,
@@ -19,4 +16,3 @@ export type {
   TaskNetwork,
   TaskRecord,
 } from './name-table.js';
-export type { ResourceRecord } from './wire.js';

@@ -27,8 +27,7 @@ import type { SandboxId } from './name-table.js';
 import type { DnsServer } from './server.js';
 import { MAX_MESSAGE_LEN } from './wire.js';
 
-export { EMBEDDED_DNS_ADDRESS };
-export const EMBEDDED_DNS_PORT = 53;
+const EMBEDDED_DNS_PORT = 53;
 /** RFC 7766 6.2.3: servers should close idle TCP connections; seconds, not minutes. */
 const TCP_IDLE_MS = 10_000;
 /** Per sandbox; a task opening more is misbehaving and waits in the backlog. */

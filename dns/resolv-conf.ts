@@ -8,10 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { DnsError } from './errors.js';
 
-export const HOST_RESOLV_CONF = '/etc/resolv.conf';
+const HOST_RESOLV_CONF = '/etc/resolv.conf';
 /** systemd-resolved writes the upstreams it uses here (not the 127.0.0.53 stub). */
-export const STUB_UPSTREAMS_FILES = ['/run/systemd/resolve/resolv.conf'] as const;
-export const DNS_PORT = 53;
+const STUB_UPSTREAMS_FILES = ['/run/systemd/resolve/resolv.conf'] as const;
+const DNS_PORT = 53;
 
 export interface Upstream {
   /** IPv4 or IPv6 literal; a link-local IPv6 may carry a zone (`fe80::1%eth0`). */

@@ -5,9 +5,9 @@
 // the parsed query and the reply buffer.
 
 export const HEADER_LEN = 12;
-export const MAX_LABEL_LEN = 63;
+const MAX_LABEL_LEN = 63;
 /** Wire length of a name, length octets and root included (RFC 1035 2.3.4). */
-export const MAX_NAME_WIRE_LEN = 255;
+const MAX_NAME_WIRE_LEN = 255;
 export const MAX_MESSAGE_LEN = 65535;
 /** UDP payload a client without EDNS may receive (RFC 1035 4.2.1). */
 export const PLAIN_UDP_MAX = 512;
@@ -428,36 +428,4 @@ export function replyMatches(reply: Buffer, query: Buffer, questionEnd: number):
   if (reply.length < questionEnd || (reply.readUInt16BE(2) & Flag.QR) === 0) return false;
   if (reply.readUInt16BE(4) !== 1) return false;
   return reply.compare(query, HEADER_LEN, questionEnd, HEADER_LEN, questionEnd) === 0;
-}
-
-/** Encodes a query: for the forwarder's tests and the fuzz corpus, not the hot path. */
-export function encodeQuery(id: number, name: string, type: number, opts: { rd?: boolean; edns?: number } = {}): Buffer {
-  const labels = name === '' ? [] : name.split('.');
-  const nameLen = labels.reduce((n, l) => n + 1 + Buffer.byteLength(l, 'latin1'), 1);
-  const buf = Buffer.alloc(HEADER_LEN + nameLen + 4 + (opts.edns ? OPT_RR_LEN : 0));
-  buf.writeUInt16BE(id, 0);
-  buf.writeUInt16BE(opts.rd === false ? 0 : Flag.RD, 2);
-  buf.writeUInt16BE(1, 4);
-  if (opts.edns) buf.writeUInt16BE(1, 10);
-  let off = HEADER_LEN;
-  for (const l of labels) {
-    const len = Buffer.byteLength(l, 'latin1');
-    buf[off] = len;
-    buf.write(l, off + 1, 'latin1');
-    off += 1 + len;
-  }
-  buf[off++] = 0;
-  buf.writeUInt16BE(type, off);
-  buf.writeUInt16BE(CLASS_IN, off + 2);
-  off += 4;
-  if (opts.edns) {
-    buf[off] = 0;
-    buf.writeUInt16BE(RRType.OPT, off + 1);
-    buf.writeUInt16BE(opts.edns, off + 3);
-  }
-  return buf;
-}
-
-export function rcodeOf(reply: Buffer): number {
-  return reply.readUInt16BE(2) & RCODE_MASK;
 }

@@ -1,4 +1,4 @@
-// Typed front for the berth_native addon and the path of the static pause program.
+// Typed front for the berth_native addon.
 // The addon is loaded on first use, so importing this module never fails on a machine where
 // `npm run build:native` has not run yet; only the calls that need it do.
 import { existsSync } from 'node:fs';
@@ -10,7 +10,6 @@ import { getSystemErrorName } from 'node:util';
 import { BerthError } from '../base/index.js';
 
 const ADDON_FILE = join('build', 'Release', 'berth_native.node');
-const PAUSE_FILE = join('build', 'pause');
 const BUILD_HINT = 'run `npm run build:native` (scripts/build-native.sh)';
 const DEFAULT_BACKLOG = 511;
 const MIN_PORT = 0;
@@ -40,7 +39,6 @@ export interface NetnsSocketOptions {
 export type NativeErrorCode =
   | 'E_NATIVE_MISSING'
   | 'E_NATIVE_LOAD'
-  | 'E_PAUSE_MISSING'
   | 'E_INVALID_ARGUMENT'
   | 'E_NETNS_OPEN'
   | 'E_SETNS'
@@ -137,18 +135,6 @@ function loadAddon(): NativeAddon {
   return addon;
 }
 
-/** True when the addon has been built; does not load it. */
-export function isNativeAddonBuilt(): boolean {
-  return findBuilt(ADDON_FILE) !== undefined;
-}
-
-/** Absolute path of the static pause program; throws E_PAUSE_MISSING when it is not built. */
-export function pauseBinaryPath(): string {
-  const path = findBuilt(PAUSE_FILE);
-  if (!path) throw new NativeError('E_PAUSE_MISSING', `pause program not built: ${BUILD_HINT}`);
-  return path;
-}
-
 function errnoName(errno: number): string {
   try {
     return getSystemErrorName(-errno);
@@ -229,7 +215,7 @@ export async function openSocketInNetnsAsync(netnsPath: string, opts: NetnsSocke
 // ---- netlink in another namespace; named namespaces -------------------------------------
 
 /** A system call failed in one of the namespace/netlink helpers below. */
-export class NativeSyscallError extends NativeError {
+class NativeSyscallError extends NativeError {
   readonly errnoName: string;
   constructor(
     code: NativeErrorCode,

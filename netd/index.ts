@@ -4,6 +4,6 @@
 export { NetworkController, type NetworkControllerOptions, type NetworkStatus, type SandboxNetworking } from './controller/network-controller.js';
 export type { TaskNetwork, TaskNetworkAttachment, TaskNetworks } from './controller/task-networks.js';
 export type { GossipStats, NetworkKey } from './gossip/index.js';
-export { NetdError, NetdValidationError, NetlinkOperationError, NetworkNotFoundError, ReconcileError, type NetdErrorCode } from './errors.js';
+export { NetdError, NetdValidationError, NetworkNotFoundError, ReconcileError, type NetdErrorCode } from './errors.js';
 export type { ReconcileReport } from './types.js';
 export type { ReconcileRun } from './controller/reconciler.js';

@@ -33,7 +33,7 @@ export function formatIpv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-export function maskOf(prefixLen: number): number {
+function maskOf(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (MAX_PREFIX - prefixLen)) >>> 0;
 }
 

@@ -24,7 +24,4 @@ export class InMemoryDependencies implements SecretsSink, DependencyGetter {
   config(id: string): Config | undefined {
     return this.configs.get(id);
   }
-  counts(): { secrets: number; configs: number } {
-    return { secrets: this.secrets.size, configs: this.configs.size };
-  }
 }

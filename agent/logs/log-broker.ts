@@ -11,13 +11,13 @@ import { MANAGER_SERVER_NAME, channelOptions, grpcCodeName, isGrpcError, pinnedT
 import type { LogSource, LogSubscription } from '../exec/executor.js';
 import type { LogFn } from '../../base/index.js';
 
-export const LISTEN_BACKOFF_INITIAL_MS = 200;
-export const LISTEN_BACKOFF_MAX_MS = 10_000;
+const LISTEN_BACKOFF_INITIAL_MS = 200;
+const LISTEN_BACKOFF_MAX_MS = 10_000;
 /** A ListenSubscriptions stream that lived this long counts as healthy: backoff starts afresh. */
-export const LISTEN_HEALTHY_AFTER_MS = 30_000;
+const LISTEN_HEALTHY_AFTER_MS = 30_000;
 /** Keep each PublishLogs message well under the manager's 4 MiB receive limit. */
-export const MAX_PUBLISH_BYTES = 512 * 1024;
-export const MAX_PUBLISH_MESSAGES = 1_000;
+const MAX_PUBLISH_BYTES = 512 * 1024;
+const MAX_PUBLISH_MESSAGES = 1_000;
 
 export interface NodeCredentials {
   rootCaPem: string;
@@ -26,7 +26,7 @@ export interface NodeCredentials {
 }
 
 /** A LogBroker client on its own channel, with the node's mTLS identity (as the dispatcher's). */
-export function createLogBrokerClient(manager: string, creds: NodeCredentials): LogBrokerClient {
+function createLogBrokerClient(manager: string, creds: NodeCredentials): LogBrokerClient {
   const api = swarmApi();
   return new api.LogBroker(manager, pinnedTls(creds.rootCaPem, { keyPem: creds.keyPem, certPem: creds.certPem }), {
     ...channelOptions(MANAGER_SERVER_NAME),
@@ -212,15 +212,12 @@ export class LogBroker {
 export interface RunLogBrokerOptions extends Omit<LogBrokerOptions, 'client'> {
   manager: string;
   credentials: NodeCredentials;
-  /** Receives the broker once made, e.g. to show its stats. */
-  onBroker?: (broker: LogBroker) => void;
 }
 
 /** Makes a client for `manager`, runs a LogBroker on it until `signal` aborts, closes the client. */
 export async function runLogBroker(opts: RunLogBrokerOptions, signal: AbortSignal): Promise<void> {
   const client = createLogBrokerClient(opts.manager, opts.credentials);
   const broker = new LogBroker({ ...opts, client });
-  opts.onBroker?.(broker);
   try {
     await broker.run(signal);
   } finally {

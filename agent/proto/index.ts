@@ -8,12 +8,10 @@ import type { ProtoGrpcType as CaProto } from './gen/ca.js';
 import type { ProtoGrpcType as DispatcherProto } from './gen/dispatcher.js';
 import type { ProtoGrpcType as LogBrokerProto } from './gen/logbroker.js';
 
-export type * as api from './api.js';
-
-export const PROTO_FILES = ['ca.proto', 'dispatcher.proto', 'logbroker.proto'] as const;
+const PROTO_FILES = ['ca.proto', 'dispatcher.proto', 'logbroker.proto'] as const;
 
 /** The options the generated types in gen/ were produced with; keep them in step. */
-export const LOADER_OPTIONS: protoLoader.Options = {
+const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   longs: String,
   defaults: true,
@@ -31,21 +29,13 @@ function protoDir(): string {
 
 export type SwarmApi = (CaProto & DispatcherProto & LogBrokerProto)['docker']['swarmkit']['v1'];
 
-let cached: { api: SwarmApi; definition: protoLoader.PackageDefinition } | undefined;
+let cached: SwarmApi | undefined;
 
-function load(): { api: SwarmApi; definition: protoLoader.PackageDefinition } {
+export function swarmApi(): SwarmApi {
   if (!cached) {
     const definition = protoLoader.loadSync([...PROTO_FILES], { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
     const root = grpc.loadPackageDefinition(definition) as unknown as CaProto & DispatcherProto & LogBrokerProto;
-    cached = { api: root.docker.swarmkit.v1, definition };
+    cached = root.docker.swarmkit.v1;
   }
   return cached;
-}
-
-export function swarmApi(): SwarmApi {
-  return load().api;
-}
-
-export function packageDefinition(): protoLoader.PackageDefinition {
-  return load().definition;
 }

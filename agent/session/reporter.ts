@@ -9,9 +9,9 @@ import type { StoredStatus } from '../store/index.js';
 import type { LogFn } from '../../base/index.js';
 
 /** Coalesces bursts of status changes into one UpdateTaskStatus call. */
-export const REPORT_BATCH_DELAY_MS = 10;
-export const REPORT_MAX_BATCH = 200;
-export const REPORT_RETRY_MS = 1_000;
+const REPORT_BATCH_DELAY_MS = 10;
+const REPORT_MAX_BATCH = 200;
+const REPORT_RETRY_MS = 1_000;
 
 export interface ReporterStore {
   /** One entry per task with an unreported status: its newest. */

@@ -11,11 +11,11 @@ import type { LogFn } from '../../base/index.js';
 import { MANAGER_SERVER_NAME, channelOptions, grpcCodeName, isGrpcError, pinnedTls, unary } from '../grpc-util.js';
 
 /** How long to wait for the first SessionMessage (the manager sends it in ~0.1 s). */
-export const SESSION_OPEN_TIMEOUT_MS = 10_000;
+const SESSION_OPEN_TIMEOUT_MS = 10_000;
 export const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** Used until the manager tells us its period. */
-export const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
-export const STATUS_UPDATE_TIMEOUT_MS = 10_000;
+const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
+const STATUS_UPDATE_TIMEOUT_MS = 10_000;
 
 export interface StatusUpdate {
   taskId: string;

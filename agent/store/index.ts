@@ -2,11 +2,7 @@
 export {
   TaskStore,
   COMPACT_CHANNEL,
-  RECOVER_CHANNEL,
-  DEFAULT_COMPACT_BYTES,
-  DEFAULT_COMPACT_EVERY,
   type CompactEvent,
-  type RecoverEvent,
   type TaskStoreOptions,
   type TaskStoreStats,
   type UnreportedStatus,

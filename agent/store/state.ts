@@ -157,8 +157,8 @@ export function applyRecord(state: StoreState, rec: LogRecord): boolean {
   return true;
 }
 
-export const SNAPSHOT_FORMAT = 'berth-task-store';
-export const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_FORMAT = 'berth-task-store';
+const SNAPSHOT_VERSION = 1;
 
 interface SnapshotBody {
   format: string;

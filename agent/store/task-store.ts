@@ -58,20 +58,20 @@ export const SNAPSHOT_FILE = 'tasks.snapshot';
 const SNAPSHOT_TMP_FILE = 'tasks.snapshot.tmp';
 
 /** Records in the log before the next write compacts it. */
-export const DEFAULT_COMPACT_EVERY = 1000;
+const DEFAULT_COMPACT_EVERY = 1000;
 /** Log size before the next write compacts it, whatever the record count. */
-export const DEFAULT_COMPACT_BYTES = 16 * 1024 * 1024;
+const DEFAULT_COMPACT_BYTES = 16 * 1024 * 1024;
 
 /** diagnostics_channel names. Compaction phases: 'begin', 'snapshot' (new snapshot renamed into
  * place, log not yet reset), 'end'. Recovery: a torn tail was cut off at open. */
 export const COMPACT_CHANNEL = 'berth:task-store:compact';
-export const RECOVER_CHANNEL = 'berth:task-store:recover';
+const RECOVER_CHANNEL = 'berth:task-store:recover';
 export interface CompactEvent {
   dir: string;
   phase: 'begin' | 'snapshot' | 'end';
   lastSeq: number;
 }
-export interface RecoverEvent {
+interface RecoverEvent {
   dir: string;
   path: string;
   offset: number;

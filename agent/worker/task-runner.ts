@@ -7,8 +7,8 @@ import type { StoredStatus } from '../store/index.js';
 import type { LogFn } from '../../base/index.js';
 
 /** Pause between retries of a step that failed with a temporary error. */
-export const RETRY_DELAY_MS = 1_000;
-export const RETRY_DELAY_MAX_MS = 10_000;
+const RETRY_DELAY_MS = 1_000;
+const RETRY_DELAY_MAX_MS = 10_000;
 
 export interface RunnerDeps {
   executor: Executor;

@@ -5,9 +5,9 @@
 import { BerthError } from '../../base/index.js';
 import { TaskState, type TaskStateNumber } from '../proto/enums.js';
 
-export { TaskState, type TaskStateNumber };
+export { TaskState };
 
-export type TaskStateName = keyof typeof TaskState;
+type TaskStateName = keyof typeof TaskState;
 
 const NAMES = new Map<number, TaskStateName>(Object.entries(TaskState).map(([k, v]) => [v, k as TaskStateName]));
 

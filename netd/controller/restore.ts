@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogFn } from '../../base/index.js';
 
 /** How long the first reconcile waits for resumed tasks to be plumbed again before going ahead. */
-export const RESTORE_WAIT_MS = 60_000;
+const RESTORE_WAIT_MS = 60_000;
 const RESTORE_POLL_MS = 250;
 
 export class RestoreTracker {

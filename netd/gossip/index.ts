@@ -7,10 +7,9 @@ import { NetworkDb, type NetworkDbStats } from './networkdb.js';
 import type { LogFn } from '../../base/index.js';
 
 export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type TableChange } from './networkdb.js';
-export { Keyring, Memberlist, GossipError } from './memberlist.js';
 export { decodeEndpointRecord, endpointRecord, type EndpointRecord } from './messages.js';
 
-export const GOSSIP_PORT = 7946;
+const GOSSIP_PORT = 7946;
 const GOSSIP_SUBSYSTEM = 'networking:gossip';
 /** Push-pull with a random member this often (Docker: 30 s); rejoin the managers when alone. */
 const MAINTAIN_MS = 10_000;

@@ -18,7 +18,7 @@ import { BerthError, type LogFn, type LogLevel } from '../../base/index.js';
 
 export const MSG = { ping: 0, indirectPing: 1, ack: 2, suspect: 3, alive: 4, dead: 5, pushPull: 6, compound: 7, user: 8, compress: 9, encrypt: 10, nack: 11, hasCrc: 12, err: 13 } as const;
 /** [protocol min, max, current, delegate min, max, current], as libnetwork configures memberlist. */
-export const VSN = Buffer.from([1, 5, 2, 0, 0, 0]);
+const VSN = Buffer.from([1, 5, 2, 0, 0, 0]);
 const ENCRYPTION_VERSION = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

@@ -22,12 +22,10 @@ import { reconcile } from './reconcile.js';
 import { AF_INET, Rtnl } from './rtnl.js';
 import { Sandboxes } from './sandboxes.js';
 
-export { emptyReport } from './context.js';
-
-export const DEFAULT_VXLAN_PORT = 4789;
+const DEFAULT_VXLAN_PORT = 4789;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-export const VXLAN_OVERHEAD = 50;
-export const DEFAULT_NAME_PREFIX = 'berth-';
+const VXLAN_OVERHEAD = 50;
+const DEFAULT_NAME_PREFIX = 'berth-';
 const DEFAULT_NETWORK_WAIT_MS = 5_000;
 const SELF_NETNS = '/proc/self/ns/net';
 const MIN_MTU = 576;

@@ -6,7 +6,7 @@ import { NetdValidationError } from '../errors.js';
 
 export const BRIDGE_NAME = 'br0';
 export const VXLAN_NAME = 'vxlan0';
-export const VETH_HOST_PREFIX = 'bv';
+const VETH_HOST_PREFIX = 'bv';
 const VETH_PEER_PREFIX = 'bp';
 const OVERLAY_INFIX = 'ov-';
 /** Interface names are at most 15 bytes; prefix + 11 hex digits of a hash leaves room. */

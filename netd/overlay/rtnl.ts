@@ -71,7 +71,7 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 
-export function parseAttrs(buf: Buffer): Map<number, Buffer> {
+function parseAttrs(buf: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   for (let off = 0; off + NLA_HEADER_BYTES <= buf.length; ) {
     const len = buf.readUInt16LE(off);
@@ -122,7 +122,7 @@ export interface LinkView {
   vxlan?: { vni: number | undefined; port: number | undefined; learning: boolean; proxy: boolean; local: string | undefined };
 }
 
-export function linkView(m: rt.LinkMessage): LinkView {
+function linkView(m: rt.LinkMessage): LinkView {
   const info = m.attrs.linkinfo ? parseAttrs(m.attrs.linkinfo) : undefined;
   const kind = info?.get(IFLA_INFO_KIND)?.toString('utf8').replace(/\0+$/, '');
   const view: LinkView = {

@@ -16,9 +16,9 @@ import {
 import { checkId } from './naming.js';
 import type { Endpoint, NetworkAttachment, OverlayNetworkSpec } from '../types.js';
 
-export const MIN_VNI = 1;
+const MIN_VNI = 1;
 /** 24-bit VXLAN network identifier. */
-export const MAX_VNI = 0xffffff;
+const MAX_VNI = 0xffffff;
 /** Room for at least a gateway and one task. */
 const MAX_SUBNET_PREFIX = 30;
 
@@ -69,7 +69,7 @@ export function normalizeNetwork(spec: OverlayNetworkSpec): Network {
   return { id: spec.id, name: spec.name ?? spec.id, vni: spec.vni, subnet, gateway };
 }
 
-export function sameNetwork(a: Network, b: Network): boolean {
+function sameNetwork(a: Network, b: Network): boolean {
   return a.vni === b.vni && a.subnet.network === b.subnet.network && a.subnet.prefixLen === b.subnet.prefixLen && a.gateway === b.gateway;
 }
 

@@ -38,7 +38,7 @@ export interface HostsOptions {
   mtu?: number;
 }
 
-export function netnsPath(name: string): string {
+function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`;
 }
 

@@ -14,7 +14,7 @@ const DOCKER_CLI = '/usr/bin/docker';
 let built: Promise<void> | undefined;
 
 /** Builds the image tarballs once per process (the script itself is idempotent). */
-export function buildImageTarballs(): Promise<void> {
+function buildImageTarballs(): Promise<void> {
   built ??= run('bash', [join(PROJECT_ROOT, 'scripts', 'build-images.sh')], { timeoutMs: 120_000 }).then(() => undefined);
   return built;
 }

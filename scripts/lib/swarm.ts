@@ -2,7 +2,7 @@
 import { startDockerd, type PrivateDockerd } from './dockerd.js';
 import type { TestHost } from './hosts.js';
 
-export const SWARM_PORT = 2377;
+const SWARM_PORT = 2377;
 
 export interface SwarmManager {
   readonly dockerd: PrivateDockerd;

@@ -8,7 +8,8 @@ import { randomInt } from 'node:crypto';
 import { EmbeddedDns } from '../../dns/embedded.js';
 import type { ServiceRecord, TaskRecord } from '../../dns/name-table.js';
 import { RRType, encodeResponse, parseQuery, type ResourceRecord } from '../../dns/wire.js';
-import { isNativeAddonBuilt, openSocketInNetnsAsync } from '../../native/index.js';
+import { openSocketInNetnsAsync } from '../../native/index.js';
+import { isNativeAddonBuilt } from '../harness/native-build.js';
 import { createNetns } from '../../scripts/lib/hosts.js';
 import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName } from '../../scripts/lib/exec.js';
 

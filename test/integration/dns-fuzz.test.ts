@@ -5,7 +5,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EmbeddedDns } from '../../dns/embedded.js';
-import { isNativeAddonBuilt } from '../../native/index.js';
+import { isNativeAddonBuilt } from '../harness/native-build.js';
 import { createNetns } from '../../scripts/lib/hosts.js';
 import { Cleanup, requireCommand, requireRoot, run } from '../../scripts/lib/exec.js';
 

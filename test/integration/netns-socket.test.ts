@@ -9,12 +9,11 @@ import net from 'node:net';
 import {
   NativeError,
   NetnsSocketError,
-  isNativeAddonBuilt,
   openSocketInNetns,
   openSocketInNetnsAsync,
-  pauseBinaryPath,
   type NetnsSocketOptions,
 } from '../../native/index.js';
+import { isNativeAddonBuilt, pauseBinaryPath } from '../harness/native-build.js';
 import { Cleanup, requireCommand, requireRoot, run, runQuiet, uniqueName, waitFor } from '../../scripts/lib/exec.js';
 
 const NETNS_DIR = '/var/run/netns';

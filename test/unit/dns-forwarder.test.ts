@@ -12,7 +12,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DnsError } from '../../dns/errors.js';
-import { Flag, RCode, RRType, encodeQuery, encodeResponse, parseQuery, rcodeOf, type Query, type ResourceRecord } from '../../dns/wire.js';
+import { Flag, RCode, RRType, encodeResponse, parseQuery, type Query, type ResourceRecord } from '../../dns/wire.js';
+import { encodeQuery, rcodeOf } from '../harness/dns-query.js';
 
 const FAST_TIMEOUT_MS = 150;
 const BIG_ANSWERS = 60;

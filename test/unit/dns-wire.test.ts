@@ -10,17 +10,16 @@ import {
   RCode,
   RRType,
   encodeEmpty,
-  encodeQuery,
   encodeResponse,
   encodeTruncated,
   parseQuery,
-  rcodeOf,
   replyMatches,
   udpLimit,
   type Malformed,
   type Query,
   type ResourceRecord,
 } from '../../dns/wire.js';
+import { encodeQuery, rcodeOf } from '../harness/dns-query.js';
 
 interface Dns2Record {
   name: string;

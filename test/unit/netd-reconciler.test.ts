@@ -4,7 +4,7 @@
 import test from 'ava';
 import { ReconcileError } from '../../netd/index.js';
 import { Reconciler, fixedCounts } from '../../netd/controller/reconciler.js';
-import { emptyReport } from '../../netd/overlay/index.js';
+import { emptyReport } from '../../netd/overlay/context.js';
 import type { ReconcileReport } from '../../netd/types.js';
 import type { LogFn } from '../../base/index.js';
 

@@ -14,7 +14,7 @@ import { BerthError } from '../../../base/index.js';
 export const DEFAULT_TASKS_ROOT = '/run/berth/tasks';
 /** A marker in every task directory naming the node that made it, so that agents sharing a
  *  host (tests) never clean up each other's tasks. */
-export const OWNER_FILE = '.owner';
+const OWNER_FILE = '.owner';
 const MOUNT_CMD = 'mount';
 const UMOUNT_CMD = 'umount';
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -24,7 +24,7 @@ const TMPFS_SLACK_BYTES = 64 * 1024;
 const TASK_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** mount/umount failures are temporary (worth retrying); a task id unusable as a directory is not. */
-export class TaskDirError extends BerthError {
+class TaskDirError extends BerthError {
   declare readonly code: 'E_TASK_DIR';
   constructor(message: string, options?: { cause?: unknown; temporary?: boolean }) {
     super('E_TASK_DIR', message, options);

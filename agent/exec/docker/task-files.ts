@@ -5,9 +5,9 @@ import type { ContainerSpec } from '../../proto/api.js';
 import { TaskError } from '../executor.js';
 
 /** Relative secret targets land here, as on Docker's workers. */
-export const SECRETS_DIR = '/run/secrets';
+const SECRETS_DIR = '/run/secrets';
 /** Relative config targets are taken from the root, as on Docker's workers. */
-export const CONFIGS_DIR = '/';
+const CONFIGS_DIR = '/';
 /** SwarmKit's limits (api/validation): the manager enforces them too. */
 export const MAX_SECRET_BYTES = 500 * 1024;
 export const MAX_CONFIG_BYTES = 1000 * 1024;
