@@ -122,7 +122,10 @@ export class NetworkController implements SandboxNetworking {
   static async open(opts: NetworkControllerOptions): Promise<NetworkController> {
     const { advertiseAddress, log } = opts;
     const plane = await OverlayDataPlane.open({ advertiseAddress, ...(opts.netnsDir ? { netnsDir: opts.netnsDir } : {}) });
-    const dns = await EmbeddedDns.create({});
+    const dns = await EmbeddedDns.create({}).catch(async (err: unknown) => {
+      await plane.close();
+      throw err;
+    });
     log('info', 'data plane on', { advertise: advertiseAddress, mtu: plane.mtu, vxlanPort: plane.vxlanPort, reconcileIntervalMs: opts.reconcileIntervalMs });
     // Endpoints of tasks on other nodes come from the cluster's gossip, which starts once the
     // manager has sent its keys.
