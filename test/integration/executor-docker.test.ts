@@ -363,6 +363,18 @@ test('a task on an overlay is plumbed once: prepare attaches, start and wait onl
   await again.remove();
 });
 
+test('wait() with a signal aborted before it began (a shutdown racing the runner) returns at once', async (t) => {
+  const c = executor().controller(runningTask());
+  await c.prepare(never);
+  await c.start(never);
+  const ac = new AbortController();
+  ac.abort(new Error('shutdown'));
+  const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
+  const outcome = await Promise.race([c.wait(ac.signal).then(() => 'resolved', () => 'rejected'), hung]);
+  t.is(outcome, 'rejected', 'the engine wait on a running container must not be left waiting');
+  await c.remove();
+});
+
 test('a container that cannot start fails the task at once (no retry loop)', async (t) => {
   const c = executor().controller(makeTask({ command: ['/no/such/binary'] }));
   await c.prepare(never);

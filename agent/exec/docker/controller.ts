@@ -330,6 +330,8 @@ export class DockerController implements Controller {
     const ac = new AbortController();
     const onAbort = () => ac.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
+    // An abort that came before the listener fires no event: follow it now.
+    if (signal.aborted) onAbort();
     try {
       const events = await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal);
       const now = await this.inspect(id);
@@ -411,6 +413,9 @@ export class DockerController implements Controller {
       const ac = new AbortController();
       const onAbort = () => ac.abort(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the inspect above ran (a shutdown as wait began): no event will come, and
+      // the engine's wait on a running container would never return.
+      if (signal.aborted) onAbort();
       try {
         if (hasHealthcheck(info)) {
           const events = await containerEvents(this.docker, { container: [info.Id], event: ['health_status'] }, ac.signal).catch((err: unknown) => {
