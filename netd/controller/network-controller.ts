@@ -14,7 +14,6 @@ import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '
 import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { OverlayDataPlane } from '../overlay/index.js';
-import type { ReconcileReport } from '../types.js';
 import { ClusterEndpoints } from './cluster-endpoints.js';
 import { Reconciler, type ReconcileRun } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
@@ -27,6 +26,7 @@ import {
   serviceRecord,
   taskRecord,
   toNetdAttachment,
+  type TaskNetworkAttachment,
   type TaskNetworks,
 } from './task-networks.js';
 
@@ -150,12 +150,12 @@ export class NetworkController implements SandboxNetworking {
       const wire = overlayAttachments(task);
       if (wire.length === 0) return;
       await this.plane.attachSandbox(task.taskId, netnsPath, wire.map(toNetdAttachment));
-      for (const a of wire) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name || a.network.id });
+      for (const a of wire) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
       const healthy = this.health.get(task.taskId) ?? opts.healthy;
       this.dns.records.setTask(taskRecord(task, wire, healthy), serviceRecord(task, wire));
       this.health.set(task.taskId, healthy);
       await this.dns.openSandbox(task.taskId, netnsPath, wire.map((a) => a.network.id));
-      this.announce(task);
+      this.announce(task, wire);
       this.attached.set(task.taskId, { netnsPath, identity: netnsIdentity(netnsPath) });
       this.log('debug', 'sandbox attached', { task: task.taskId, networks: wire.map((a) => a.network.name) });
     } finally {
@@ -177,11 +177,11 @@ export class NetworkController implements SandboxNetworking {
     this.log('debug', healthy ? 'task healthy: in its service answers' : 'task not healthy: out of its service answers', { task: taskId });
   }
 
-  private announce(task: TaskNetworks): void {
+  private announce(task: TaskNetworks, wire: readonly TaskNetworkAttachment[]): void {
     const endpoints = this.cluster?.endpoints;
     if (!endpoints || this.published.has(task.taskId)) return;
     const keys = new Map<string, string>();
-    for (const a of overlayAttachments(task)) {
+    for (const a of wire) {
       const addr = endpointAddress(a);
       const mac = addr && containerMacOf(addr.ip);
       if (!addr || !mac) continue;
@@ -243,11 +243,6 @@ export class NetworkController implements SandboxNetworking {
     const ready = this.restore.restored(resuming, this.log).then(() => gossip?.settled(GOSSIP_SETTLE_MS));
     this.reconciler = new Reconciler(this.plane, { intervalMs: this.reconcileIntervalMs, ready, log: this.log });
     this.reconciler.start();
-  }
-
-  /** Runs one reconcile now (for tests and agentctl). */
-  reconcile(): Promise<ReconcileReport> {
-    return this.plane.reconcile();
   }
 
   status(): NetworkStatus {

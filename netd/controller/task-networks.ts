@@ -14,7 +14,7 @@ const OVERLAY_DRIVER = 'overlay';
 /** One network of a task, as its assignment describes it. */
 export interface TaskNetwork {
   id: string;
-  /** The network's name (its annotations). */
+  /** The network's name (its annotations; the id when it has none): `<name>.<network>` in DNS. */
   name: string;
   /** The driver that owns it: netd programs 'overlay'. */
   driver: string;
@@ -34,7 +34,7 @@ export interface TaskNetworkAttachment {
   aliases: readonly string[];
   /** The service's aliases on this network (its spec's network config). */
   serviceAliases: readonly string[];
-  /** The service's VIPs on this network, bare (vip endpoint mode). */
+  /** The service's VIPs on this network as the assignment has them (10.0.1.2/24; vip endpoint mode). */
   vips: readonly string[];
 }
 
@@ -81,7 +81,7 @@ export function serviceRecord(t: TaskNetworks, attachments: readonly TaskNetwork
     id: t.serviceId,
     name: t.serviceName,
     endpointMode: t.endpointMode,
-    networks: attachments.map((a) => ({ networkId: a.network.id, vips: [...a.vips], aliases: [...a.serviceAliases] })),
+    networks: attachments.map((a) => ({ networkId: a.network.id, vips: a.vips.map(stripPrefix), aliases: [...a.serviceAliases] })),
     ports: t.ports,
   };
 }
@@ -103,7 +103,7 @@ export function endpointNames(t: TaskNetworks, a: TaskNetworkAttachment): Endpoi
     name: t.taskName,
     serviceName: t.serviceName,
     serviceId: t.serviceId,
-    virtualIp: a.vips[0] ?? '',
+    virtualIp: a.vips[0] === undefined ? '' : stripPrefix(a.vips[0]),
     aliases: [...a.serviceAliases],
     taskAliases: [...a.aliases],
   };

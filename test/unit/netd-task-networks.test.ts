@@ -66,8 +66,8 @@ test('taskNetworksOf reads names, endpoint mode, ports, VIPs and aliases off the
   t.deepEqual(
     n.attachments.map((a) => [a.network.id, a.network.name, a.network.driver, a.network.ingress, a.vips, a.serviceAliases, a.aliases]),
     [
-      [APP, 'appnet', 'overlay', false, ['10.9.0.2'], ['websvc'], ['al']],
-      [INGRESS, 'ingress', 'overlay', true, ['10.255.0.4'], [], []],
+      [APP, 'appnet', 'overlay', false, ['10.9.0.2/24'], ['websvc'], ['al']],
+      [INGRESS, 'ingress', 'overlay', true, ['10.255.0.4/16'], [], []],
       ['net-bridge', 'br', 'bridge', false, [], [], []],
     ],
   );

@@ -10,11 +10,6 @@ import { serviceName, taskName } from './naming.js';
 const OVERLAY_DRIVER = 'overlay';
 const PROTOCOLS = { [PortProtocol.TCP]: 'tcp', [PortProtocol.UDP]: 'udp', [PortProtocol.SCTP]: 'sctp' } as const;
 
-function stripPrefix(cidr: string): string {
-  const i = cidr.indexOf('/');
-  return i === -1 ? cidr : cidr.slice(0, i);
-}
-
 export function taskNetworksOf(task: Task): TaskNetworks {
   const endpoint = task.endpoint;
   const vips = endpoint?.virtual_ips ?? [];
@@ -50,7 +45,7 @@ export function taskNetworksOf(task: Task): TaskNetworks {
           addresses: a.addresses ?? [],
           aliases: a.aliases ?? [],
           serviceAliases: (task.spec?.networks ?? []).find((c) => c.target === n.id || (name !== '' && c.target === name))?.aliases ?? [],
-          vips: vips.filter((v) => v.network_id === n.id && v.addr).map((v) => stripPrefix(v.addr)),
+          vips: vips.filter((v) => v.network_id === n.id && v.addr).map((v) => v.addr),
         },
       ];
     }),
