@@ -45,8 +45,9 @@ export class ClusterEndpoints {
     void gossip.track(
       gossip.whenStarted().then(async () => {
         if (!this.wanted.has(key)) return;
-        gossip.db.publishPeer(network, this.gossipKey(key), { ...ep, vtep: this.advertiseAddress });
-        gossip.db.createEntry(network, ENDPOINT_TABLE, this.gossipKey(key), endpointRecord({ ...names, endpointIp: ep.ip, serviceDisabled: false }));
+        const entryKey = this.gossipKey(key);
+        gossip.db.publishPeer(network, entryKey, { ...ep, vtep: this.advertiseAddress });
+        gossip.db.createEntry(network, ENDPOINT_TABLE, entryKey, endpointRecord({ ...names, endpointIp: ep.ip, serviceDisabled: false }));
         await gossip.db.joinNetwork(network);
       }),
     );
@@ -55,8 +56,9 @@ export class ClusterEndpoints {
   withdraw(network: string, key: string): void {
     this.wanted.delete(key);
     if (!this.gossip.running) return;
-    this.gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, this.gossipKey(key));
-    this.gossip.db.deleteEntry(network, ENDPOINT_TABLE, this.gossipKey(key));
+    const entryKey = this.gossipKey(key);
+    this.gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, entryKey);
+    this.gossip.db.deleteEntry(network, ENDPOINT_TABLE, entryKey);
   }
 
   /** Other nodes' tasks resolve by name here too (service, tasks.<svc>, task name). */

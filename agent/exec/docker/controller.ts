@@ -12,7 +12,7 @@ import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerEvents, engineError, engineMessage, isAbort, isStatus } from './engine.js';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus, whenAborted } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
 import { maxBytes, type TaskFile } from './task-files.js';
 import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
@@ -328,10 +328,7 @@ export class DockerController implements Controller {
   /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
   private async waitHealthy(id: string, signal: AbortSignal): Promise<void> {
     const ac = new AbortController();
-    const onAbort = () => ac.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    // An abort that came before the listener fires no event: follow it now.
-    if (signal.aborted) onAbort();
+    const stopFollowing = whenAborted(signal, () => ac.abort(signal.reason));
     try {
       const events = await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal);
       const now = await this.inspect(id);
@@ -355,7 +352,7 @@ export class DockerController implements Controller {
     } catch (err) {
       throw engineError(err, 'waiting for the container to become healthy');
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopFollowing();
       ac.abort();
     }
   }
@@ -411,11 +408,7 @@ export class DockerController implements Controller {
     let exitCode = info.State.ExitCode;
     if (info.State.Running) {
       const ac = new AbortController();
-      const onAbort = () => ac.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      // Aborted while the inspect above ran (a shutdown as wait began): no event will come, and
-      // the engine's wait on a running container would never return.
-      if (signal.aborted) onAbort();
+      const stopFollowing = whenAborted(signal, () => ac.abort(signal.reason));
       try {
         if (hasHealthcheck(info)) {
           const events = await containerEvents(this.docker, { container: [info.Id], event: ['health_status'] }, ac.signal).catch((err: unknown) => {
@@ -446,7 +439,7 @@ export class DockerController implements Controller {
         if (signal.aborted || isAbort(err)) throw err;
         throw engineError(err, `waiting for ${name}`);
       } finally {
-        signal.removeEventListener('abort', onAbort);
+        stopFollowing();
         ac.abort();
       }
     }

@@ -64,6 +64,20 @@ export interface EventFilter {
 }
 
 /**
+ * Runs `fn` when `signal` aborts, or at once if it already has (an abort that came before the
+ * listener fires no event: a wait on a running container would then never return). Returns what
+ * stops following.
+ */
+export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', fn, { once: true });
+  return () => signal.removeEventListener('abort', fn);
+}
+
+/**
  * Subscribes to container events matching `filters` and resolves once the engine answered,
  * so a caller can inspect the current state afterwards without missing a change. The
  * iterable ends (or throws) if the engine goes away, and ends quietly when `signal` aborts.
@@ -71,8 +85,7 @@ export interface EventFilter {
 export async function containerEvents(docker: Docker, filters: EventFilter, signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
   const opts = { filters: { type: ['container'], ...filters }, abortSignal: signal };
   const stream = (await docker.getEvents(opts as Docker.GetEventsOptions)) as unknown as Readable;
-  const onAbort = () => stream.destroy();
-  signal.addEventListener('abort', onAbort, { once: true });
+  const stopFollowing = whenAborted(signal, () => stream.destroy());
   return (async function* () {
     try {
       for await (const ev of jsonLines<EngineEvent>(stream)) yield ev;
@@ -80,7 +93,7 @@ export async function containerEvents(docker: Docker, filters: EventFilter, sign
       if (signal.aborted) return;
       throw err;
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopFollowing();
       stream.destroy();
     }
   })();

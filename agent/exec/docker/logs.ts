@@ -8,7 +8,7 @@ import type { LogMessageIn } from '../../proto/api.js';
 import { LogStream } from '../../proto/enums.js';
 import type { LogFn } from '../../../base/index.js';
 import type { LogSource, LogSubscription } from '../executor.js';
-import { containerEvents, isStatus } from './engine.js';
+import { containerEvents, isStatus, whenAborted } from './engine.js';
 import { LABEL_BERTH_ROLE, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_TASK_ID, ROLE_TASK } from './naming.js';
 
 const STDCOPY_HEADER = 8;
@@ -117,8 +117,7 @@ class BatchQueue<T> {
   }
 
   async *drain(signal: AbortSignal): AsyncGenerator<T> {
-    const onAbort = () => this.end();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopFollowing = whenAborted(signal, () => this.end());
     try {
       for (;;) {
         const item = this.items.shift();
@@ -132,7 +131,7 @@ class BatchQueue<T> {
         this.wakeConsumer = undefined;
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopFollowing();
       this.end();
     }
   }
@@ -154,8 +153,7 @@ export class DockerLogSource implements LogSource {
     const started = new Set<string>();
     let running = 0;
     const inner = new AbortController();
-    const onAbort = () => inner.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopFollowing = whenAborted(signal, () => inner.abort());
     const maybeEnd = () => {
       if (!follow && running === 0) queue.end();
     };
@@ -190,7 +188,7 @@ export class DockerLogSource implements LogSource {
       maybeEnd();
       yield* queue.drain(inner.signal);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopFollowing();
       inner.abort();
     }
   }
@@ -235,8 +233,7 @@ export class DockerLogSource implements LogSource {
       if (isStatus(err, 404)) return;
       throw err;
     }
-    const onAbort = () => stream.destroy();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopFollowing = whenAborted(signal, () => stream.destroy());
     const toMessage = (streamId: number, line: Buffer): LogMessageIn => {
       const { timestamp, data } = splitLogLine(line, nowTimestamp);
       return { context, timestamp, stream: streamId as LogMessageIn['stream'], data };
@@ -269,7 +266,7 @@ export class DockerLogSource implements LogSource {
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopFollowing();
       stream.destroy();
     }
   }
