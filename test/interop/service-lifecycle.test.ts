@@ -283,8 +283,21 @@ test.serial(`kill -9 agentd in the middle of each lifecycle step (${KILL_RUNS} r
     await waitConnected(current);
     await converged(step.services, `run ${run} (${step.name}, killed after ${killAfterMs} ms): node and manager agree`);
     if (exists) {
-      await waitFor(`run ${run}: ${replicasWanted}/${replicasWanted}`, async () => (await replicas(svc)) === `${replicasWanted}/${replicasWanted}`, 60_000);
-      const live = (await nodeContainers()).filter((c) => c.service === svc && c.running);
+      // The manager counts a task as running until its shutdown is reported, so in the middle of
+      // an update (stop-first) it can say N/N while the node runs fewer: wait for both to agree;
+      // an over- or under-count that does not settle fails below.
+      let live: NodeContainer[] = [];
+      let shown = '';
+      await waitFor(
+        `run ${run}: ${replicasWanted}/${replicasWanted} and as many running containers`,
+        async () => {
+          shown = await replicas(svc);
+          live = (await nodeContainers()).filter((c) => c.service === svc && c.running);
+          return shown === `${replicasWanted}/${replicasWanted}` && live.length === replicasWanted;
+        },
+        60_000,
+      ).catch(() => undefined);
+      t.is(shown, `${replicasWanted}/${replicasWanted}`, `run ${run} (${step.name}): replicas`);
       t.is(live.length, replicasWanted, `run ${run} (${step.name}): running containers`);
     } else {
       t.deepEqual(
