@@ -11,7 +11,7 @@
 
 /** Top-level product folders that have an index.ts as their public surface. */
 const PRODUCT = '(agent|netd|dns|native|base)';
-/** netd's two subsystems; each is a folder (netd/overlay.ts still counts while it moves). */
+/** netd's subsystems, each a folder the controller drives: overlay, gossip, vip (load balancers), nat (host rules). */
 const NETD_SUBSYSTEM = 'netd/(overlay|gossip)(/|[.]ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -24,7 +24,12 @@ export type NetdErrorCode =
   | 'E_NETLINK'
   | 'E_INVALID_OPTION'
   | 'E_RECONCILE'
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  | 'E_NFT'
+  | 'E_IPVS'
+  | 'E_ENCRYPTED_UNSUPPORTED'
+  | 'E_PORT_CONFLICT'
+  | 'E_INVALID_PORT';
 
 export class NetdError extends BerthError {
   declare readonly code: NetdErrorCode;
