@@ -12,7 +12,7 @@
 /** Top-level product folders that have an index.ts as their public surface. */
 const PRODUCT = '(agent|netd|dns|native|base)';
 /** netd's subsystems, each a folder the controller drives: overlay, gossip, vip (load balancers), nat (host rules). */
-const NETD_SUBSYSTEM = 'netd/(overlay|gossip)(/|[.]ts$)';
+const NETD_SUBSYSTEM = 'netd/(overlay|gossip|vip|nat)(/|[.]ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
