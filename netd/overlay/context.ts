@@ -18,9 +18,19 @@ export interface ProgrammedNetwork {
   tables: KernelTables;
 }
 
+/** This node's load balancer on a network (Docker's lb_<network> endpoint): its address (the
+ *  SNAT source other nodes' backends reply to, Node.Attachments' LB address) and the VIPs it
+ *  answers for, all /32 on br0, whose MAC is 02:42:<source>. */
+export interface LoadBalancerAddresses {
+  source: number;
+  vips: number[];
+}
+
 export interface NetworkState {
   net: Network;
   pinned: boolean;
+  /** Set while this node balances on the network; keeps the namespace like a pin. */
+  lb?: LoadBalancerAddresses;
   sandboxes: Set<TaskId>;
   programmed?: ProgrammedNetwork;
 }

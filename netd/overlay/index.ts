@@ -106,6 +106,21 @@ export class OverlayDataPlane {
     return this.networks.removeNetwork(id);
   }
 
+  /**
+   * This node's load balancer on the network (Docker's lb_<network>): `sourceAddress` (the
+   * node's LB address from Node.Attachments) and `vips`, all /32 on the network's br0, whose MAC
+   * becomes 02:42:<source>. The namespace stays while set. Returns the namespace's path, where
+   * a VIP backend then balances. Undefined clears it.
+   */
+  setLoadBalancer(id: NetworkId, lb: { sourceAddress: string; vips: readonly string[] } | undefined): Promise<string> {
+    return this.networks.setLoadBalancer(id, lb);
+  }
+
+  /** The pinned namespace file of a network (whether or not it exists yet). */
+  netnsPathOf(id: NetworkId): string {
+    return this.ctx.netnsPathOf(id);
+  }
+
   // ---- sandboxes ----
 
   /**

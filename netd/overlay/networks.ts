@@ -4,11 +4,11 @@
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { createNetnsAt, deleteNetnsAt } from '../../native/index.js';
 import { NetdError, NetdValidationError, NetlinkOperationError, NetworkNotFoundError } from '../errors.js';
-import { formatIpv4, ipv4Bytes, parseIpv4 } from '../ipv4.js';
+import { containerMac, contains, formatIpv4, ipv4Bytes, macBytes, parseIpv4 } from '../ipv4.js';
 import type { NetworkId, OverlayNetworkSpec, ReconcileReport } from '../types.js';
 import { emptyReport, type NetworkState, type OverlayContext, type ProgrammedNetwork } from './context.js';
 import { diffTables, emptyTables } from './endpoints.js';
-import { LOOPBACK, addresses, deleteLink, setUp } from './kernel.js';
+import { GONE, LOOPBACK, addresses, deleteLink, setUp } from './kernel.js';
 import { BRIDGE_NAME, VXLAN_NAME, isOwnedLinkName } from './naming.js';
 import type { Peers } from './peers.js';
 import { AF_INET, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Rtnl, bridgeLinkInfo, vxlanLinkInfo, type LinkView } from './rtnl.js';
@@ -37,7 +37,7 @@ export class Networks {
       const state = this.ctx.networks.get(id);
       if (!state) return;
       state.pinned = false;
-      if (state.sandboxes.size === 0) await this.retire(state);
+      if (state.sandboxes.size === 0 && !state.lb) await this.retire(state);
     });
   }
 
@@ -96,6 +96,7 @@ export class Networks {
         if (!fresh) report.linksRepaired++;
       }
       const bridge = await this.ensureBridge(rtnl, state.net, links, report, fresh);
+      await this.ensureLoadBalancer(rtnl, state, bridge, report, fresh);
       const vxlan = await this.ensureVxlan(rtnl, path, state.net, links, bridge, report, fresh);
       const p: ProgrammedNetwork = state.programmed ?? { netnsPath: path, rtnl, bridgeIndex: bridge, vxlanIndex: vxlan, tables: emptyTables() };
       p.bridgeIndex = bridge;
@@ -158,6 +159,66 @@ export class Networks {
       if (!created) report.addressesRestored++;
     }
     return index;
+  }
+
+  /**
+   * The load balancer's /32 addresses on br0 (source and VIPs) and br0's MAC 02:42:<source>, so
+   * frames other nodes send to the announced MAC reach this namespace. /32 addresses on br0
+   * that are not wanted (a VIP whose service left) are removed; the gateway is never touched.
+   */
+  private async ensureLoadBalancer(rtnl: Rtnl, state: NetworkState, bridge: number, report: ReconcileReport, fresh: boolean): Promise<void> {
+    const lb = state.lb;
+    const wanted = new Set(lb ? [lb.source, ...lb.vips] : []);
+    const present = (await addresses(rtnl)).filter((a) => a.index === bridge && a.prefixLen === 32);
+    for (const a of present) {
+      if (wanted.has(a.local)) continue;
+      await rtnl.tolerate(`remove ${formatIpv4(a.local)}/32 from ${BRIDGE_NAME}`, (o) => rtnl.rt.delAddress({ family: AF_INET, prefixlen: 32, index: bridge }, { local: ipv4Bytes(a.local), address: ipv4Bytes(a.local) }, o), GONE);
+    }
+    for (const ip of wanted) {
+      if (present.some((a) => a.local === ip)) continue;
+      await rtnl.call(
+        `add ${formatIpv4(ip)}/32 to ${BRIDGE_NAME}`,
+        (o) => rtnl.rt.newAddress({ family: AF_INET, prefixlen: 32, index: bridge }, { local: ipv4Bytes(ip), address: ipv4Bytes(ip) }, o),
+        NLM_F_CREATE | NLM_F_REPLACE,
+      );
+      if (!fresh && ip === lb?.source) report.addressesRestored++;
+    }
+    if (!lb) return;
+    const mac = containerMac(lb.source);
+    const link = (await rtnl.links()).find((l) => l.index === bridge);
+    if (link?.mac !== mac) {
+      await rtnl.call(`set ${BRIDGE_NAME} address ${mac}`, (o) => rtnl.rt.setLink({ index: bridge }, { address: macBytes(mac) }, o));
+      if (!fresh && link?.mac !== undefined && state.programmed) report.linksRepaired++;
+    }
+  }
+
+  /** Sets (or, with undefined, clears) the network's load-balancer addresses and programs them. */
+  async setLoadBalancer(id: NetworkId, lb: { sourceAddress: string; vips: readonly string[] } | undefined): Promise<string> {
+    this.ctx.assertOpen();
+    return this.ctx.locked(async () => {
+      const state = this.ctx.networks.get(id);
+      if (!state) throw new NetworkNotFoundError(id, 0);
+      if (lb) {
+        const source = parseIpv4(lb.sourceAddress);
+        if (source === undefined || !contains(state.net.subnet, source) || source === state.net.gateway) {
+          throw new NetdValidationError('E_INVALID_ADDRESS', `network ${id}: load-balancer address ${JSON.stringify(lb.sourceAddress)} is not a host address of ${formatIpv4(state.net.subnet.network)}/${state.net.subnet.prefixLen} other than its gateway`);
+        }
+        const vips = lb.vips.map((v) => {
+          const n = parseIpv4(v);
+          if (n === undefined || !contains(state.net.subnet, n)) throw new NetdValidationError('E_INVALID_ADDRESS', `network ${id}: VIP ${JSON.stringify(v)} is not an address of the network's subnet`);
+          return n;
+        });
+        state.lb = { source, vips: [...new Set(vips)].filter((v) => v !== source) };
+      } else {
+        state.lb = undefined;
+      }
+      if (!state.lb && !state.pinned && state.sandboxes.size === 0) {
+        await this.retire(state);
+        return this.ctx.netnsPathOf(id);
+      }
+      const p = await this.program(state, emptyReport());
+      return p.netnsPath;
+    });
   }
 
   private vxlanMatches(l: LinkView, net: Network): boolean {

@@ -25,7 +25,7 @@ export async function reconcile(ctx: OverlayContext, networks: Networks, sandbox
     };
     const wanted = new Set<string>();
     for (const state of ctx.networks.values()) {
-      if (state.pinned || state.sandboxes.size > 0) wanted.add(overlayNetnsName(ctx.prefix, state.net.id));
+      if (state.pinned || state.lb || state.sandboxes.size > 0) wanted.add(overlayNetnsName(ctx.prefix, state.net.id));
     }
     for (const name of existsSync(ctx.netnsDir) ? readdirSync(ctx.netnsDir) : []) {
       if (isOwnedNetnsName(ctx.prefix, name) && !wanted.has(name)) {
@@ -36,7 +36,7 @@ export async function reconcile(ctx: OverlayContext, networks: Networks, sandbox
       }
     }
     for (const state of ctx.networks.values()) {
-      if (state.pinned || state.sandboxes.size > 0) await attempt(() => networks.program(state, report, true));
+      if (state.pinned || state.lb || state.sandboxes.size > 0) await attempt(() => networks.program(state, report, true));
     }
     for (const sandbox of ctx.sandboxes.values()) {
       // Gone, or the path now names another namespace (a reused pid): nothing of ours is there.

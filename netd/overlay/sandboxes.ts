@@ -89,7 +89,7 @@ export class Sandboxes {
         const link = await p.rtnl.linkByName(m.hostIfname);
         if (link) await deleteLink(p.rtnl, link.index, m.hostIfname);
       }
-      if (state.sandboxes.size === 0 && !state.pinned) await this.networks.retire(state);
+      if (state.sandboxes.size === 0 && !state.pinned && !state.lb) await this.networks.retire(state);
     }
   }
 
