@@ -55,12 +55,15 @@ export interface AgentStatus {
   statusesReported: number;
   networkKeys: number;
   dataPlane: string;
+  /** The VIP load balancer in use (ipvs | nftables), when the data plane is on. */
+  vipBackend: string | undefined;
   tasks: ReturnType<Worker['tasks']>;
 }
 
 export interface AgentDeps {
   /** Whether overlays and the embedded DNS are programmed (for status). */
   dataPlane?: 'on' | 'off' | 'failed';
+  vipBackend?: () => string | undefined;
   docker: Docker;
   executor: Executor;
   log: LogFn;
@@ -78,6 +81,8 @@ export class Agent {
   private renewTimer: NodeJS.Timeout | undefined;
   private renewAt: Date | undefined;
   private node: SessionMessage['node'] = null;
+  /** Node.Attachments as last handed to the executor (JSON), so only a change is applied. */
+  private nodeAttachments = '';
   private networkKeys = 0;
   private joinMs: number | undefined;
   private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
@@ -235,6 +240,11 @@ export class Agent {
       if (prev !== undefined && prev !== now) this.deps.log('info', 'node availability changed', { from: enumName(NodeAvailability, prev)?.toLowerCase(), to: enumName(NodeAvailability, now)?.toLowerCase() });
       // During a root CA rotation the manager marks each node's certificate ROTATE until the
       // node holds one issued by the new CA.
+      const attachments = JSON.stringify(msg.node.attachments ?? msg.node.attachment ?? null);
+      if (attachments !== this.nodeAttachments) {
+        this.nodeAttachments = attachments;
+        void this.deps.executor.configure?.(msg.node).catch((err: Error) => this.deps.log('warn', 'network attachments not applied', { err: err.message }));
+      }
       if (msg.node.certificate?.status?.state === IssuanceState.ROTATE) {
         this.deps.log('info', 'manager asks for a certificate from the rotated root CA; renewing', { manager });
         void this.renew();
@@ -319,6 +329,7 @@ export class Agent {
       statusesReported: this.reporter.reportedCount,
       networkKeys: this.networkKeys,
       dataPlane: this.deps.dataPlane ?? 'off',
+      vipBackend: this.deps.vipBackend?.(),
       tasks: this.worker.tasks(),
     };
   }

@@ -34,6 +34,11 @@ export interface AgentConfig {
   netnsDir: string;
   /** Data plane reconcile period; 0 = only the one after start. */
   reconcileIntervalMs: number;
+  /** Which VIP load balancer: auto = IPVS where the kernel has it, else nftables. */
+  vipBackend: 'auto' | 'ipvs' | 'nftables';
+  /** Idle timeouts of connections through a VIP or published port, seconds (undefined: berth's defaults). */
+  lbTcpTimeoutS: number | undefined;
+  lbUdpTimeoutS: number | undefined;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -50,6 +55,10 @@ export interface ConfigInput {
   netnsDir?: string | undefined;
   /** A duration: 90, "90s", "500ms", "5m" (a bare number is seconds); 0 turns periodic runs off. */
   reconcileInterval?: string | number | undefined;
+  vipBackend?: string | undefined;
+  /** Durations, as reconcileInterval. */
+  lbTcpTimeout?: string | number | undefined;
+  lbUdpTimeout?: string | number | undefined;
 }
 
 const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -64,7 +73,19 @@ const ENV_KEYS: Record<keyof ConfigInput, string> = {
   dataPlane: 'BERTH_DATA_PLANE',
   netnsDir: 'BERTH_NETNS_DIR',
   reconcileInterval: 'BERTH_RECONCILE_INTERVAL',
+  vipBackend: 'BERTH_VIP_BACKEND',
+  lbTcpTimeout: 'BERTH_LB_TCP_TIMEOUT',
+  lbUdpTimeout: 'BERTH_LB_UDP_TIMEOUT',
 };
+
+const VIP_BACKENDS = ['auto', 'ipvs', 'nftables'] as const;
+
+function timeoutSecondsOf(v: string | number | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Math.round(parseDurationMs(v, what) / 1000);
+  if (s < 1) throw new ConfigError('E_CONFIG_DURATION', `${what} "${String(v).trim()}" must be at least 1s`);
+  return s;
+}
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: ConfigInput = {};
@@ -133,6 +154,12 @@ function reconcileIntervalOf(v: string | number | undefined): number {
   return ms;
 }
 
+function vipBackendOf(v: string | undefined): AgentConfig['vipBackend'] {
+  const b = (v ?? 'auto').trim();
+  if (!(VIP_BACKENDS as readonly string[]).includes(b)) throw new ConfigError('E_CONFIG_VIP_BACKEND', `vip backend "${b}" is not one of ${VIP_BACKENDS.join(', ')}`);
+  return b as AgentConfig['vipBackend'];
+}
+
 /** Merges the layers (later wins) and validates the result. */
 export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): AgentConfig {
   const merged: ConfigInput = {};
@@ -157,6 +184,9 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     logLevel,
     netnsDir: merged.netnsDir ?? DEFAULT_NETNS_DIR,
     reconcileIntervalMs: reconcileIntervalOf(merged.reconcileInterval),
+    vipBackend: vipBackendOf(merged.vipBackend),
+    lbTcpTimeoutS: timeoutSecondsOf(merged.lbTcpTimeout, 'lb tcp timeout'),
+    lbUdpTimeoutS: timeoutSecondsOf(merged.lbUdpTimeout, 'lb udp timeout'),
     dataPlane: merged.dataPlane === undefined ? true : merged.dataPlane === true || merged.dataPlane === 'true' || merged.dataPlane === '1',
   };
 }

@@ -24,7 +24,7 @@ function formatStatus(s: AgentStatus): string {
     `managers:     ${s.managers.join(', ') || '-'}`,
     `heartbeat:    every ${s.timings.heartbeatPeriodMs} ms, rtt ${s.timings.heartbeatRttMs.toFixed(1)} ms`,
     `certificate:  expires ${s.certificate.notAfter}, renews ${s.certificate.renewAt ?? '-'}`,
-    `data plane:   ${s.dataPlane}`,
+    `data plane:   ${s.dataPlane}${s.vipBackend ? `  (vip backend: ${s.vipBackend})` : ''}`,
     `tasks:        ${s.tasks.length}`,
   ];
   for (const t of s.tasks) lines.push(`  ${t.service}.${t.slot} ${t.id}  ${t.state} (desired ${t.desired})${t.err ? `  ${t.err}` : ''}`);

@@ -26,6 +26,9 @@ const program = new Command('agentd')
   .option('--netns-dir <dir>', 'where overlay namespaces are pinned (default /run/berth/netns); env BERTH_NETNS_DIR')
   .option('--no-data-plane', 'do not program overlays or serve the embedded DNS; env BERTH_DATA_PLANE=false')
   .option('--reconcile-interval <duration>', 'compare the data plane with desired state and repair drift this often, e.g. 60s, 5m; 0 = only after start (default 60s); env BERTH_RECONCILE_INTERVAL')
+  .option('--vip-backend <kind>', 'VIP load balancer: auto (IPVS where the kernel has it, else nftables), ipvs, nftables; env BERTH_VIP_BACKEND')
+  .option('--lb-tcp-timeout <duration>', 'idle timeout of TCP connections through a VIP or published port (default 24h; IPVS default is 15m); env BERTH_LB_TCP_TIMEOUT')
+  .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
 program.action(async (opts: Record<string, unknown>) => {
@@ -44,6 +47,9 @@ program.action(async (opts: Record<string, unknown>) => {
     dataPlane: opts.dataPlane === false ? false : undefined,
     netnsDir: opts.netnsDir as string | undefined,
     reconcileInterval: opts.reconcileInterval as string | undefined,
+    vipBackend: opts.vipBackend as string | undefined,
+    lbTcpTimeout: opts.lbTcpTimeout as string | undefined,
+    lbUdpTimeout: opts.lbUdpTimeout as string | undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
@@ -51,7 +57,7 @@ program.action(async (opts: Record<string, unknown>) => {
   const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
   const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off' });
+  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
   await agent.start();
   networking?.start(() => agent.tasksOwningSandboxes());
   const control = await startControlServer(config.controlSocket, {
@@ -83,7 +89,8 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<NetworkC
   }
   // Gossip runs on its own port on the managers' hosts.
   const gossipSeeds = () => knownManagers(config).map((m) => splitHostPort(m)?.host ?? m);
-  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, log }).catch((err: Error) => {
+  const lbTimeouts = { ...(config.lbTcpTimeoutS ? { tcp: config.lbTcpTimeoutS } : {}), ...(config.lbUdpTimeoutS ? { udp: config.lbUdpTimeoutS } : {}) };
+  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, log }).catch((err: Error) => {
     log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: err.message });
     return undefined;
   });

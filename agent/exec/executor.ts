@@ -84,6 +84,11 @@ export interface Executor {
    * SetNetworkBootstrapKeys): they reach the node's networking through the executor.
    */
   setNetworkBootstrapKeys?(keys: readonly NetworkKey[]): void;
+  /**
+   * The node object from the manager, each time it changes (SwarmKit's Executor.Configure): its
+   * network attachments carry this node's load-balancer address per network.
+   */
+  configure?(node: api.Node): Promise<void>;
 }
 
 /** A controller failure that says whether retrying makes sense and carries an exit code. */

@@ -17,13 +17,15 @@ export interface LocalEndpoint {
 /** What the controller does with another node's endpoint_table entries. */
 export interface RemoteNames {
   set(network: string, key: string, record: EndpointRecord): void;
-  remove(key: string): void;
+  remove(network: string, key: string): void;
 }
 
 export class ClusterEndpoints {
   /** Keys announced and not withdrawn: an announcement waits for the gossip to start (the keys
    *  come with the session), and one withdrawn meanwhile is never sent. */
   private readonly wanted = new Set<string>();
+  /** The endpoint_table record of each announced key, so a health change can update it. */
+  private readonly records = new Map<string, { network: string; record: EndpointRecord }>();
 
   constructor(
     private readonly gossip: Gossip,
@@ -39,22 +41,41 @@ export class ClusterEndpoints {
     return createHash('sha256').update(`${this.gossip.nodeName}/${key}`).digest('hex');
   }
 
-  publish(network: string, key: string, ep: LocalEndpoint, names: EndpointNames): void {
+  /**
+   * Announces a task endpoint (overlay_peer_table + endpoint_table), or with `names` undefined
+   * only a peer: this node's load-balancer address, which other nodes' backends reply to
+   * (Docker announces its lb endpoint the same way, without names).
+   */
+  publish(network: string, key: string, ep: LocalEndpoint, names: EndpointNames | undefined, opts: { disabled?: boolean } = {}): void {
     this.wanted.add(key);
+    const record = names && { ...names, endpointIp: ep.ip, serviceDisabled: opts.disabled === true };
+    if (record) this.records.set(key, { network, record });
     const { gossip } = this;
     void gossip.track(
       gossip.whenStarted().then(async () => {
         if (!this.wanted.has(key)) return;
         const entryKey = this.gossipKey(key);
         gossip.db.publishPeer(network, entryKey, { ...ep, vtep: this.advertiseAddress });
-        gossip.db.createEntry(network, ENDPOINT_TABLE, entryKey, endpointRecord({ ...names, endpointIp: ep.ip, serviceDisabled: false }));
+        const current = this.records.get(key)?.record;
+        if (current) gossip.db.createEntry(network, ENDPOINT_TABLE, entryKey, endpointRecord(current));
         await gossip.db.joinNetwork(network);
       }),
     );
   }
 
+  /** Health crosses nodes: the entry's service_disabled follows the task's health (and its
+   *  shutdown), so other nodes stop sending it new connections. */
+  setDisabled(key: string, disabled: boolean): void {
+    const r = this.records.get(key);
+    if (!r || r.record.serviceDisabled === disabled) return;
+    r.record = { ...r.record, serviceDisabled: disabled };
+    if (!this.gossip.running || !this.wanted.has(key)) return;
+    this.gossip.db.updateEntry(r.network, ENDPOINT_TABLE, this.gossipKey(key), endpointRecord(r.record));
+  }
+
   withdraw(network: string, key: string): void {
     this.wanted.delete(key);
+    this.records.delete(key);
     if (!this.gossip.running) return;
     const entryKey = this.gossipKey(key);
     this.gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, entryKey);
@@ -65,7 +86,7 @@ export class ClusterEndpoints {
   watchNames(names: RemoteNames): () => void {
     const { db } = this.gossip;
     return db.watchTable(ENDPOINT_TABLE, (c) => {
-      if (c.kind === 'remove') return names.remove(c.key);
+      if (c.kind === 'remove') return names.remove(c.network, c.key);
       // This host's former gossip self (before a restart) still announces our own tasks.
       if (db.memberAddress(c.owner) === this.advertiseAddress) return;
       let record: EndpointRecord;

@@ -17,18 +17,33 @@ import { OverlayDataPlane } from '../overlay/index.js';
 import { ClusterEndpoints } from './cluster-endpoints.js';
 import { Reconciler, type ReconcileRun } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
+import { openVipBackend, type VipBackendChoice, type LbTimeouts } from '../vip/index.js';
+import { LoadBalancers, type LoadBalancersStatus } from './load-balancers.js';
 import {
+  checkTaskNetworks,
   endpointAddress,
   endpointKey,
   endpointNames,
+  localLbEntry,
   overlayAttachments,
+  remoteLbEntry,
   remoteRecords,
   serviceRecord,
+  stripPrefix,
   taskRecord,
   toNetdAttachment,
+  type TaskNetwork,
   type TaskNetworkAttachment,
   type TaskNetworks,
 } from './task-networks.js';
+
+/** Docker's driver option for IPsec (`--opt encrypted`). */
+const ENCRYPTED = 'encrypted';
+
+/** The gossip key of this node's LB address on a network (one per node and network). */
+function lbPeerKey(networkId: string): string {
+  return endpointKey('lb', networkId);
+}
 
 /** How long the first reconcile waits for the gossip to bring the remote endpoints back. */
 const GOSSIP_SETTLE_MS = 15_000;
@@ -57,14 +72,22 @@ export interface SandboxNetworking {
 }
 
 /** The overlay plane as the controller uses it (a fake stands in for it in unit tests). */
-export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status'>;
+export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'>;
+
+/** One of this node's network attachments (Node.Attachments): the network and this node's
+ *  load-balancer address on it, as the manager allocated them. */
+export interface NodeNetworkAttachment {
+  network: TaskNetwork;
+  /** CIDR, as the manager sends them; the first is the LB address. */
+  addresses: readonly string[];
+}
 /** The embedded DNS as the controller uses it. */
 export type SandboxDns = Pick<EmbeddedDns, 'records' | 'openSandbox' | 'closeSandbox' | 'stats'>;
 
 /** The cluster's gossip as the controller uses it. */
 export interface ClusterPort {
   gossip: Pick<Gossip, 'setKeys' | 'settled' | 'stats' | 'close'>;
-  endpoints: Pick<ClusterEndpoints, 'publish' | 'withdraw'>;
+  endpoints: Pick<ClusterEndpoints, 'publish' | 'withdraw' | 'setDisabled'>;
 }
 
 /** What a controller is made of; open() builds the real ones. */
@@ -73,6 +96,8 @@ export interface ControllerParts {
   dns: SandboxDns;
   /** The cluster's gossip; without it, overlays reach only this node's tasks. */
   cluster?: ClusterPort;
+  /** The VIP load balancers; without them, services resolve but VIPs answer nothing. */
+  lbs?: LoadBalancers;
 }
 
 export interface NetworkControllerOptions {
@@ -84,6 +109,10 @@ export interface NetworkControllerOptions {
   reconcileIntervalMs: number;
   /** Gossip addresses to join: the managers' hosts. */
   gossipSeeds: () => string[];
+  /** Which VIP backend balances: auto = IPVS where the kernel has it, else nftables. */
+  vipBackend?: VipBackendChoice;
+  /** Idle timeouts of balanced connections (seconds). */
+  lbTimeouts?: Partial<LbTimeouts>;
   log: LogFn;
 }
 
@@ -91,6 +120,8 @@ export interface NetworkStatus {
   overlay: ReturnType<OverlayDataPlane['status']>;
   dns: ReturnType<EmbeddedDns['stats']>;
   reconcile: { runs: number; last: ReconcileRun | undefined };
+  /** The VIP backend in use and this node's load balancers. */
+  vip: ({ backend: string } & LoadBalancersStatus) | undefined;
 }
 
 export class NetworkController implements SandboxNetworking {
@@ -101,12 +132,17 @@ export class NetworkController implements SandboxNetworking {
   /** Sandboxes attached by this process: task → namespace path and identity. */
   private readonly attached = new Map<string, { netnsPath: string; identity: string | undefined }>();
   private readonly restore = new RestoreTracker();
+  /** This node's LB attachments: network → address (bare). */
+  private readonly nodeAttachments = new Map<string, { network: TaskNetwork; address: string }>();
+  /** What each attached task contributes to load balancers: network → endpoint key. */
+  private readonly lbKeys = new Map<string, Array<{ network: string; key: string; task: TaskNetworks; attachment: TaskNetworkAttachment }>>();
   private reconciler: Reconciler | undefined;
   private unwatch: Array<() => void> = [];
 
   private readonly plane: OverlayPlane;
   private readonly dns: SandboxDns;
   private readonly cluster: ClusterPort | undefined;
+  private readonly lbs: LoadBalancers | undefined;
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
 
@@ -114,6 +150,7 @@ export class NetworkController implements SandboxNetworking {
     this.plane = parts.plane;
     this.dns = parts.dns;
     this.cluster = parts.cluster;
+    this.lbs = parts.lbs;
     this.log = opts.log;
     this.reconcileIntervalMs = opts.reconcileIntervalMs;
   }
@@ -131,10 +168,16 @@ export class NetworkController implements SandboxNetworking {
     // manager has sent its keys.
     const gossip = new Gossip({ advertiseAddress, seeds: opts.gossipSeeds, log });
     const endpoints = new ClusterEndpoints(gossip, advertiseAddress, log);
-    const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints } }, opts);
+    const vip = await openVipBackend(opts.vipBackend ?? 'auto', { log, ...(opts.lbTimeouts ? { timeouts: opts.lbTimeouts } : {}) }).catch(async (err: unknown) => {
+      await plane.close();
+      throw err;
+    });
+    log('info', 'vip backend', { backend: vip.kind, choice: opts.vipBackend ?? 'auto' });
+    const lbs = new LoadBalancers(plane, vip, log);
+    const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs }, opts);
     controller.unwatch.push(
       plane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message })),
-      endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (key) => controller.removeRemote(key) }),
+      endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (network, key) => controller.removeRemote(network, key) }),
     );
     return controller;
   }
@@ -149,13 +192,15 @@ export class NetworkController implements SandboxNetworking {
     try {
       const wire = overlayAttachments(task);
       if (wire.length === 0) return;
+      checkTaskNetworks(task);
       await this.plane.attachSandbox(task.taskId, netnsPath, wire.map(toNetdAttachment));
       for (const a of wire) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
       const healthy = this.health.get(task.taskId) ?? opts.healthy;
       this.dns.records.setTask(taskRecord(task, wire, healthy), serviceRecord(task, wire));
       this.health.set(task.taskId, healthy);
       await this.dns.openSandbox(task.taskId, netnsPath, wire.map((a) => a.network.id));
-      this.announce(task, wire);
+      this.announce(task, wire, healthy);
+      this.balance(task, wire, healthy);
       this.attached.set(task.taskId, { netnsPath, identity: netnsIdentity(netnsPath) });
       this.log('debug', 'sandbox attached', { task: task.taskId, networks: wire.map((a) => a.network.name) });
     } finally {
@@ -174,10 +219,18 @@ export class NetworkController implements SandboxNetworking {
     if (!this.health.has(taskId) || this.health.get(taskId) === healthy) return;
     this.health.set(taskId, healthy);
     this.dns.records.setTaskHealthy(taskId, healthy);
+    for (const key of this.published.get(taskId)?.values() ?? []) this.cluster?.endpoints.setDisabled(key, !healthy);
+    // An unhealthy task leaves its load balancers at once (its established connections too);
+    // it comes back when healthy.
+    for (const b of this.lbKeys.get(taskId) ?? []) {
+      const entry = healthy ? localLbEntry(b.task, b.attachment, 1) : undefined;
+      if (entry) this.lbs?.setBackend(b.network, b.key, entry);
+      else this.lbs?.removeBackend(b.network, b.key);
+    }
     this.log('debug', healthy ? 'task healthy: in its service answers' : 'task not healthy: out of its service answers', { task: taskId });
   }
 
-  private announce(task: TaskNetworks, wire: readonly TaskNetworkAttachment[]): void {
+  private announce(task: TaskNetworks, wire: readonly TaskNetworkAttachment[], healthy: boolean): void {
     const endpoints = this.cluster?.endpoints;
     if (!endpoints || this.published.has(task.taskId)) return;
     const keys = new Map<string, string>();
@@ -186,16 +239,35 @@ export class NetworkController implements SandboxNetworking {
       const mac = addr && containerMacOf(addr.ip);
       if (!addr || !mac) continue;
       const key = endpointKey(task.taskId, a.network.id);
-      endpoints.publish(a.network.id, key, { ...addr, mac }, endpointNames(task, a));
+      endpoints.publish(a.network.id, key, { ...addr, mac }, endpointNames(task, a), { disabled: !healthy });
       keys.set(a.network.id, key);
     }
     this.published.set(task.taskId, keys);
   }
 
-  /** Names stop resolving before the container is stopped; other nodes stop sending to it. */
+  /** The task as a backend of its service's load balancer on each network with one (healthy
+   *  tasks only: one with a healthcheck joins once it passes). */
+  private balance(task: TaskNetworks, wire: readonly TaskNetworkAttachment[], healthy: boolean): void {
+    if (!this.lbs || this.lbKeys.has(task.taskId)) return;
+    const keys = [];
+    for (const a of wire) {
+      const key = endpointKey(task.taskId, a.network.id);
+      const entry = localLbEntry(task, a, 1);
+      if (!entry) continue;
+      keys.push({ network: a.network.id, key, task, attachment: a });
+      if (healthy) this.lbs.setBackend(a.network.id, key, entry);
+    }
+    this.lbKeys.set(task.taskId, keys);
+  }
+
+  /**
+   * First step of a shutdown: names stop resolving, other nodes learn the endpoint is disabled
+   * (service_disabled, as Docker's disableServiceInNetworkDB) and every load balancer stops
+   * sending it new connections while established ones drain (weight 0). detach() removes it.
+   */
   unpublish(taskId: string): void {
-    for (const [network, key] of this.published.get(taskId) ?? []) this.cluster?.endpoints.withdraw(network, key);
-    this.published.delete(taskId);
+    for (const key of this.published.get(taskId)?.values() ?? []) this.cluster?.endpoints.setDisabled(key, true);
+    for (const b of this.lbKeys.get(taskId) ?? []) this.lbs?.setWeight(b.network, b.key, 0);
     this.health.delete(taskId);
     this.dns.records.removeTask(taskId);
   }
@@ -203,6 +275,10 @@ export class NetworkController implements SandboxNetworking {
   async detach(taskId: string): Promise<void> {
     try {
       this.unpublish(taskId);
+      for (const [network, key] of this.published.get(taskId) ?? []) this.cluster?.endpoints.withdraw(network, key);
+      this.published.delete(taskId);
+      for (const b of this.lbKeys.get(taskId) ?? []) this.lbs?.removeBackend(b.network, b.key);
+      this.lbKeys.delete(taskId);
       this.attached.delete(taskId);
       await this.dns.closeSandbox(taskId);
       await this.plane.detachSandbox(taskId);
@@ -219,11 +295,60 @@ export class NetworkController implements SandboxNetworking {
       this.dns.records.setTask(task, service);
     } catch (err) {
       this.log('debug', 'endpoint_table entry dropped', { key, err: (err as Error).message });
+      this.lbs?.removeBackend(network, key);
+      return;
     }
+    const entry = remoteLbEntry(record);
+    if (entry) this.lbs?.setBackend(network, key, entry);
+    else this.lbs?.removeBackend(network, key);
   }
 
-  removeRemote(key: string): void {
+  removeRemote(network: string, key: string): void {
     this.dns.records.removeTask(key);
+    this.lbs?.removeBackend(network, key);
+  }
+
+  /**
+   * This node's network attachments from the manager (SwarmKit's Executor.Configure with
+   * Node.Attachments): one LB address per overlay network the node's tasks use, plus ingress.
+   * Each such network gets its namespace (pinned while attached), the address on br0 and in the
+   * gossip (other nodes' backends reply to it), and a load balancer once services appear.
+   */
+  async setNodeAttachments(attachments: readonly NodeNetworkAttachment[]): Promise<void> {
+    const wanted = new Map<string, { network: TaskNetwork; address: string }>();
+    for (const a of attachments) {
+      const address = a.addresses[0];
+      if (!address || a.network.driver !== 'overlay' || !a.network.subnet) continue;
+      wanted.set(a.network.id, { network: a.network, address });
+    }
+    for (const [id, was] of this.nodeAttachments) {
+      const now = wanted.get(id);
+      if (now && now.address === was.address) continue;
+      this.nodeAttachments.delete(id);
+      this.lbs?.setSource(id, was.network.subnet ?? '', undefined);
+      this.cluster?.endpoints.withdraw(id, lbPeerKey(id));
+      await this.plane.removeNetwork(id).catch((err: Error) => this.log('warn', 'removing a network this node no longer balances on failed', { network: id, err: err.message }));
+      this.log('info', 'network attachment removed', { network: was.network.name, address: was.address });
+    }
+    for (const [id, a] of wanted) {
+      if (this.nodeAttachments.has(id)) continue;
+      const netd = toNetdAttachment({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] }, 1);
+      if (!netd.network) continue;
+      try {
+        if (ENCRYPTED in a.network.driverOptions) throw new Error('encrypted network: not programmed (IPsec is not built)');
+        await this.plane.createNetwork(netd.network);
+      } catch (err) {
+        this.log('warn', 'network attachment not programmed', { network: a.network.name, err: (err as Error).message });
+        continue;
+      }
+      this.nodeAttachments.set(id, a);
+      const ip = stripPrefix(a.address);
+      this.lbs?.setSource(id, a.network.subnet ?? '', ip);
+      const addr = endpointAddress({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] });
+      const mac = containerMacOf(ip);
+      if (addr && mac) this.cluster?.endpoints.publish(id, lbPeerKey(id), { ...addr, mac }, undefined);
+      this.log('info', 'network attachment', { network: a.network.name, address: a.address, ingress: a.network.ingress });
+    }
   }
 
   /** The manager's network bootstrap keys (SwarmKit's SetNetworkBootstrapKeys): they start the
@@ -246,7 +371,17 @@ export class NetworkController implements SandboxNetworking {
   }
 
   status(): NetworkStatus {
-    return { overlay: this.plane.status(), dns: this.dns.stats(), reconcile: { runs: this.reconciler?.runs ?? 0, last: this.reconciler?.last } };
+    return {
+      overlay: this.plane.status(),
+      dns: this.dns.stats(),
+      reconcile: { runs: this.reconciler?.runs ?? 0, last: this.reconciler?.last },
+      vip: this.lbs ? { backend: this.lbs.kind, ...this.lbs.status() } : undefined,
+    };
+  }
+
+  /** Resolves once every queued load-balancer change is applied (tests, agentctl). */
+  settled(): Promise<void> {
+    return this.lbs?.settled() ?? Promise.resolve();
   }
 
   gossipStats(): GossipStats | undefined {

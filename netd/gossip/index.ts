@@ -7,7 +7,7 @@ import { NetworkDb, type NetworkDbStats } from './networkdb.js';
 import type { LogFn } from '../../base/index.js';
 
 export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type TableChange } from './networkdb.js';
-export { decodeEndpointRecord, endpointRecord, type EndpointRecord } from './messages.js';
+export { decodeEndpointRecord, endpointRecord, type EndpointRecord, type IngressPort } from './messages.js';
 
 const GOSSIP_PORT = 7946;
 const GOSSIP_SUBSYSTEM = 'networking:gossip';

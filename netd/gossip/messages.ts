@@ -198,10 +198,21 @@ export interface EndpointRecord {
   /** The service's VIP on this network, bare; empty (or "<nil>") for dnsrr. */
   virtualIp: string;
   endpointIp: string;
+  /** Routing-mesh ports, on the ingress network only (libnetwork fills them nowhere else). */
+  ingressPorts?: IngressPort[];
   aliases: string[];
   taskAliases: string[];
   serviceDisabled: boolean;
 }
+
+/** A published port in an endpoint_table entry (libnetwork's PortConfig; SCTP is not balanced by berth). */
+export interface IngressPort {
+  protocol: 'tcp' | 'udp' | 'sctp';
+  targetPort: number;
+  publishedPort: number;
+}
+
+const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 
 export function endpointRecord(r: EndpointRecord): Buffer {
   return encode(T.EndpointRecord, {
@@ -210,6 +221,7 @@ export function endpointRecord(r: EndpointRecord): Buffer {
     service_id: r.serviceId,
     virtual_ip: r.virtualIp,
     endpoint_ip: r.endpointIp,
+    ingress_ports: (r.ingressPorts ?? []).map((p) => ({ protocol: PORT_PROTOCOLS.indexOf(p.protocol), target_port: p.targetPort, published_port: p.publishedPort })),
     aliases: r.aliases,
     task_aliases: r.taskAliases,
     service_disabled: r.serviceDisabled,
@@ -217,10 +229,30 @@ export function endpointRecord(r: EndpointRecord): Buffer {
 }
 
 export function decodeEndpointRecord(buf: Uint8Array): EndpointRecord {
-  const o = decode<{ name: string; service_name: string; service_id: string; virtual_ip: string; endpoint_ip: string; aliases: string[]; task_aliases: string[]; service_disabled: boolean }>(
-    T.EndpointRecord,
-    buf,
-    'EndpointRecord',
-  );
-  return { name: o.name, serviceName: o.service_name, serviceId: o.service_id, virtualIp: o.virtual_ip, endpointIp: o.endpoint_ip, aliases: o.aliases, taskAliases: o.task_aliases, serviceDisabled: o.service_disabled };
+  const o = decode<{
+    name: string;
+    service_name: string;
+    service_id: string;
+    virtual_ip: string;
+    endpoint_ip: string;
+    ingress_ports?: Array<{ protocol?: number; target_port?: number; published_port?: number }>;
+    aliases: string[];
+    task_aliases: string[];
+    service_disabled: boolean;
+  }>(T.EndpointRecord, buf, 'EndpointRecord');
+  const ingressPorts = (o.ingress_ports ?? []).flatMap((p): IngressPort[] => {
+    const protocol = PORT_PROTOCOLS[p.protocol ?? 0];
+    return protocol ? [{ protocol, targetPort: p.target_port ?? 0, publishedPort: p.published_port ?? 0 }] : [];
+  });
+  return {
+    name: o.name,
+    serviceName: o.service_name,
+    serviceId: o.service_id,
+    virtualIp: o.virtual_ip,
+    endpointIp: o.endpoint_ip,
+    ...(ingressPorts.length > 0 ? { ingressPorts } : {}),
+    aliases: o.aliases,
+    taskAliases: o.task_aliases,
+    serviceDisabled: o.service_disabled,
+  };
 }

@@ -164,6 +164,16 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     this.broadcastTableEvent({ type: TableEventType.CREATE, lTime, nodeName: this.nodeName, networkId: network, tableName: table, key, value, residualReapTime: 0 });
   }
 
+  /** Changes an entry this node owns (libnetwork's UpdateEntry: a task's service_disabled). */
+  updateEntry(network: string, table: string, key: string, value: Buffer): void {
+    const e = this.tables.get(network)?.get(table)?.get(key);
+    if (!e || e.owner !== this.nodeName || e.deleting) return;
+    const lTime = ++this.tableClock;
+    e.lTime = lTime;
+    e.value = value;
+    this.broadcastTableEvent({ type: TableEventType.UPDATE, lTime, nodeName: this.nodeName, networkId: network, tableName: table, key, value, residualReapTime: 0 });
+  }
+
   deleteEntry(network: string, table: string, key: string): void {
     const e = this.tables.get(network)?.get(table)?.get(key);
     if (!e || e.owner !== this.nodeName || e.deleting) return;

@@ -301,7 +301,7 @@ test('adoption: a new controller for the same task finds its containers and make
 function recordingNetworking() {
   const attaches: Array<{ task: string; netnsPath: string }> = [];
   const attached = new Map<string, string>();
-  const networking: SandboxNetworking & { setNetworkBootstrapKeys(): void } = {
+  const networking: SandboxNetworking & { setNetworkBootstrapKeys(): void; setNodeAttachments(): Promise<void> } = {
     wants: (n) => n.attachments.length > 0,
     attach: async (n, netnsPath) => {
       attaches.push({ task: n.taskId, netnsPath });
@@ -312,6 +312,7 @@ function recordingNetworking() {
     unpublish: () => undefined,
     detach: async (taskId) => void attached.delete(taskId),
     setNetworkBootstrapKeys: () => undefined,
+    setNodeAttachments: async () => undefined,
   };
   return { networking, attaches };
 }

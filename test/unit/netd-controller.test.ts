@@ -65,11 +65,13 @@ function setup(plane: Partial<OverlayPlane> = {}) {
   table.setSandbox({ id: PROBER, networkIds: [NET] });
   const published: Array<{ network: string; key: string; ip: string; names: Record<string, unknown> }> = [];
   const withdrawn: string[] = [];
+  const disabled: Array<[string, boolean]> = [];
   const fakeGossip: ClusterPort = {
     gossip: { setKeys: () => undefined, settled: async () => undefined, stats: () => undefined, close: async () => undefined },
     endpoints: {
       publish: (network, key, ep, names) => void published.push({ network, key, ip: ep.ip, names: { ...names } }),
       withdraw: (_network, key) => void withdrawn.push(key),
+      setDisabled: (key, d) => void disabled.push([key, d]),
     },
   };
   const ask = (name: string, type: number = RRType.A) => {
@@ -78,11 +80,11 @@ function setup(plane: Partial<OverlayPlane> = {}) {
     return r.answers.map((a) => (a.type === RRType.A ? Array.from(a.address).join('.') : a.type === RRType.SRV ? a.target : '?')).sort();
   };
   const net = new NetworkController({ plane: fakePlane, dns: fakeListeners, cluster: fakeGossip }, { log: () => undefined, reconcileIntervalMs: 0 });
-  return { net, table, ask, published, withdrawn };
+  return { net, table, ask, published, withdrawn, disabled };
 }
 
 test('a local task is announced with its names; a remote one joins tasks.<svc>; the service stays while any task is left', async (t) => {
-  const { net, ask, published, withdrawn } = setup();
+  const { net, ask, published, withdrawn, disabled } = setup();
   const local = overlayTask('aaa', 1, '10.9.0.5');
   await net.attach(local, '/proc/1/ns/net', { healthy: true });
   t.is(published.length, 1);
@@ -94,8 +96,12 @@ test('a local task is announced with its names; a remote one joins tasks.<svc>; 
   t.deepEqual(ask('web.2.remote'), ['10.9.0.7']);
   t.deepEqual(ask('web'), ['10.9.0.2']);
 
-  // The last local task goes: the remote one still makes the service.
+  // The last local task goes: the remote one still makes the service. Shutdown first marks
+  // the entry disabled (other nodes drain it), detach withdraws it.
   net.unpublish(local.taskId);
+  t.deepEqual(disabled, [[published[0]!.key, true]]);
+  t.deepEqual(withdrawn, []);
+  await net.detach(local.taskId);
   t.deepEqual(withdrawn, [published[0]!.key]);
   t.deepEqual(ask('tasks.web'), ['10.9.0.7']);
   t.deepEqual(ask('web'), ['10.9.0.2']);
@@ -103,7 +109,7 @@ test('a local task is announced with its names; a remote one joins tasks.<svc>; 
   net.setRemote(NET, 'k-remote', remote({ serviceDisabled: true }));
   t.deepEqual(ask('tasks.web'), []);
   t.deepEqual(ask('web.2.remote'), ['10.9.0.7']);
-  net.removeRemote('k-remote');
+  net.removeRemote(NET, 'k-remote');
   t.deepEqual(ask('web'), 'forward', 'no task left anywhere: the service is gone');
   t.deepEqual(ask('web.2.remote'), 'forward');
 });
@@ -113,7 +119,7 @@ test('a remote dnsrr service (no VIP, or "<nil>" as Docker writes it) answers wi
   net.setRemote(NET, 'k1', remote({ name: 'db.1.x', serviceName: 'db', serviceId: 'svc-db', virtualIp: '<nil>', endpointIp: '10.9.0.21' }));
   net.setRemote(NET, 'k2', remote({ name: 'db.2.y', serviceName: 'db', serviceId: 'svc-db', virtualIp: '', endpointIp: '10.9.0.22' }));
   t.deepEqual(ask('db'), ['10.9.0.21', '10.9.0.22']);
-  net.removeRemote('k1');
+  net.removeRemote(NET, 'k1');
   t.deepEqual(ask('db'), ['10.9.0.22']);
 });
 

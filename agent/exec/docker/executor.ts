@@ -2,17 +2,17 @@
 // answers log subscriptions from container logs, and cleans up what belongs to no task.
 import os from 'node:os';
 import Docker from 'dockerode';
-import type { LogMessageIn, NodeDescriptionIn, Task } from '../../proto/api.js';
+import type { LogMessageIn, Node, NodeDescriptionIn, Task } from '../../proto/api.js';
 import { buildNodeDescription, engineInventory, hostInventory } from '../../node-description.js';
 import type { LogFn } from '../../../base/index.js';
-import type { NetworkKey, SandboxNetworking } from '../../../netd/index.js';
+import type { NetworkKey, NodeNetworkAttachment, SandboxNetworking } from '../../../netd/index.js';
 import type { Executor, LogSource, LogSubscription } from '../executor.js';
 import { InMemoryDependencies } from '../dependencies.js';
 import type { NodeInfo } from './container-config.js';
 import { DockerController } from './controller.js';
 import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
-import { taskNetworksOf } from './task-networks.js';
+import { nodeAttachmentsOf, taskNetworksOf } from './task-networks.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 
 /** The sandbox image: the native pause program (native/pause), imported locally. */
@@ -31,7 +31,7 @@ export interface DockerExecutorOptions {
   /** How long prepare waits for a secret/config that has not arrived yet (default 15 s). */
   dependencyWaitMs?: number;
   /** The node's overlay + DNS plumbing (netd's controller); a task it wants gets a sandbox it plumbs. */
-  networking?: SandboxNetworking & { setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void };
+  networking?: SandboxNetworking & { setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void; setNodeAttachments(a: readonly NodeNetworkAttachment[]): Promise<void> };
   /** The engine network for tasks berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode?: 'bridge' | 'none';
   log?: LogFn;
@@ -93,6 +93,10 @@ export class DockerExecutor implements Executor, LogSource {
 
   setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void {
     this.opts.networking?.setNetworkBootstrapKeys(keys);
+  }
+
+  async configure(node: Node): Promise<void> {
+    await this.opts.networking?.setNodeAttachments(nodeAttachmentsOf(node));
   }
 
   cleanupOrphans(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {

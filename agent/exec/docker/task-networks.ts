@@ -1,9 +1,9 @@
 // What an assignment says of a task's networks, read off the manager's Task into the plain
 // shape netd's controller takes: its attachments, the service's VIPs, aliases, endpoint mode
 // and ports, and the task's names as this executor names its containers. Pure.
-import type { TaskNetworks } from '../../../netd/index.js';
-import type { Task } from '../../proto/api.js';
-import { PortProtocol, ResolutionMode } from '../../proto/enums.js';
+import type { NodeNetworkAttachment, TaskNetwork, TaskNetworks } from '../../../netd/index.js';
+import type { Network, Node, Task } from '../../proto/api.js';
+import { PortProtocol, PublishMode, ResolutionMode } from '../../proto/enums.js';
 import { serviceName, taskName } from './naming.js';
 
 /** A network without driver state is Swarm's default: overlay. */
@@ -22,26 +22,19 @@ export function taskNetworksOf(task: Task): TaskNetworks {
     endpointMode: endpoint?.spec?.mode === ResolutionMode.DNSRR ? 'dnsrr' : 'vip',
     ports: (endpoint?.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),
-      protocol: PROTOCOLS[p.protocol] ?? 'tcp',
+      // An unknown number is passed on as such: netd fails the task naming the port.
+      protocol: PROTOCOLS[p.protocol] ?? `unknown(${String(p.protocol)})`,
       targetPort: p.target_port,
       ...(p.published_port ? { publishedPort: p.published_port } : {}),
+      publishMode: p.publish_mode === PublishMode.HOST ? ('host' as const) : ('ingress' as const),
     })),
     attachments: (task.networks ?? []).flatMap((a) => {
       const n = a.network;
       if (!n) return [];
       const name = n.spec?.annotations?.name ?? '';
-      const ipam = n.ipam?.configs?.[0];
       return [
         {
-          network: {
-            id: n.id,
-            name: name || n.id,
-            driver: n.driver_state?.name ?? OVERLAY_DRIVER,
-            driverOptions: n.driver_state?.options ?? {},
-            ingress: n.spec?.ingress === true,
-            ...(ipam?.subnet ? { subnet: ipam.subnet } : {}),
-            ...(ipam?.gateway ? { gateway: ipam.gateway } : {}),
-          },
+          network: taskNetworkOf(n),
           addresses: a.addresses ?? [],
           aliases: a.aliases ?? [],
           serviceAliases: (task.spec?.networks ?? []).find((c) => c.target === n.id || (name !== '' && c.target === name))?.aliases ?? [],
@@ -50,4 +43,25 @@ export function taskNetworksOf(task: Task): TaskNetworks {
       ];
     }),
   };
+}
+
+function taskNetworkOf(n: Network): TaskNetwork {
+  const name = n.spec?.annotations?.name ?? '';
+  const ipam = n.ipam?.configs?.[0];
+  return {
+    id: n.id,
+    name: name || n.id,
+    driver: n.driver_state?.name ?? OVERLAY_DRIVER,
+    driverOptions: n.driver_state?.options ?? {},
+    ingress: n.spec?.ingress === true,
+    ...(ipam?.subnet ? { subnet: ipam.subnet } : {}),
+    ...(ipam?.gateway ? { gateway: ipam.gateway } : {}),
+  };
+}
+
+/** The node's network attachments (Node.Attachments; the deprecated single `attachment` is
+ *  the ingress one on older managers). */
+export function nodeAttachmentsOf(node: Node): NodeNetworkAttachment[] {
+  const list = node.attachments?.length ? node.attachments : node.attachment ? [node.attachment] : [];
+  return list.flatMap((a) => (a.network ? [{ network: taskNetworkOf(a.network), addresses: a.addresses ?? [] }] : []));
 }
