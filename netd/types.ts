@@ -66,6 +66,8 @@ export interface OverlayOptions {
   mtu?: number;
   /** How long attachSandbox waits for a network it does not know yet; default 5000 ms. */
   networkWaitMs?: number;
+  /** The gateway bridge giving sandboxes egress (Docker's docker_gwbridge); false = none. */
+  gateway?: { bridgeName?: string; subnet?: string } | false;
 }
 
 /** What attachSandbox did for one attachment. */

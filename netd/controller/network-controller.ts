@@ -11,6 +11,7 @@
 import type { LogFn } from '../../base/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
 import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '../gossip/index.js';
+import { NetdValidationError } from '../errors.js';
 import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { OverlayDataPlane } from '../overlay/index.js';
@@ -19,9 +20,12 @@ import { Reconciler, type ReconcileRun } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
 import { openVipBackend, type VipBackendChoice, type LbTimeouts } from '../vip/index.js';
 import { LoadBalancers, type LoadBalancersStatus } from './load-balancers.js';
+import { HostRules, setSandboxRedirects, type PublishedPort, type SandboxRedirect } from '../nat/index.js';
+import type { LbService } from '../vip/index.js';
 import {
   checkTaskNetworks,
   endpointAddress,
+  ingressRedirects,
   endpointKey,
   endpointNames,
   localLbEntry,
@@ -72,7 +76,11 @@ export interface SandboxNetworking {
 }
 
 /** The overlay plane as the controller uses it (a fake stands in for it in unit tests). */
-export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'>;
+export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'> &
+  Partial<Pick<OverlayDataPlane, 'joinGateway' | 'leaveGateway'>>;
+
+/** berth's host rules as the controller uses them (published ports, where ingress goes). */
+export type HostRulesPort = Pick<HostRules, 'setPublished' | 'setIngressAddress' | 'ensure'>;
 
 /** One of this node's network attachments (Node.Attachments): the network and this node's
  *  load-balancer address on it, as the manager allocated them. */
@@ -98,6 +106,10 @@ export interface ControllerParts {
   cluster?: ClusterPort;
   /** The VIP load balancers; without them, services resolve but VIPs answer nothing. */
   lbs?: LoadBalancers;
+  /** Published ports and the gateway bridge's masquerade; without them, no egress and no ports. */
+  hostRules?: HostRulesPort;
+  /** Sandbox-side routing-mesh redirects (published → target port); a fake in unit tests. */
+  redirect?: (netnsPath: string, redirects: readonly SandboxRedirect[]) => Promise<void>;
 }
 
 export interface NetworkControllerOptions {
@@ -143,6 +155,11 @@ export class NetworkController implements SandboxNetworking {
   private readonly dns: SandboxDns;
   private readonly cluster: ClusterPort | undefined;
   private readonly lbs: LoadBalancers | undefined;
+  private readonly hostRules: HostRulesPort | undefined;
+  private readonly redirect: (netnsPath: string, redirects: readonly SandboxRedirect[]) => Promise<void>;
+  /** Published ports: the routing mesh's (every service on ingress) and each task's host-mode ones. */
+  private ingressPublished: PublishedPort[] = [];
+  private readonly hostPublished = new Map<string, PublishedPort[]>();
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
 
@@ -151,6 +168,8 @@ export class NetworkController implements SandboxNetworking {
     this.dns = parts.dns;
     this.cluster = parts.cluster;
     this.lbs = parts.lbs;
+    this.hostRules = parts.hostRules;
+    this.redirect = parts.redirect ?? setSandboxRedirects;
     this.log = opts.log;
     this.reconcileIntervalMs = opts.reconcileIntervalMs;
   }
@@ -173,8 +192,11 @@ export class NetworkController implements SandboxNetworking {
       throw err;
     });
     log('info', 'vip backend', { backend: vip.kind, choice: opts.vipBackend ?? 'auto' });
-    const lbs = new LoadBalancers(plane, vip, log);
-    const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs }, opts);
+    const bridge = plane.gatewayBridge();
+    const hostRules = bridge && new HostRules({ bridgeName: bridge.bridgeName, subnet: bridge.subnet });
+    let controller: NetworkController | undefined;
+    const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller?.lbApplied(network, services));
+    controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
     controller.unwatch.push(
       plane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message })),
       endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (network, key) => controller.removeRemote(network, key) }),
@@ -193,7 +215,13 @@ export class NetworkController implements SandboxNetworking {
       const wire = overlayAttachments(task);
       if (wire.length === 0) return;
       checkTaskNetworks(task);
-      await this.plane.attachSandbox(task.taskId, netnsPath, wire.map(toNetdAttachment));
+      // With egress, the default route goes through the gateway bridge; overlays keep their subnets.
+      const egress = this.plane.joinGateway !== undefined && this.hostRules !== undefined;
+      await this.plane.attachSandbox(task.taskId, netnsPath, wire.map((a, i) => ({ ...toNetdAttachment(a, i), defaultGateway: !egress && i === 0 })));
+      const gw = egress ? await this.plane.joinGateway!(task.taskId, netnsPath, `eth${wire.length}`) : undefined;
+      await this.publishHostPorts(task, gw && stripPrefix(gw.address));
+      const redirects = ingressRedirects(task);
+      if (redirects.length > 0) await this.redirect(netnsPath, redirects);
       for (const a of wire) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
       const healthy = this.health.get(task.taskId) ?? opts.healthy;
       this.dns.records.setTask(taskRecord(task, wire, healthy), serviceRecord(task, wire));
@@ -260,6 +288,56 @@ export class NetworkController implements SandboxNetworking {
     this.lbKeys.set(task.taskId, keys);
   }
 
+  /** A task's host-mode ports (mode=host): DNAT on this node only, to its gateway address. A
+   *  port in use or published by another task fails the attach, naming the port. */
+  private async publishHostPorts(task: TaskNetworks, gatewayAddress: string | undefined): Promise<void> {
+    const ports: PublishedPort[] = task.ports.flatMap((p) =>
+      p.publishMode === 'host' && p.publishedPort && (p.protocol === 'tcp' || p.protocol === 'udp')
+        ? [{ protocol: p.protocol, port: p.publishedPort, mode: 'host' as const, address: gatewayAddress ?? '', targetPort: p.targetPort, owner: task.taskId }]
+        : [],
+    );
+    if (ports.length === 0 || JSON.stringify(this.hostPublished.get(task.taskId)) === JSON.stringify(ports)) return;
+    if (!this.hostRules || !gatewayAddress) {
+      throw new NetdValidationError('E_INVALID_PORT', `port ${ports[0]!.port}/${ports[0]!.protocol} (mode=host): this node has no gateway bridge to publish it on (data plane egress is off)`);
+    }
+    const before = this.hostPublished.get(task.taskId);
+    this.hostPublished.set(task.taskId, ports);
+    try {
+      await this.updatePublished();
+    } catch (err) {
+      if (before) this.hostPublished.set(task.taskId, before);
+      else this.hostPublished.delete(task.taskId);
+      throw err;
+    }
+  }
+
+  private updatePublished(): Promise<void> {
+    if (!this.hostRules) return Promise.resolve();
+    return this.hostRules.setPublished([...this.ingressPublished, ...[...this.hostPublished.values()].flat()]);
+  }
+
+  /** After each load-balancer apply: the routing mesh's ports follow the ingress network's services. */
+  lbApplied(network: string, services: readonly LbService[]): void {
+    if (!this.nodeAttachments.get(network)?.network.ingress) return;
+    const seen = new Set<string>();
+    const ports: PublishedPort[] = [];
+    for (const s of services) {
+      for (const p of s.ports) {
+        const key = `${p.protocol}/${p.port}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        ports.push({ protocol: p.protocol, port: p.port, mode: 'ingress' });
+      }
+    }
+    if (JSON.stringify(ports) === JSON.stringify(this.ingressPublished)) return;
+    const before = this.ingressPublished;
+    this.ingressPublished = ports;
+    this.updatePublished().catch((err: Error) => {
+      this.ingressPublished = before;
+      this.log('warn', 'routing-mesh ports not published', { ports: ports.map((p) => `${p.port}/${p.protocol}`), err: err.message });
+    });
+  }
+
   /**
    * First step of a shutdown: names stop resolving, other nodes learn the endpoint is disabled
    * (service_disabled, as Docker's disableServiceInNetworkDB) and every load balancer stops
@@ -281,6 +359,8 @@ export class NetworkController implements SandboxNetworking {
       this.lbKeys.delete(taskId);
       this.attached.delete(taskId);
       await this.dns.closeSandbox(taskId);
+      if (this.hostPublished.delete(taskId)) await this.updatePublished().catch((err: Error) => this.log('warn', 'published ports not updated', { err: err.message }));
+      await this.plane.leaveGateway?.(taskId);
       await this.plane.detachSandbox(taskId);
     } finally {
       this.restore.note(taskId);
@@ -327,6 +407,10 @@ export class NetworkController implements SandboxNetworking {
       this.nodeAttachments.delete(id);
       this.lbs?.setSource(id, was.network.subnet ?? '', undefined);
       this.cluster?.endpoints.withdraw(id, lbPeerKey(id));
+      if (was.network.ingress) {
+        await this.hostRules?.setIngressAddress(undefined).catch(() => undefined);
+        await this.plane.leaveGateway?.(`ingress-${id}`).catch(() => undefined);
+      }
       await this.plane.removeNetwork(id).catch((err: Error) => this.log('warn', 'removing a network this node no longer balances on failed', { network: id, err: err.message }));
       this.log('info', 'network attachment removed', { network: was.network.name, address: was.address });
     }
@@ -347,7 +431,21 @@ export class NetworkController implements SandboxNetworking {
       const addr = endpointAddress({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] });
       const mac = containerMacOf(ip);
       if (addr && mac) this.cluster?.endpoints.publish(id, lbPeerKey(id), { ...addr, mac }, undefined);
+      if (a.network.ingress) await this.connectIngress(id, ip);
       this.log('info', 'network attachment', { network: a.network.name, address: a.address, ingress: a.network.ingress });
+    }
+  }
+
+  /** The routing mesh's entry: the ingress namespace (Docker's ingress-sbox) joins the gateway
+   *  bridge, and published ports on this host's addresses are DNAT-ed to it. */
+  private async connectIngress(networkId: string, source: string): Promise<void> {
+    if (!this.plane.joinGateway || !this.hostRules) return;
+    try {
+      const netnsPath = await this.plane.setLoadBalancer(networkId, { sourceAddress: source, vips: [] });
+      const gw = await this.plane.joinGateway(`ingress-${networkId}`, netnsPath, 'gw0');
+      if (gw) await this.hostRules.setIngressAddress(stripPrefix(gw.address));
+    } catch (err) {
+      this.log('warn', 'routing mesh not connected', { network: networkId, err: (err as Error).message });
     }
   }
 
@@ -366,7 +464,17 @@ export class NetworkController implements SandboxNetworking {
   start(resuming: () => Iterable<string>): void {
     const gossip = this.cluster?.gossip;
     const ready = this.restore.restored(resuming, this.log).then(() => gossip?.settled(GOSSIP_SETTLE_MS));
-    this.reconciler = new Reconciler(this.plane, { intervalMs: this.reconcileIntervalMs, ready, log: this.log });
+    // The overlay plane, then berth's host rules and every load balancer, put back as wanted.
+    const whole = {
+      reconcile: async () => {
+        const report = await this.plane.reconcile();
+        await this.hostRules?.ensure();
+        await this.lbs?.resync();
+        return report;
+      },
+    };
+    this.reconciler = new Reconciler(whole, { intervalMs: this.reconcileIntervalMs, ready, log: this.log });
+    void this.hostRules?.ensure().catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }));
     this.reconciler.start();
   }
 

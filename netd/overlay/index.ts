@@ -10,7 +10,7 @@
 // networks.ts (namespace + br0 + vxlan0), sandboxes.ts (join/leave), peers.ts (neighbour + FDB),
 // reconcile.ts (the repair walk), all sharing one OverlayContext (state and the lock).
 import { DEFAULT_NETNS_DIR } from '../../base/index.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { NetdError, NetdValidationError } from '../errors.js';
 import { ipv4FromBytes, parseIpv4 } from '../ipv4.js';
 import type { ClusterTables, Endpoint, NetworkAttachment, NetworkId, OverlayNetworkSpec, OverlayOptions, ReconcileReport, SandboxInterface, TaskId } from '../types.js';
@@ -21,6 +21,7 @@ import { Peers } from './peers.js';
 import { reconcile } from './reconcile.js';
 import { AF_INET, Rtnl } from './rtnl.js';
 import { Sandboxes } from './sandboxes.js';
+import { GatewayBridge, type GatewayJoin } from './gateway.js';
 
 const DEFAULT_VXLAN_PORT = 4789;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
@@ -64,6 +65,11 @@ export class OverlayDataPlane {
   private readonly peers: Peers;
   private readonly networks: Networks;
   private readonly sandboxes: Sandboxes;
+  /** Egress for sandboxes (and the ingress namespace); undefined when turned off. */
+  private readonly gateway: GatewayBridge | undefined;
+  /** What joined the gateway bridge: key → namespace and interface (reconcile repairs them). */
+  private readonly gatewayMembers = new Map<string, { netnsPath: string; ifname: string }>();
+  private gatewayUsed = false;
 
   private constructor(options: OverlayOptions, host: Rtnl, mtu: number) {
     this.mtu = mtu;
@@ -78,6 +84,7 @@ export class OverlayDataPlane {
     this.peers = new Peers(this.ctx);
     this.networks = new Networks(this.ctx, this.peers);
     this.sandboxes = new Sandboxes(this.ctx, this.networks);
+    this.gateway = options.gateway === false ? undefined : new GatewayBridge(host, { ...(options.gateway ?? {}), ...(options.hostNetns ? { hostNetns: options.hostNetns } : {}) });
   }
 
   /** Opens the host namespace, checks the underlay and derives the MTU. Touches no kernel state. */
@@ -135,6 +142,34 @@ export class OverlayDataPlane {
     return this.sandboxes.detachSandbox(taskId);
   }
 
+  // ---- egress (the gateway bridge) ----
+
+  /** The gateway bridge's name and subnet, or undefined when egress is off. */
+  gatewayBridge(): { bridgeName: string; subnet: string; gateway: string } | undefined {
+    const g = this.gateway;
+    return g && { bridgeName: g.bridgeName, subnet: g.subnet, gateway: g.gateway };
+  }
+
+  /**
+   * Gives the namespace egress: a veth `ifname` on the gateway bridge, an address, and the
+   * default route through the bridge (masqueraded by the host rules). Overlay subnets stay on
+   * their own links, so the overlay is still preferred for them. Idempotent.
+   */
+  async joinGateway(key: string, netnsPath: string, ifname: string): Promise<GatewayJoin | undefined> {
+    if (!this.gateway) return undefined;
+    this.ctx.assertOpen();
+    this.gatewayUsed = true;
+    await this.gateway.ensure();
+    const joined = await this.gateway.join(key, netnsPath, ifname);
+    this.gatewayMembers.set(key, { netnsPath, ifname });
+    return joined;
+  }
+
+  async leaveGateway(key: string): Promise<void> {
+    if (!this.gateway || !this.gatewayMembers.delete(key)) return;
+    await this.gateway.leave(key);
+  }
+
   // ---- remote endpoints ----
 
   addRemoteEndpoint(e: Endpoint): Promise<void> {
@@ -170,8 +205,23 @@ export class OverlayDataPlane {
    * before that, live objects look stale. One object failing does not stop the others; the
    * run then throws a ReconcileError carrying the report of what it did fix.
    */
-  reconcile(): Promise<ReconcileReport> {
-    return reconcile(this.ctx, this.networks, this.sandboxes);
+  async reconcile(): Promise<ReconcileReport> {
+    const report = await reconcile(this.ctx, this.networks, this.sandboxes);
+    // Only once something joined: a plane that never gave egress creates no bridge.
+    if (this.gateway && this.gatewayUsed) {
+      await this.gateway.ensure();
+      for (const [key, m] of [...this.gatewayMembers]) {
+        if (!existsSync(m.netnsPath)) continue;
+        await this.gateway.join(key, m.netnsPath, m.ifname);
+      }
+      report.linksRemoved += await this.gateway.stray(new Set(this.gatewayMembers.keys()));
+    }
+    return report;
+  }
+
+  /** Removes the gateway bridge (agentd --cleanup). */
+  async removeGateway(): Promise<void> {
+    await this.gateway?.remove();
   }
 
   /** What this process believes is programmed (for agentctl and tests). */

@@ -1,0 +1,60 @@
+// Service networking on a berth node with a real manager: a default (VIP) service answers by
+// its VIP from another task, balanced over its replicas; a published port (routing mesh)
+// answers on the berth host's address; agentctl names the VIP backend. On this machine's kernel
+// (no IPVS) Docker's own worker answers neither — berth's nftables backend does.
+import test from 'ava';
+import { startBerthCluster } from '../harness/cluster.js';
+import { waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
+
+const HTTP_PORT = 8080;
+const PUBLISHED_PORT = 18080;
+/** Each replica serves its own hostname, so answers show which one was reached. */
+const SERVE = `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`;
+const REQUESTS = 20;
+
+test('a VIP service balances across its replicas; its published port answers on the berth host', async (t) => {
+  const { manager, engine, underlay, agentd, status: st } = await startBerthCluster(t);
+  t.is(st.dataPlane, 'on');
+  const d = manager.dockerd;
+  await d.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.125.0.0/24', 'svcnet']);
+  const common = ['service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${st.nodeId}`, '--network', 'svcnet'];
+  await d.docker([...common, '--name', 'web', '--replicas', '2', '--hostname', '{{.Task.Name}}', '--publish', `published=${PUBLISHED_PORT},target=${HTTP_PORT}`, TEST_IMAGE, 'sh', '-c', SERVE]);
+  await d.docker([...common, '--name', 'client', TEST_IMAGE, 'sleep', '3600']);
+  await waitFor(
+    'web and client Running',
+    async () => {
+      const out = (await d.docker(['service', 'ps', 'web', 'client', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
+      return out.length === 3 && out.every((l) => l.startsWith('Running'));
+    },
+    90_000,
+  );
+  const client = (await engine.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=client', '--filter', 'label=io.berth.role=task'])).stdout.trim();
+  const exec = (cmd: string) => engine.docker(['exec', client, 'sh', '-c', cmd], 30_000).then((r) => r.stdout, (e: Error) => `failed: ${e.message}`);
+
+  // The service name resolves to its VIP, which is not a task's address.
+  const vip = (await d.docker(['service', 'inspect', 'web', '--format', '{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}'])).stdout.trim().split(' ').find((a) => a.startsWith('10.125.'))?.split('/')[0];
+  t.truthy(vip, 'web has a VIP on svcnet');
+  t.regex(await exec('nslookup web 127.0.0.11'), new RegExp(`Address: ${vip!.replace(/\./g, '\\.')}`));
+
+  // By VIP (the load balancer may take a moment after RUNNING: the node's LB address comes in
+  // the node object): every answer from a replica, both replicas seen.
+  await waitFor('the VIP answers', async () => /^web\.\d/.test((await exec(`timeout 3 wget -qO- http://${vip}:${HTTP_PORT}/`)).trim()), 30_000, 500);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < REQUESTS; i++) {
+    const who = (await exec(`timeout 3 wget -qO- http://web:${HTTP_PORT}/`)).trim();
+    seen.set(who, (seen.get(who) ?? 0) + 1);
+  }
+  t.log(JSON.stringify(Object.fromEntries(seen)));
+  t.is([...seen.keys()].filter((k) => /^web\.\d\./.test(k)).length, 2, `both replicas answer through the VIP: ${JSON.stringify(Object.fromEntries(seen))}`);
+  t.is([...seen.keys()].every((k) => /^web\.\d\./.test(k)), true, 'every request answered by a replica');
+
+  // The published port, from the berth host's own namespace and from the manager's host.
+  const berthHost = underlay.hosts[1]!;
+  const fromHost = async (host: typeof berthHost) => host.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${PUBLISHED_PORT}/`]).then((o) => o.trim(), (e: Error) => `failed: ${e.message}`);
+  await waitFor('the published port answers on the berth host', async () => /^web\.\d\./.test(await fromHost(berthHost)), 30_000, 500);
+  t.regex(await fromHost(underlay.hosts[0]!), /^web\.\d\./, 'reached from another host');
+
+  const s = await agentd.status();
+  t.regex(String(s.vipBackend), /^(nftables|ipvs)$/);
+});
