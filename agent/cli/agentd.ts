@@ -29,6 +29,7 @@ const program = new Command('agentd')
   .option('--vip-backend <kind>', 'VIP load balancer: auto (IPVS where the kernel has it, else nftables), ipvs, nftables; env BERTH_VIP_BACKEND')
   .option('--lb-tcp-timeout <duration>', 'idle timeout of TCP connections through a VIP or published port (default 24h; IPVS default is 15m); env BERTH_LB_TCP_TIMEOUT')
   .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
+  .option('--cleanup', "remove every kernel object berth owns on this host (overlay namespaces, load balancers, gateway bridge, host rules) and exit; run with agentd stopped")
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
 
 program.action(async (opts: Record<string, unknown>) => {
@@ -53,6 +54,11 @@ program.action(async (opts: Record<string, unknown>) => {
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
+  if (opts.cleanup === true) {
+    // The advertise address only names the underlay here; nothing is joined or opened on it.
+    await NetworkController.cleanup({ advertiseAddress: config.advertiseAddr ?? '127.0.0.1', netnsDir: config.netnsDir, log });
+    return;
+  }
   const docker = dockerClient(config.dockerHost);
   const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');

@@ -204,6 +204,23 @@ export class NetworkController implements SandboxNetworking {
     return controller;
   }
 
+  /**
+   * agentd --cleanup: removes every kernel object berth owns on this host — overlay namespaces
+   * (and the load balancers in them), the gateway bridge, berth's host nftables table and its
+   * iptables chain. Run with agentd stopped; tasks' containers are the engine's and stay.
+   */
+  static async cleanup(opts: Pick<NetworkControllerOptions, 'advertiseAddress' | 'netnsDir' | 'log'>): Promise<void> {
+    const plane = await OverlayDataPlane.open({ advertiseAddress: opts.advertiseAddress, ...(opts.netnsDir ? { netnsDir: opts.netnsDir } : {}), mtu: 1450 });
+    try {
+      const bridge = plane.gatewayBridge();
+      const removed = await plane.removeAll();
+      if (bridge) await new HostRules({ bridgeName: bridge.bridgeName, subnet: bridge.subnet }).cleanup();
+      opts.log('info', 'cleanup done', { namespaces: removed.namespaces.length, gatewayBridge: removed.gatewayBridge, hostRules: bridge !== undefined });
+    } finally {
+      await plane.close();
+    }
+  }
+
   wants(task: TaskNetworks): boolean {
     const wants = overlayAttachments(task).length > 0;
     if (!wants) this.restore.note(task.taskId);

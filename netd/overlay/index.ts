@@ -10,12 +10,13 @@
 // networks.ts (namespace + br0 + vxlan0), sandboxes.ts (join/leave), peers.ts (neighbour + FDB),
 // reconcile.ts (the repair walk), all sharing one OverlayContext (state and the lock).
 import { DEFAULT_NETNS_DIR } from '../../base/index.js';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { NetdError, NetdValidationError } from '../errors.js';
 import { ipv4FromBytes, parseIpv4 } from '../ipv4.js';
 import type { ClusterTables, Endpoint, NetworkAttachment, NetworkId, OverlayNetworkSpec, OverlayOptions, ReconcileReport, SandboxInterface, TaskId } from '../types.js';
 import { OverlayContext } from './context.js';
-import { checkNamePrefix } from './naming.js';
+import { checkNamePrefix, isOverlayNetnsName } from './naming.js';
 import { Networks } from './networks.js';
 import { Peers } from './peers.js';
 import { reconcile } from './reconcile.js';
@@ -219,9 +220,27 @@ export class OverlayDataPlane {
     return report;
   }
 
-  /** Removes the gateway bridge (agentd --cleanup). */
-  async removeGateway(): Promise<void> {
+  /**
+   * Removes everything this plane's settings own (agentd --cleanup, with agentd stopped): every
+   * overlay namespace pinned in netnsDir under the prefix (their load balancers go with them)
+   * and the gateway bridge with its veths. Returns what it removed.
+   */
+  async removeAll(): Promise<{ namespaces: string[]; gatewayBridge: boolean }> {
+    const namespaces: string[] = [];
+    await this.ctx.locked(async () => {
+      const dir = this.ctx.netnsDir;
+      for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+        if (!isOverlayNetnsName(this.ctx.prefix, name)) continue;
+        await this.networks.destroyNamespace(join(dir, name));
+        namespaces.push(name);
+      }
+      this.ctx.networks.clear();
+      this.ctx.sandboxes.clear();
+    });
+    const hadBridge = this.gateway !== undefined && (await this.ctx.host.linkByName(this.gateway.bridgeName)) !== undefined;
     await this.gateway?.remove();
+    this.gatewayMembers.clear();
+    return { namespaces, gatewayBridge: hadBridge };
   }
 
   /** What this process believes is programmed (for agentctl and tests). */

@@ -34,6 +34,11 @@ export function overlayNetnsName(prefix: string, networkId: string): string {
   return `${prefix}${OVERLAY_INFIX}${networkId.slice(0, NETWORK_ID_CHARS)}`;
 }
 
+/** Whether a file name in the netns directory is one of this prefix's overlay namespaces. */
+export function isOverlayNetnsName(prefix: string, name: string): boolean {
+  return name.startsWith(`${prefix}${OVERLAY_INFIX}`);
+}
+
 /** True when `name` is an overlay namespace this prefix owns. */
 export function isOwnedNetnsName(prefix: string, name: string): boolean {
   return name.startsWith(`${prefix}${OVERLAY_INFIX}`) && name.length > prefix.length + OVERLAY_INFIX.length;
