@@ -16,6 +16,9 @@
 //   its established ones, as expire_nodest_conn does; nftables leaves conntrack alone).
 // - A service with no backend with weight > 0 rejects new connections (ICMP unreachable / RST),
 //   rather than black-holing them.
+// - The VIPs and the source address are local addresses of the namespace (the overlay plane's
+//   setLoadBalancer puts them on br0 before apply); a backend manages no addresses. Backends
+//   are addresses inside `subnet` (the SNAT covers only it). Weights are integers 0..65535.
 // - apply() is declarative and idempotent: it makes the namespace's state exactly the spec
 //   (one atomic change where the kernel allows), diffing against what is there, so established
 //   connections to backends that stay are never reset. Everything berth adds is berth's own
@@ -87,7 +90,8 @@ export interface VipBackend {
   /** Makes the namespace's load balancing exactly `spec`. Validates everything before any change
    *  (a bad spec throws NetdValidationError and changes nothing). */
   apply(spec: LoadBalancerSpec): Promise<void>;
-  /** Removes everything berth added to the namespace (it stays); idempotent. */
+  /** Removes berth's services and rules from the namespace (it stays; the namespace-wide sysctls
+   *  set for balancing stay too — the namespace is berth's and goes with its network); idempotent. */
   remove(netnsPath: string): Promise<void>;
   status(): VipBackendStatus;
   /** Closes sockets; leaves the kernel state running. */
