@@ -6,9 +6,13 @@
 // expressions berth needs (numgen maps, nat, fib, ct) are where a hand encoder goes wrong
 // silently; one spawn per change is measured in `npm run bench -- vip`.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { NetdError } from './errors.js';
 
-const NFT = 'nft';
+/** nftables' tool by absolute path: under npm/npx, node_modules/.bin comes first on PATH and
+ *  holds an unrelated `nft` (@vercel/nft, a file tracer) that exits 0 doing nothing. */
+const NFT_PATHS = ['/usr/sbin/nft', '/sbin/nft', '/usr/local/sbin/nft', '/usr/bin/nft'];
+const NFT = NFT_PATHS.find((p) => existsSync(p)) ?? '/usr/sbin/nft';
 const NSENTER = 'nsenter';
 /** stderr kept in an error message. */
 const MAX_ERROR_CHARS = 2_000;
