@@ -239,11 +239,13 @@ export class NetworkController implements SandboxNetworking {
       await this.publishHostPorts(task, gw && stripPrefix(gw.address));
       const redirects = ingressRedirects(task);
       if (redirects.length > 0) await this.redirect(netnsPath, redirects);
-      for (const a of wire) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
+      // The routing mesh's network carries no names (Docker resolves nothing on ingress).
+      const named = wire.filter((a) => !a.network.ingress);
+      for (const a of named) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
       const healthy = this.health.get(task.taskId) ?? opts.healthy;
-      this.dns.records.setTask(taskRecord(task, wire, healthy), serviceRecord(task, wire));
+      this.dns.records.setTask(taskRecord(task, named, healthy), serviceRecord(task, named));
       this.health.set(task.taskId, healthy);
-      await this.dns.openSandbox(task.taskId, netnsPath, wire.map((a) => a.network.id));
+      await this.dns.openSandbox(task.taskId, netnsPath, named.map((a) => a.network.id));
       this.announce(task, wire, healthy);
       this.balance(task, wire, healthy);
       this.attached.set(task.taskId, { netnsPath, identity: netnsIdentity(netnsPath) });

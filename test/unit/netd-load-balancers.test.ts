@@ -62,12 +62,14 @@ function setup() {
   const table = new NameTable({ random: () => 0 });
   const dns = { records: new NameRegistry(table), openSandbox: async () => undefined, closeSandbox: async () => undefined } as unknown as SandboxDns;
   const lbs = new LoadBalancers(fakePlane, fakeVip, () => undefined);
-  const net = new NetworkController({ plane: fakePlane, dns, lbs }, { log: () => undefined, reconcileIntervalMs: 0 });
+  const redirects: unknown[] = [];
+  const fakeRedirect = async (_ns: string, r: readonly unknown[]) => void redirects.push(...r);
+  const net = new NetworkController({ plane: fakePlane, dns, lbs, redirect: fakeRedirect }, { log: () => undefined, reconcileIntervalMs: 0 });
   const backends = async (id = NET) => {
     await net.settled();
     return applied.get(`/ns/${id}`)?.services.map((s) => ({ key: s.key, vip: s.vip, ports: s.ports, backends: s.backends }));
   };
-  return { net, backends, lbAddresses, applied };
+  return { net, backends, lbAddresses, applied, redirects };
 }
 
 const nodeAttachment = (n: ReturnType<typeof network>, address: string) => {
@@ -122,11 +124,12 @@ test('a local task: unhealthy leaves at once, healthy comes back, shutdown drain
 });
 
 test('routing mesh: a task with an ingress port backs the ingress load balancer on its published port', async (t) => {
-  const { net, backends } = setup();
+  const { net, backends, redirects } = setup();
   await net.setNodeAttachments([nodeAttachment(network(NET), '10.9.0.3'), nodeAttachment(network(INGRESS, true), '10.0.0.3')]);
   await net.attach(task('t1', '10.9.0.5', { ingressAddress: '10.0.0.8', ports: [{ protocol: 0, target_port: 80, published_port: 8080, publish_mode: 0 }] }), '/proc/1/ns/net', { healthy: true });
   t.deepEqual(await backends(INGRESS), [{ key: 'svc-web', vip: '10.0.0.5', ports: [{ protocol: 'tcp', port: 8080 }], backends: [{ ip: '10.0.0.8', weight: 1 }] }]);
   t.deepEqual((await backends(NET))?.[0]?.ports, [], 'ports only on the ingress network');
+  t.deepEqual(redirects, [{ address: '10.0.0.8', protocol: 'tcp', port: 8080, targetPort: 80 }], 'inside the sandbox, the published port goes to the target port');
 });
 
 test('refused before anything is plumbed: an encrypted network, an unknown protocol, a port published twice', async (t) => {

@@ -60,8 +60,8 @@ test('taskNetworksOf reads names, endpoint mode, ports, VIPs and aliases off the
   const n = taskNetworksOf(task({ hostname: 'h1' }));
   t.like(n, { taskId: 'task1', taskName: 'web.3.task1', hostname: 'h1', serviceId: 'svc-web', serviceName: 'web', endpointMode: 'vip' });
   t.deepEqual(n.ports, [
-    { name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 8080 },
-    { protocol: 'udp', targetPort: 53 },
+    { name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
+    { protocol: 'udp', targetPort: 53, publishMode: 'ingress' },
   ]);
   t.deepEqual(
     n.attachments.map((a) => [a.network.id, a.network.name, a.network.driver, a.network.ingress, a.vips, a.serviceAliases, a.aliases]),
@@ -75,12 +75,12 @@ test('taskNetworksOf reads names, endpoint mode, ports, VIPs and aliases off the
   t.false('hostname' in taskNetworksOf(task()));
 });
 
-test('only overlay networks other than ingress are programmed; the first gets the default route', (t) => {
+test("overlay networks are programmed (the routing mesh's too); the first gets the default route", (t) => {
   const n = taskNetworksOf(task());
   const wire = overlayAttachments(n);
   t.deepEqual(
     wire.map((a) => a.network.id),
-    [APP],
+    [APP, INGRESS],
   );
   t.deepEqual(toNetdAttachment(wire[0]!, 0), {
     networkId: APP,
@@ -95,7 +95,7 @@ test('only overlay networks other than ingress are programmed; the first gets th
 
 test('DNS records: the task with its addresses bare, the service with its VIP, aliases and ports', (t) => {
   const n = taskNetworksOf(task());
-  const wire = overlayAttachments(n);
+  const wire = overlayAttachments(n).filter((a) => !a.network.ingress);
   t.deepEqual(taskRecord(n, wire, false), {
     id: 'task1',
     serviceId: 'svc-web',
@@ -109,7 +109,10 @@ test('DNS records: the task with its addresses bare, the service with its VIP, a
     name: 'web',
     endpointMode: 'vip',
     networks: [{ networkId: APP, vips: ['10.9.0.2'], aliases: ['websvc'] }],
-    ports: n.ports,
+    ports: [
+      { name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 8080 },
+      { protocol: 'udp', targetPort: 53 },
+    ],
   });
 });
 
