@@ -28,7 +28,11 @@ test('a VIP service balances across its replicas; its published port answers on 
       return out.length === 3 && out.every((l) => l.startsWith('Running'));
     },
     90_000,
-  );
+  ).catch(async (err: Error) => {
+    t.log((await d.docker(['service', 'ps', '--no-trunc', 'web', 'client'])).stdout);
+    t.log(agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-20).join('\n'));
+    throw err;
+  });
   const client = (await engine.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=client', '--filter', 'label=io.berth.role=task'])).stdout.trim();
   const exec = (cmd: string) => engine.docker(['exec', client, 'sh', '-c', cmd], 30_000).then((r) => r.stdout, (e: Error) => `failed: ${e.message}`);
 

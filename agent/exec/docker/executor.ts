@@ -8,7 +8,8 @@ import type { LogFn } from '../../../base/index.js';
 import type { NetworkKey, NodeNetworkAttachment, SandboxNetworking } from '../../../netd/index.js';
 import type { Executor, LogSource, LogSubscription } from '../executor.js';
 import { InMemoryDependencies } from '../dependencies.js';
-import type { NodeInfo } from './container-config.js';
+import { templateContext, type NodeInfo } from './container-config.js';
+import { expandTemplate } from './templates.js';
 import { DockerController } from './controller.js';
 import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
@@ -66,10 +67,21 @@ export class DockerExecutor implements Executor, LogSource {
     return { id: task.node_id, hostname: this.opts.hostname ?? os.hostname(), architecture: os.machine(), os: os.platform() };
   }
 
+  /** The hostname as the container gets it (templates expanded); a bad template is the
+   *  translation's to reject, with its own message. */
+  private expandedHostname(task: Task): string {
+    const raw = task.spec?.container?.hostname ?? '';
+    try {
+      return raw && expandTemplate(raw, templateContext(task, this.node(task)));
+    } catch {
+      return '';
+    }
+  }
+
   controller(task: Task): DockerController {
     // A sandbox costs a second container start: only tasks berth plumbs get one by default.
     const sandboxes = this.opts.networking;
-    const networks = sandboxes ? taskNetworksOf(task) : undefined;
+    const networks = sandboxes ? taskNetworksOf(task, { hostname: this.expandedHostname(task) }) : undefined;
     const networking = sandboxes && networks && sandboxes.wants(networks) ? { sandboxes, networks } : undefined;
     const sandboxed = this.opts.sandbox === true || networking !== undefined;
     return new DockerController(

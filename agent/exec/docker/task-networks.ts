@@ -10,13 +10,16 @@ import { serviceName, taskName } from './naming.js';
 const OVERLAY_DRIVER = 'overlay';
 const PROTOCOLS = { [PortProtocol.TCP]: 'tcp', [PortProtocol.UDP]: 'udp', [PortProtocol.SCTP]: 'sctp' } as const;
 
-export function taskNetworksOf(task: Task): TaskNetworks {
+/** `hostname` is the spec's hostname with its templates expanded (`{{.Task.Name}}`), as the
+ *  container gets it; the raw spec value is used when none is given. */
+export function taskNetworksOf(task: Task, opts: { hostname?: string } = {}): TaskNetworks {
   const endpoint = task.endpoint;
   const vips = endpoint?.virtual_ips ?? [];
+  const hostname = opts.hostname ?? task.spec?.container?.hostname;
   return {
     taskId: task.id,
     taskName: taskName(task),
-    ...(task.spec?.container?.hostname ? { hostname: task.spec.container.hostname } : {}),
+    ...(hostname ? { hostname } : {}),
     serviceId: task.service_id,
     serviceName: serviceName(task),
     endpointMode: endpoint?.spec?.mode === ResolutionMode.DNSRR ? 'dnsrr' : 'vip',
