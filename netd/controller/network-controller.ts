@@ -194,9 +194,9 @@ export class NetworkController implements SandboxNetworking {
     log('info', 'vip backend', { backend: vip.kind, choice: opts.vipBackend ?? 'auto' });
     const bridge = plane.gatewayBridge();
     const hostRules = bridge && new HostRules({ bridgeName: bridge.bridgeName, subnet: bridge.subnet });
-    let controller: NetworkController | undefined;
-    const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller?.lbApplied(network, services));
-    controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
+    // The callback runs only after an apply, long after `controller` is assigned.
+    const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller.lbApplied(network, services));
+    const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
     controller.unwatch.push(
       plane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message })),
       endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (network, key) => controller.removeRemote(network, key) }),

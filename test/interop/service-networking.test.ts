@@ -12,8 +12,11 @@ const PUBLISHED_PORT = 18080;
 /** Each replica serves its own hostname, so answers show which one was reached. */
 const SERVE = `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`;
 const REQUESTS = 20;
+const DOCKER_PUBLISHED_PORT = 18081;
+/** The manager's swarm port: something listening on the underlay, on no overlay. */
+const SWARM_PORT = 2377;
 
-test('a VIP service balances across its replicas; its published port answers on the berth host', async (t) => {
+test('a VIP service balances across its replicas; published ports answer on the berth host, for berth and Docker tasks; tasks reach the underlay', async (t) => {
   const { manager, engine, underlay, agentd, status: st } = await startBerthCluster(t);
   t.is(st.dataPlane, 'on');
   const d = manager.dockerd;
@@ -21,15 +24,17 @@ test('a VIP service balances across its replicas; its published port answers on 
   const common = ['service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${st.nodeId}`, '--network', 'svcnet'];
   await d.docker([...common, '--name', 'web', '--replicas', '2', '--hostname', '{{.Task.Name}}', '--publish', `published=${PUBLISHED_PORT},target=${HTTP_PORT}`, TEST_IMAGE, 'sh', '-c', SERVE]);
   await d.docker([...common, '--name', 'client', TEST_IMAGE, 'sleep', '3600']);
+  // A mixed cluster: this service's one task runs on the manager's own Docker worker.
+  await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${manager.nodeId}`, '--network', 'svcnet', '--name', 'dweb', '--hostname', '{{.Task.Name}}', '--publish', `published=${DOCKER_PUBLISHED_PORT},target=${HTTP_PORT}`, TEST_IMAGE, 'sh', '-c', SERVE]);
   await waitFor(
-    'web and client Running',
+    'web, dweb and client Running',
     async () => {
-      const out = (await d.docker(['service', 'ps', 'web', 'client', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
-      return out.length === 3 && out.every((l) => l.startsWith('Running'));
+      const out = (await d.docker(['service', 'ps', 'web', 'client', 'dweb', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
+      return out.length === 4 && out.every((l) => l.startsWith('Running'));
     },
     90_000,
   ).catch(async (err: Error) => {
-    t.log((await d.docker(['service', 'ps', '--no-trunc', 'web', 'client'])).stdout);
+    t.log((await d.docker(['service', 'ps', '--no-trunc', 'web', 'client', 'dweb'])).stdout);
     t.log(agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-20).join('\n'));
     throw err;
   });
@@ -58,6 +63,17 @@ test('a VIP service balances across its replicas; its published port answers on 
   const fromHost = async (host: typeof berthHost) => host.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${PUBLISHED_PORT}/`]).then((o) => o.trim(), (e: Error) => `failed: ${e.message}`);
   await waitFor('the published port answers on the berth host', async () => /^web\.\d\./.test(await fromHost(berthHost)), 30_000, 500);
   t.regex(await fromHost(underlay.hosts[0]!), /^web\.\d\./, 'reached from another host');
+
+  // The Docker node's task: through its VIP from the berth task, and through the routing mesh
+  // on the berth host (berth balances to it over the overlay; Docker's own IPVS is absent here).
+  await waitFor('the Docker task answers by VIP from the berth task', async () => /^dweb\.1\./.test((await exec(`timeout 3 wget -qO- http://dweb:${HTTP_PORT}/`)).trim()), 60_000, 500);
+  await waitFor('the Docker task answers on the berth host\'s published port', async () => /^dweb\.1\./.test((await berthHost.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${DOCKER_PUBLISHED_PORT}/`]).catch(() => '')).trim()), 60_000, 500);
+
+  // Egress: the task reaches an underlay address that is on no overlay (masqueraded through
+  // berth's gateway bridge), ICMP and TCP.
+  const managerAddress = underlay.hosts[0]!.address;
+  t.regex(await exec(`ping -c 1 -W 2 ${managerAddress}`), /1 packets received/);
+  t.regex(await exec(`nc -w 3 ${managerAddress} ${SWARM_PORT} </dev/null && echo connected`), /connected/);
 
   const s = await agentd.status();
   t.regex(String(s.vipBackend), /^(nftables|ipvs)$/);
