@@ -67,6 +67,8 @@ export function lbServices(entries: Iterable<LbBackendEntry>): LbService[] {
 export class LoadBalancers {
   private readonly networks = new Map<string, NetworkLb>();
   private readonly idle = new Set<() => void>();
+  /** While held, changes are recorded and applied at release (restart: until desired state is back). */
+  private held = false;
 
   constructor(
     private readonly plane: LbPlane,
@@ -127,13 +129,28 @@ export class LoadBalancers {
 
   /** Resolves when no apply is pending or running. */
   settled(): Promise<void> {
-    if ([...this.networks.values()].every((n) => !n.dirty && !n.running)) return Promise.resolve();
+    if (this.held || [...this.networks.values()].every((n) => !n.dirty && !n.running)) return Promise.resolve();
     return new Promise((resolve) => this.idle.add(resolve));
+  }
+
+  /**
+   * Holds every apply until release(). After a restart the kernel still balances as the last
+   * process left it; applying before the resumed tasks are attached again would drop their
+   * backends (and refuse connections) for a moment.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    for (const n of this.networks.values()) if (n.dirty) this.schedule(n);
   }
 
   private schedule(n: NetworkLb): void {
     n.dirty = true;
-    if (n.running) return;
+    if (n.running || this.held) return;
     n.running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.run(n));
   }
 

@@ -77,10 +77,10 @@ export interface SandboxNetworking {
 
 /** The overlay plane as the controller uses it (a fake stands in for it in unit tests). */
 export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'> &
-  Partial<Pick<OverlayDataPlane, 'joinGateway' | 'leaveGateway'>>;
+  Partial<Pick<OverlayDataPlane, 'joinGateway' | 'leaveGateway' | 'netnsPathOf'>>;
 
 /** berth's host rules as the controller uses them (published ports, where ingress goes). */
-export type HostRulesPort = Pick<HostRules, 'setPublished' | 'setIngressAddress' | 'ensure'>;
+export type HostRulesPort = Pick<HostRules, 'setState' | 'ensure'>;
 
 /** One of this node's network attachments (Node.Attachments): the network and this node's
  *  load-balancer address on it, as the manager allocated them. */
@@ -159,6 +159,10 @@ export class NetworkController implements SandboxNetworking {
   private readonly redirect: (netnsPath: string, redirects: readonly SandboxRedirect[]) => Promise<void>;
   /** Published ports: the routing mesh's (every service on ingress) and each task's host-mode ones. */
   private ingressPublished: PublishedPort[] = [];
+  /** Published ports are recorded, not written, until the restore is done (see start()). */
+  private hostRulesHeld = false;
+  /** Where the routing mesh's ports go: the ingress namespace's gateway-bridge address. */
+  private ingressAddress: string | undefined;
   private readonly hostPublished = new Map<string, PublishedPort[]>();
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
@@ -197,6 +201,9 @@ export class NetworkController implements SandboxNetworking {
     // The callback runs only after an apply, long after `controller` is assigned.
     const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller.lbApplied(network, services));
     const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
+    // Until start() has the resumed tasks back, the kernel keeps balancing as the last process left it.
+    lbs.hold();
+    controller.hostRulesHeld = true;
     controller.unwatch.push(
       plane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message })),
       endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (network, key) => controller.removeRemote(network, key) }),
@@ -331,8 +338,8 @@ export class NetworkController implements SandboxNetworking {
   }
 
   private updatePublished(): Promise<void> {
-    if (!this.hostRules) return Promise.resolve();
-    return this.hostRules.setPublished([...this.ingressPublished, ...[...this.hostPublished.values()].flat()]);
+    if (!this.hostRules || this.hostRulesHeld) return Promise.resolve();
+    return this.hostRules.setState([...this.ingressPublished, ...[...this.hostPublished.values()].flat()], this.ingressAddress);
   }
 
   /** After each load-balancer apply: the routing mesh's ports follow the ingress network's services. */
@@ -427,7 +434,8 @@ export class NetworkController implements SandboxNetworking {
       this.lbs?.setSource(id, was.network.subnet ?? '', undefined);
       this.cluster?.endpoints.withdraw(id, lbPeerKey(id));
       if (was.network.ingress) {
-        await this.hostRules?.setIngressAddress(undefined).catch(() => undefined);
+        this.ingressAddress = undefined;
+        await this.updatePublished().catch(() => undefined);
         await this.plane.leaveGateway?.(`ingress-${id}`).catch(() => undefined);
       }
       await this.plane.removeNetwork(id).catch((err: Error) => this.log('warn', 'removing a network this node no longer balances on failed', { network: id, err: err.message }));
@@ -450,19 +458,21 @@ export class NetworkController implements SandboxNetworking {
       const addr = endpointAddress({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] });
       const mac = containerMacOf(ip);
       if (addr && mac) this.cluster?.endpoints.publish(id, lbPeerKey(id), { ...addr, mac }, undefined);
-      if (a.network.ingress) await this.connectIngress(id, ip);
+      if (a.network.ingress) await this.connectIngress(id);
       this.log('info', 'network attachment', { network: a.network.name, address: a.address, ingress: a.network.ingress });
     }
   }
 
   /** The routing mesh's entry: the ingress namespace (Docker's ingress-sbox) joins the gateway
    *  bridge, and published ports on this host's addresses are DNAT-ed to it. */
-  private async connectIngress(networkId: string, source: string): Promise<void> {
-    if (!this.plane.joinGateway || !this.hostRules) return;
+  private async connectIngress(networkId: string): Promise<void> {
+    if (!this.plane.joinGateway || !this.plane.netnsPathOf || !this.hostRules) return;
     try {
-      const netnsPath = await this.plane.setLoadBalancer(networkId, { sourceAddress: source, vips: [] });
+      // createNetwork made (or kept) the namespace; its addresses are the load balancer's to set.
+      const netnsPath = this.plane.netnsPathOf(networkId);
       const gw = await this.plane.joinGateway(`ingress-${networkId}`, netnsPath, 'gw0');
-      if (gw) await this.hostRules.setIngressAddress(stripPrefix(gw.address));
+      this.ingressAddress = gw && stripPrefix(gw.address);
+      await this.updatePublished();
     } catch (err) {
       this.log('warn', 'routing mesh not connected', { network: networkId, err: (err as Error).message });
     }
@@ -483,6 +493,17 @@ export class NetworkController implements SandboxNetworking {
   start(resuming: () => Iterable<string>): void {
     const gossip = this.cluster?.gossip;
     const ready = this.restore.restored(resuming, this.log).then(() => gossip?.settled(GOSSIP_SETTLE_MS));
+    // Load balancers and published ports follow once the resumed tasks are attached again and
+    // the gossip has brought other nodes' backends back (a service backed only elsewhere would
+    // otherwise vanish for a moment).
+    void ready
+      .then(async () => {
+        this.lbs?.release();
+        this.hostRulesHeld = false;
+        await this.updatePublished();
+        await this.hostRules?.ensure();
+      })
+      .catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }));
     // The overlay plane, then berth's host rules and every load balancer, put back as wanted.
     const whole = {
       reconcile: async () => {
@@ -493,7 +514,6 @@ export class NetworkController implements SandboxNetworking {
       },
     };
     this.reconciler = new Reconciler(whole, { intervalMs: this.reconcileIntervalMs, ready, log: this.log });
-    void this.hostRules?.ensure().catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }));
     this.reconciler.start();
   }
 

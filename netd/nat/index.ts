@@ -146,6 +146,20 @@ export class HostRules {
     });
   }
 
+  /** Ports and the ingress address in one write (no moment with one but not the other). */
+  async setState(ports: readonly PublishedPort[], ingressAddress: string | undefined): Promise<void> {
+    this.assertOpen();
+    if (ingressAddress !== undefined) checkAddress(ingressAddress, 'ingress address');
+    const previous = this.ingressAddress;
+    this.ingressAddress = ingressAddress;
+    try {
+      await this.setPublished(ports);
+    } catch (err) {
+      this.ingressAddress = previous;
+      throw err;
+    }
+  }
+
   /** Where ingress-mode ports are DNAT-ed (the ingress namespace's gateway-bridge address); undefined: nowhere yet. */
   async setIngressAddress(address: string | undefined): Promise<void> {
     this.assertOpen();

@@ -31,6 +31,9 @@ export interface NetworkState {
   pinned: boolean;
   /** Set while this node balances on the network; keeps the namespace like a pin. */
   lb?: LoadBalancerAddresses;
+  /** setLoadBalancer was called in this process: until then br0's /32s are left as found (a
+   *  restarted agentd must not drop the VIPs the kernel still serves before it knows them). */
+  lbKnown?: boolean;
   sandboxes: Set<TaskId>;
   programmed?: ProgrammedNetwork;
 }

@@ -168,6 +168,7 @@ export class Networks {
    */
   private async ensureLoadBalancer(rtnl: Rtnl, state: NetworkState, bridge: number, report: ReconcileReport, fresh: boolean): Promise<void> {
     const lb = state.lb;
+    if (!state.lbKnown) return;
     const wanted = new Set(lb ? [lb.source, ...lb.vips] : []);
     const present = (await addresses(rtnl)).filter((a) => a.index === bridge && a.prefixLen === 32);
     for (const a of present) {
@@ -212,6 +213,7 @@ export class Networks {
       } else {
         state.lb = undefined;
       }
+      state.lbKnown = true;
       if (!state.lb && !state.pinned && state.sandboxes.size === 0) {
         await this.retire(state);
         return this.ctx.netnsPathOf(id);
