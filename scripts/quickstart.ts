@@ -18,6 +18,8 @@ const STATE_FILE = '/run/berth-quickstart.json';
 const DEMO_SERVICE = 'demo';
 const DEMO_NETWORK = 'demo-net';
 const PEER_SERVICE = 'peer';
+/** The demo service's published port (the routing mesh). */
+const DEMO_PORT = 8080;
 
 interface QuickstartState {
   netns: string[];
@@ -76,7 +78,12 @@ async function up(): Promise<void> {
   const status = await waitConnected(agentd);
   process.stderr.write(`quickstart: agentd joined as node ${status.nodeId}; creating service "${DEMO_SERVICE}" (3 replicas on the berth node)\n`);
   await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.232.0.0/24', DEMO_NETWORK]);
-  await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--network', DEMO_NETWORK, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`, TEST_IMAGE, 'sh', '-c', 'echo hello from $(hostname); exec sleep 86400']);
+  // Each replica serves its own name over HTTP, behind the service's VIP and a published port.
+  await manager.dockerd.docker([
+    'service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--network', DEMO_NETWORK, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`,
+    '--hostname', '{{.Task.Name}}', '--publish', `published=${DEMO_PORT},target=80`,
+    TEST_IMAGE, 'sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www',
+  ]);
   await waitFor(
     'the demo service to be Running on the berth node',
     async () => {
@@ -91,6 +98,29 @@ async function up(): Promise<void> {
   const task = (await engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${DEMO_SERVICE}`, '--filter', 'label=io.berth.role=task'])).stdout.trim().split('\n')[0]!;
   process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} nslookup tasks.${DEMO_SERVICE}   # berth's embedded DNS, inside the task\n`);
   process.stdout.write((await engine.docker(['exec', task, 'nslookup', `tasks.${DEMO_SERVICE}`])).stdout);
+  // The service's VIP from a task (berth's load balancer spreads the requests over the
+  // replicas) and its published port from the manager's host (the routing mesh on the berth node).
+  const viaVip = await waitFor(
+    'the demo service to answer through its VIP',
+    async () => {
+      const out: string[] = [];
+      for (let i = 0; i < 3; i++) out.push((await engine.docker(['exec', task, 'wget', '-qO-', `http://${DEMO_SERVICE}/`]).catch(() => ({ stdout: '' }))).stdout.trim());
+      return out.every((l) => l.startsWith('hello from')) ? out : undefined;
+    },
+    60_000,
+    500,
+  );
+  process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} wget -qO- http://${DEMO_SERVICE}/   # three times: the service's VIP, balanced by berth\n${viaVip.join('\n')}\n`);
+  const viaPort = await waitFor(
+    'the published port to answer on the berth node',
+    async () => {
+      const out = (await managerHost.exec('timeout', ['5', 'wget', '-qO-', `http://${nodeHost.address}:${DEMO_PORT}/`]).catch(() => '')).trim();
+      return out.startsWith('hello from') ? out : undefined;
+    },
+    60_000,
+    500,
+  );
+  process.stdout.write(`\n$ wget -qO- http://${nodeHost.address}:${DEMO_PORT}/   # from the manager's host: the published port on the berth node\n${viaPort}\n`);
   // A task on Docker's own worker (the manager's node) on the same overlay: the two nodes learn
   // each other's endpoints through the cluster's gossip.
   await manager.dockerd.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', PEER_SERVICE, '--network', DEMO_NETWORK, '--constraint', `node.id==${manager.nodeId}`, TEST_IMAGE, 'sleep', '86400']);
@@ -121,7 +151,7 @@ async function up(): Promise<void> {
   const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error('agentctl status failed');
   process.stdout.write(
-    `\nThe cluster keeps running. Try:\n  ${docker} service scale ${DEMO_SERVICE}=5\n  ${st.agentctl.join(' ')} status\n  npm run quickstart -- --down\n`,
+    `\nThe cluster keeps running. Try:\n  ${docker} service scale ${DEMO_SERVICE}=5\n  nsenter --net=${nodeHost.netnsPath} wget -qO- http://${nodeHost.address}:${DEMO_PORT}/\n  ${st.agentctl.join(' ')} status\n  npm run quickstart -- --down\n`,
   );
 }
 
