@@ -37,7 +37,7 @@ test("a task's health on one berth node decides its DNS answers and VIP traffic 
   // Long retries: the unhealthy task stays (disabled) rather than being replaced at once.
   const health = ['--health-cmd', 'test -f /www/healthy', '--health-interval', '1s', '--health-retries', '1', '--health-timeout', '1s'];
   const service = (name: string, node: string, ...cmd: string[]) => d.docker(['service', 'create', '--detach', '--no-resolve-image', '--network', 'healthnet', '--name', name, '--constraint', `node.id==${node}`, ...cmd]);
-  await service('weba', a.id, '--hostname', '{{.Task.Name}}', '--network-alias', 'web', ...health, TEST_IMAGE, 'sh', '-c', SERVE);
+  await service('weba', a.id, '--hostname', '{{.Task.Name}}', ...health, TEST_IMAGE, 'sh', '-c', SERVE);
   await service('client', b.id, TEST_IMAGE, 'sleep', '3600');
   await waitFor(
     'weba and client Running',
@@ -69,4 +69,10 @@ test("a task's health on one berth node decides its DNS answers and VIP traffic 
   const whileUnhealthy = await answers();
   t.log(`while unhealthy: ${JSON.stringify(whileUnhealthy.slice(0, 3))}`);
   t.false(whileUnhealthy.some((x) => x.startsWith('weba.1.')), 'no request reaches the unhealthy task through the VIP');
+  t.true(whileUnhealthy.every((x) => /Connection refused/.test(x)), 'with no healthy backend left, the VIP refuses at once');
+
+  // Swarm replaces the unhealthy task (as on Docker's worker); once the new one is healthy,
+  // node B answers it and sends it requests.
+  await waitFor('node B reaches the replacement through the VIP', async () => (await answers()).every((x) => x.startsWith('weba.1.')), 90_000, 500);
+  t.regex(await onB('nslookup tasks.weba 127.0.0.11'), /Address: 10\.127\.0\.\d+/);
 });
