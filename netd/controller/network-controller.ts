@@ -8,6 +8,7 @@
 // starts, so names resolve before RUNNING is reported. A task with a healthcheck joins
 // `tasks.<svc>` and dnsrr answers only once healthy, as on Docker. On shutdown the names go
 // first, then the links. Network keys from the manager start (or re-key) the gossip.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogFn } from '../../base/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
 import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '../gossip/index.js';
@@ -49,6 +50,11 @@ function lbPeerKey(networkId: string): string {
   return endpointKey('lb', networkId);
 }
 
+/** Docker's defaultGossipConvergeDelay: other nodes hear a disabled endpoint before it stops. */
+const GOSSIP_CONVERGE_MS = 2_000;
+/** A drain waits at most this long for this node's load balancers to apply it. */
+const DRAIN_APPLY_CAP_MS = 2_000;
+
 /** How long the first reconcile waits for the gossip to bring the remote endpoints back. */
 const GOSSIP_SETTLE_MS = 15_000;
 
@@ -69,8 +75,10 @@ export interface SandboxNetworking {
   /** Only healthy tasks are in their service's answers; the task's own names resolve regardless.
    *  No-op for a task not published. */
   setHealthy(taskId: string, healthy: boolean): void;
-  /** Withdraws the task's names and endpoints (first step of a shutdown). */
-  unpublish(taskId: string): void;
+  /** First step of a shutdown: the task's names go and every load balancer stops sending it new
+   *  connections (draining). Resolves once that is in place here and the cluster has had time
+   *  to hear it (`drain`: Docker's 2 s gossip convergence delay before the container stops). */
+  unpublish(taskId: string, opts?: { drain?: boolean }): Promise<void>;
   /** Withdraws names, closes the DNS listener, removes links; idempotent. */
   detach(taskId: string): Promise<void>;
 }
@@ -125,6 +133,8 @@ export interface NetworkControllerOptions {
   vipBackend?: VipBackendChoice;
   /** Idle timeouts of balanced connections (seconds). */
   lbTimeouts?: Partial<LbTimeouts>;
+  /** How long a draining task waits for the cluster to hear it before it stops (default 2 s). */
+  drainDelayMs?: number;
   log: LogFn;
 }
 
@@ -166,8 +176,9 @@ export class NetworkController implements SandboxNetworking {
   private readonly hostPublished = new Map<string, PublishedPort[]>();
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
+  private readonly drainDelayMs: number;
 
-  constructor(parts: ControllerParts, opts: Pick<NetworkControllerOptions, 'log' | 'reconcileIntervalMs'>) {
+  constructor(parts: ControllerParts, opts: Pick<NetworkControllerOptions, 'log' | 'reconcileIntervalMs' | 'drainDelayMs'>) {
     this.plane = parts.plane;
     this.dns = parts.dns;
     this.cluster = parts.cluster;
@@ -176,6 +187,7 @@ export class NetworkController implements SandboxNetworking {
     this.redirect = parts.redirect ?? setSandboxRedirects;
     this.log = opts.log;
     this.reconcileIntervalMs = opts.reconcileIntervalMs;
+    this.drainDelayMs = opts.drainDelayMs ?? GOSSIP_CONVERGE_MS;
   }
 
   /** Opens the overlay plane, the embedded DNS and the (not yet started) gossip. */
@@ -367,18 +379,25 @@ export class NetworkController implements SandboxNetworking {
   /**
    * First step of a shutdown: names stop resolving, other nodes learn the endpoint is disabled
    * (service_disabled, as Docker's disableServiceInNetworkDB) and every load balancer stops
-   * sending it new connections while established ones drain (weight 0). detach() removes it.
+   * sending it new connections while established ones drain (weight 0). With `drain`, waits
+   * until this node's load balancers have applied it and then for the gossip to carry it
+   * (Docker sleeps 2 s here too), so the container stops only once nothing sends it new work.
+   * detach() removes it.
    */
-  unpublish(taskId: string): void {
+  async unpublish(taskId: string, opts: { drain?: boolean } = {}): Promise<void> {
     for (const key of this.published.get(taskId)?.values() ?? []) this.cluster?.endpoints.setDisabled(key, true);
-    for (const b of this.lbKeys.get(taskId) ?? []) this.lbs?.setWeight(b.network, b.key, 0);
+    const backends = this.lbKeys.get(taskId) ?? [];
+    for (const b of backends) this.lbs?.setWeight(b.network, b.key, 0);
     this.health.delete(taskId);
     this.dns.records.removeTask(taskId);
+    if (!opts.drain || backends.length === 0 || !this.lbs) return;
+    await Promise.race([this.lbs.settled(), sleep(DRAIN_APPLY_CAP_MS)]);
+    if (this.cluster && this.published.get(taskId)?.size) await sleep(this.drainDelayMs);
   }
 
   async detach(taskId: string): Promise<void> {
     try {
-      this.unpublish(taskId);
+      await this.unpublish(taskId);
       for (const [network, key] of this.published.get(taskId) ?? []) this.cluster?.endpoints.withdraw(network, key);
       this.published.delete(taskId);
       for (const b of this.lbKeys.get(taskId) ?? []) this.lbs?.removeBackend(b.network, b.key);

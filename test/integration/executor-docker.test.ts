@@ -309,7 +309,7 @@ function recordingNetworking() {
     },
     isAttached: (taskId, netnsPath) => attached.get(taskId) === netnsPath && existsSync(netnsPath),
     setHealthy: () => undefined,
-    unpublish: () => undefined,
+    unpublish: async () => undefined,
     detach: async (taskId) => void attached.delete(taskId),
     setNetworkBootstrapKeys: () => undefined,
     setNodeAttachments: async () => undefined,

@@ -98,7 +98,7 @@ test('a local task is announced with its names; a remote one joins tasks.<svc>; 
 
   // The last local task goes: the remote one still makes the service. Shutdown first marks
   // the entry disabled (other nodes drain it), detach withdraws it.
-  net.unpublish(local.taskId);
+  await net.unpublish(local.taskId);
   t.deepEqual(disabled, [[published[0]!.key, true]]);
   t.deepEqual(withdrawn, []);
   await net.detach(local.taskId);
@@ -176,7 +176,7 @@ test('setHealthy after unpublish (a late health event) does not bring the names 
   net.setHealthy(task.taskId, true);
   t.is(ask('web.1.fff'), 'forward', 'never attached: nothing published');
   await net.attach(task, '/p', { healthy: false });
-  net.unpublish(task.taskId);
+  await net.unpublish(task.taskId);
   net.setHealthy(task.taskId, true);
   t.is(ask('web.1.fff'), 'forward');
   t.is(ask('tasks.web'), 'forward', 'the service went with its last local task');

@@ -108,7 +108,7 @@ test('no LB address from the manager: nothing balances; with one, local and remo
 });
 
 test('a local task: unhealthy leaves at once, healthy comes back, shutdown drains, detach removes', async (t) => {
-  const { net, backends } = setup();
+  const { net, backends, applied } = setup();
   await net.setNodeAttachments([nodeAttachment(network(NET), '10.9.0.3')]);
   await net.attach(task('t1', '10.9.0.5'), '/proc/1/ns/net', { healthy: false });
   await net.attach(task('t2', '10.9.0.6'), '/proc/1/ns/net', { healthy: true });
@@ -117,8 +117,9 @@ test('a local task: unhealthy leaves at once, healthy comes back, shutdown drain
   t.deepEqual((await backends())?.[0]?.backends, [{ ip: '10.9.0.5', weight: 1 }, { ip: '10.9.0.6', weight: 1 }]);
   net.setHealthy('t1', false);
   t.deepEqual((await backends())?.[0]?.backends, [{ ip: '10.9.0.6', weight: 1 }]);
-  net.unpublish('t2');
-  t.deepEqual((await backends())?.[0]?.backends, [{ ip: '10.9.0.6', weight: 0 }], 'draining: no new connections, established ones finish');
+  // Shutdown's first step resolves only once the draining weight is applied.
+  const drained = net.unpublish('t2', { drain: true }).then(() => applied.get(`/ns/${NET}`)?.services[0]?.backends);
+  t.deepEqual(await drained, [{ ip: '10.9.0.6', weight: 0 }], 'draining: no new connections, established ones finish');
   await net.detach('t2');
   t.is(await backends(), undefined, 'no backend left: the load balancer is removed');
 });

@@ -466,7 +466,7 @@ export class DockerController implements Controller {
    */
   private async stopUnhealthy(): Promise<void> {
     this.setHealthy(false);
-    this.env.networking?.sandboxes.unpublish(this.task.id);
+    await this.env.networking?.sandboxes.unpublish(this.task.id);
     await this.stopTask();
   }
 
@@ -478,8 +478,8 @@ export class DockerController implements Controller {
   /** Not abortable: a stop once begun runs to the end of the grace period (the engine escalates). */
   async shutdown(_signal?: AbortSignal): Promise<void> {
     const plan = this.plan();
-    // Names stop resolving before the container is stopped.
-    this.env.networking?.sandboxes.unpublish(this.task.id);
+    // Names stop resolving and load balancers drain it before the container is stopped.
+    await this.env.networking?.sandboxes.unpublish(this.task.id, { drain: true });
     await this.stopTask();
     if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
     await this.env.networking?.sandboxes.detach(this.task.id);
