@@ -13,6 +13,7 @@ const PUBLISHED_PORT = 18080;
 const SERVE = `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`;
 const REQUESTS = 20;
 const DOCKER_PUBLISHED_PORT = 18081;
+const HOST_MODE_PORT = 18082;
 /** The manager's swarm port: something listening on the underlay, on no overlay. */
 const SWARM_PORT = 2377;
 
@@ -24,17 +25,19 @@ test('a VIP service balances across its replicas; published ports answer on the 
   const common = ['service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${st.nodeId}`, '--network', 'svcnet'];
   await d.docker([...common, '--name', 'web', '--replicas', '2', '--hostname', '{{.Task.Name}}', '--publish', `published=${PUBLISHED_PORT},target=${HTTP_PORT}`, TEST_IMAGE, 'sh', '-c', SERVE]);
   await d.docker([...common, '--name', 'client', TEST_IMAGE, 'sleep', '3600']);
+  // mode=host: published on the task's own node only, straight to the task.
+  await d.docker([...common, '--name', 'hweb', '--hostname', '{{.Task.Name}}', '--publish', `published=${HOST_MODE_PORT},target=${HTTP_PORT},mode=host`, TEST_IMAGE, 'sh', '-c', SERVE]);
   // A mixed cluster: this service's one task runs on the manager's own Docker worker.
   await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--constraint', `node.id==${manager.nodeId}`, '--network', 'svcnet', '--name', 'dweb', '--hostname', '{{.Task.Name}}', '--publish', `published=${DOCKER_PUBLISHED_PORT},target=${HTTP_PORT}`, TEST_IMAGE, 'sh', '-c', SERVE]);
   await waitFor(
     'web, dweb and client Running',
     async () => {
-      const out = (await d.docker(['service', 'ps', 'web', 'client', 'dweb', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
-      return out.length === 4 && out.every((l) => l.startsWith('Running'));
+      const out = (await d.docker(['service', 'ps', 'web', 'client', 'dweb', 'hweb', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
+      return out.length === 5 && out.every((l) => l.startsWith('Running'));
     },
     90_000,
   ).catch(async (err: Error) => {
-    t.log((await d.docker(['service', 'ps', '--no-trunc', 'web', 'client', 'dweb'])).stdout);
+    t.log((await d.docker(['service', 'ps', '--no-trunc', 'web', 'client', 'dweb', 'hweb'])).stdout);
     t.log(agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-20).join('\n'));
     throw err;
   });
@@ -61,8 +64,15 @@ test('a VIP service balances across its replicas; published ports answer on the 
   // The published port, from the berth host's own namespace and from the manager's host.
   const berthHost = underlay.hosts[1]!;
   const fromHost = async (host: typeof berthHost) => host.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${PUBLISHED_PORT}/`]).then((o) => o.trim(), (e: Error) => `failed: ${e.message}`);
-  await waitFor('the published port answers on the berth host', async () => /^web\.\d\./.test(await fromHost(berthHost)), 30_000, 500);
+  await waitFor('the published port answers on the berth host', async () => /^web\.\d\./.test(await fromHost(berthHost)), 30_000, 500).catch(async (err: Error) => {
+    t.log(agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-20).join('\n'));
+    t.log(await berthHost.exec('/usr/sbin/nft', ['list', 'table', 'ip', 'berth']).catch((e: Error) => e.message));
+    throw err;
+  });
   t.regex(await fromHost(underlay.hosts[0]!), /^web\.\d\./, 'reached from another host');
+
+  // mode=host: the berth host's port goes to the task on it, from another host too.
+  t.regex(await underlay.hosts[0]!.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${HOST_MODE_PORT}/`]).catch((e: Error) => e.message), /^hweb\.1\./);
 
   // The Docker node's task: through its VIP from the berth task, and through the routing mesh
   // on the berth host (berth balances to it over the overlay; Docker's own IPVS is absent here).

@@ -199,11 +199,23 @@ test('privileges: SELinux, seccomp, AppArmor, no-new-privileges; credential spec
   rejects(t, makeTask({ privileges: { credential_spec: null, selinux_context: null, seccomp: { mode: 2, profile: Buffer.from('{not json') }, apparmor: null, no_new_privileges: false } } as never), 'seccomp.profile');
 });
 
-test('isolation other than default, CSI volumes and host-mode ports are rejected', (t) => {
+test('isolation other than default and CSI volumes are rejected', (t) => {
   rejects(t, makeTask({ isolation: 2 } as never), 'spec.container.isolation');
   rejects(t, makeTask({}, { volumes: [{ id: 'v', source: 's', target: '/t' }] } as never), 'volumes');
-  rejects(t, makeTask({}, { endpoint: { spec: null, ports: [{ name: '', protocol: 0, target_port: 80, published_port: 8080, publish_mode: 1 }], virtual_ips: [] } } as never), /endpoint\.ports\[0\].*8080\/tcp/);
   t.notThrows(() => translateTask(makeTask({}, { endpoint: { spec: null, ports: [{ name: '', protocol: 0, target_port: 80, published_port: 8080, publish_mode: 0 }], virtual_ips: [] } } as never), OPTS));
+});
+
+test('host-mode ports: engine port bindings on an engine network (dynamic when unpublished), none when berth plumbs the netns', (t) => {
+  const ports = { endpoint: { spec: null, ports: [{ name: '', protocol: 0, target_port: 80, published_port: 8080, publish_mode: 1 }, { name: '', protocol: 1, target_port: 53, published_port: 0, publish_mode: 1 }, { name: '', protocol: 0, target_port: 81, published_port: 9090, publish_mode: 0 }], virtual_ips: [] } };
+  const bridged = translateTask(makeTask({}, ports as never), { ...OPTS, networkMode: 'bridge' });
+  t.deepEqual((bridged.container.body.HostConfig as Record<string, unknown>).PortBindings, { '80/tcp': [{ HostPort: '8080' }], '53/udp': [{ HostPort: '' }] });
+  t.deepEqual(bridged.container.body.ExposedPorts, { '80/tcp': {}, '53/udp': {} });
+  const sandboxed = translateTask(makeTask({}, ports as never), { ...OPTS, networkMode: 'bridge', sandboxImage: 'pause' });
+  t.deepEqual((sandboxed.sandbox?.body.HostConfig as Record<string, unknown>).PortBindings, { '80/tcp': [{ HostPort: '8080' }], '53/udp': [{ HostPort: '' }] }, 'on the container that owns the netns');
+  t.false('PortBindings' in (sandboxed.container.body.HostConfig as Record<string, unknown>));
+  const plumbed = translateTask(makeTask({}, ports as never), { ...OPTS, networkMode: 'none', sandboxImage: 'pause' });
+  t.false('PortBindings' in (plumbed.sandbox?.body.HostConfig as Record<string, unknown>), "netd's host rules publish them");
+  rejects(t, makeTask({}, { endpoint: { spec: null, ports: [{ name: '', protocol: 9, target_port: 80, published_port: 8080, publish_mode: 1 }], virtual_ips: [] } } as never), /endpoint\.ports\[0\]\.protocol/);
 });
 
 test('log driver comes from the task', (t) => {

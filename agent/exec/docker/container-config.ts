@@ -296,12 +296,23 @@ function predefinedNetwork(task: Task): string | undefined {
   return undefined;
 }
 
-function checkPorts(task: Task): void {
+/**
+ * Host-mode ports (`mode=host`) as the engine's port bindings, Docker's way, for a task whose
+ * netns is on an engine network; a task berth plumbs itself (network mode none) gets them from
+ * netd's host rules instead, and none here. A published port of 0 is a dynamic host port.
+ */
+function hostPortBindings(task: Task, engineNetwork: boolean): { PortBindings: Record<string, Array<{ HostPort: string }>>; ExposedPorts: Record<string, object> } | undefined {
+  const bindings: Record<string, Array<{ HostPort: string }>> = {};
   (task.endpoint?.ports ?? []).forEach((p, i) => {
-    if ((p.publish_mode as number) === PublishMode.HOST) {
-      reject(`endpoint.ports[${i}]`, `host-mode published port ${p.published_port}/${enumName(PortProtocol, p.protocol)?.toLowerCase() ?? 'tcp'} is not supported on this node yet`);
-    }
+    if ((p.publish_mode as number) !== PublishMode.HOST) return;
+    const proto = enumName(PortProtocol, p.protocol)?.toLowerCase();
+    if (!proto) reject(`endpoint.ports[${i}].protocol`, `unknown protocol ${String(p.protocol)}`);
+    if (!engineNetwork) return;
+    const key = `${p.target_port}/${proto}`;
+    (bindings[key] ??= []).push({ HostPort: p.published_port ? String(p.published_port) : '' });
   });
+  const keys = Object.keys(bindings);
+  return keys.length === 0 ? undefined : { PortBindings: bindings, ExposedPorts: Object.fromEntries(keys.map((k) => [k, {}])) };
 }
 
 export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
@@ -310,7 +321,6 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   if (!spec.image.trim()) reject('spec.container.image', 'empty');
   if ((spec.isolation as number) !== Isolation.ISOLATION_DEFAULT) reject('spec.container.isolation', 'only the default isolation exists on Linux');
   if ((task.volumes ?? []).length > 0) reject('volumes', 'cluster (CSI) volumes are not supported on this node');
-  checkPorts(task);
   const expand = expander(templateContext(task, opts.node));
 
   const files = taskFiles(spec);
@@ -340,6 +350,8 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const hosts = extraHosts(spec);
   const useSandbox = opts.sandboxImage !== undefined && predefined === undefined;
   const name = taskName(task);
+  const engineNetwork = (predefined ?? opts.networkMode ?? 'none') !== 'none';
+  const ports = hostPortBindings(task, engineNetwork);
   const sandbox: ContainerCreate | undefined = useSandbox
     ? {
         name: sandboxName(task),
@@ -347,8 +359,10 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
           Image: opts.sandboxImage,
           Hostname: hostname,
           Labels: sandboxLabels(task),
+          ...(ports ? { ExposedPorts: ports.ExposedPorts } : {}),
           HostConfig: {
             NetworkMode: opts.networkMode ?? 'none',
+            ...(ports ? { PortBindings: ports.PortBindings } : {}),
             ExtraHosts: hosts,
             ...(!ownResolv && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
             RestartPolicy: { Name: 'no' },
@@ -378,6 +392,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     }),
     GroupAdd: spec.groups,
     ...(sandbox ? {} : { ExtraHosts: hosts }),
+    ...(!sandbox && ports ? { PortBindings: ports.PortBindings } : {}),
     ...(!sandbox && !ownResolv && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
     ...(security.length > 0 ? { SecurityOpt: security } : {}),
     ...(pids !== 0 ? { PidsLimit: pids } : {}),
@@ -397,6 +412,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     WorkingDir: spec.dir,
     User: spec.user,
     ...(sandbox ? {} : { Hostname: hostname }),
+    ...(!sandbox && ports ? { ExposedPorts: ports.ExposedPorts } : {}),
     Tty: spec.tty,
     OpenStdin: spec.open_stdin,
     Labels: taskLabels(task),
