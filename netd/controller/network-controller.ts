@@ -12,7 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogFn } from '../../base/index.js';
 import { EmbeddedDns } from '../../dns/index.js';
 import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '../gossip/index.js';
-import { NetdValidationError } from '../errors.js';
 import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { OverlayDataPlane } from '../overlay/index.js';
@@ -21,7 +20,8 @@ import { Reconciler, type ReconcileRun } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
 import { openVipBackend, type VipBackendChoice, type LbTimeouts } from '../vip/index.js';
 import { LoadBalancers, type LoadBalancersStatus } from './load-balancers.js';
-import { HostRules, setSandboxRedirects, type PublishedPort, type SandboxRedirect } from '../nat/index.js';
+import { HostRules, setSandboxRedirects, type SandboxRedirect } from '../nat/index.js';
+import { PublishedPorts, type HostRulesPort } from './published-ports.js';
 import type { LbService } from '../vip/index.js';
 import {
   checkTaskNetworks,
@@ -87,8 +87,7 @@ export interface SandboxNetworking {
 export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'> &
   Partial<Pick<OverlayDataPlane, 'joinGateway' | 'leaveGateway' | 'netnsPathOf'>>;
 
-/** berth's host rules as the controller uses them (published ports, where ingress goes). */
-export type HostRulesPort = Pick<HostRules, 'setState' | 'ensure'>;
+
 
 /** One of this node's network attachments (Node.Attachments): the network and this node's
  *  load-balancer address on it, as the manager allocated them. */
@@ -165,15 +164,8 @@ export class NetworkController implements SandboxNetworking {
   private readonly dns: SandboxDns;
   private readonly cluster: ClusterPort | undefined;
   private readonly lbs: LoadBalancers | undefined;
-  private readonly hostRules: HostRulesPort | undefined;
+  private readonly ports: PublishedPorts | undefined;
   private readonly redirect: (netnsPath: string, redirects: readonly SandboxRedirect[]) => Promise<void>;
-  /** Published ports: the routing mesh's (every service on ingress) and each task's host-mode ones. */
-  private ingressPublished: PublishedPort[] = [];
-  /** Published ports are recorded, not written, until the restore is done (see start()). */
-  private hostRulesHeld = false;
-  /** Where the routing mesh's ports go: the ingress namespace's gateway-bridge address. */
-  private ingressAddress: string | undefined;
-  private readonly hostPublished = new Map<string, PublishedPort[]>();
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
   private readonly drainDelayMs: number;
@@ -183,7 +175,7 @@ export class NetworkController implements SandboxNetworking {
     this.dns = parts.dns;
     this.cluster = parts.cluster;
     this.lbs = parts.lbs;
-    this.hostRules = parts.hostRules;
+    this.ports = parts.hostRules && new PublishedPorts(parts.hostRules, opts.log);
     this.redirect = parts.redirect ?? setSandboxRedirects;
     this.log = opts.log;
     this.reconcileIntervalMs = opts.reconcileIntervalMs;
@@ -215,7 +207,7 @@ export class NetworkController implements SandboxNetworking {
     const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
     // Until start() has the resumed tasks back, the kernel keeps balancing as the last process left it.
     lbs.hold();
-    controller.hostRulesHeld = true;
+    controller.ports?.hold();
     controller.unwatch.push(
       plane.watch(gossip.db, (err) => log('warn', 'programming a remote endpoint failed', { err: err.message })),
       endpoints.watchNames({ set: (network, key, r) => controller.setRemote(network, key, r), remove: (network, key) => controller.removeRemote(network, key) }),
@@ -252,10 +244,10 @@ export class NetworkController implements SandboxNetworking {
       if (wire.length === 0) return;
       checkTaskNetworks(task);
       // With egress, the default route goes through the gateway bridge; overlays keep their subnets.
-      const egress = this.plane.joinGateway !== undefined && this.hostRules !== undefined;
+      const egress = this.plane.joinGateway !== undefined && this.ports !== undefined;
       await this.plane.attachSandbox(task.taskId, netnsPath, wire.map((a, i) => ({ ...toNetdAttachment(a, i), defaultGateway: !egress && i === 0 })));
       const gw = egress ? await this.plane.joinGateway!(task.taskId, netnsPath, `eth${wire.length}`) : undefined;
-      await this.publishHostPorts(task, gw && stripPrefix(gw.address));
+      await this.ports?.setTask(task, gw && stripPrefix(gw.address));
       const redirects = ingressRedirects(task);
       if (redirects.length > 0) await this.redirect(netnsPath, redirects);
       // The routing mesh's network carries no names (Docker resolves nothing on ingress).
@@ -326,54 +318,9 @@ export class NetworkController implements SandboxNetworking {
     this.lbKeys.set(task.taskId, keys);
   }
 
-  /** A task's host-mode ports (mode=host): DNAT on this node only, to its gateway address. A
-   *  port in use or published by another task fails the attach, naming the port. */
-  private async publishHostPorts(task: TaskNetworks, gatewayAddress: string | undefined): Promise<void> {
-    const ports: PublishedPort[] = task.ports.flatMap((p) =>
-      p.publishMode === 'host' && p.publishedPort && (p.protocol === 'tcp' || p.protocol === 'udp')
-        ? [{ protocol: p.protocol, port: p.publishedPort, mode: 'host' as const, address: gatewayAddress ?? '', targetPort: p.targetPort, owner: task.taskId }]
-        : [],
-    );
-    if (ports.length === 0 || JSON.stringify(this.hostPublished.get(task.taskId)) === JSON.stringify(ports)) return;
-    if (!this.hostRules || !gatewayAddress) {
-      throw new NetdValidationError('E_INVALID_PORT', `port ${ports[0]!.port}/${ports[0]!.protocol} (mode=host): this node has no gateway bridge to publish it on (data plane egress is off)`);
-    }
-    const before = this.hostPublished.get(task.taskId);
-    this.hostPublished.set(task.taskId, ports);
-    try {
-      await this.updatePublished();
-    } catch (err) {
-      if (before) this.hostPublished.set(task.taskId, before);
-      else this.hostPublished.delete(task.taskId);
-      throw err;
-    }
-  }
-
-  private updatePublished(): Promise<void> {
-    if (!this.hostRules || this.hostRulesHeld) return Promise.resolve();
-    return this.hostRules.setState([...this.ingressPublished, ...[...this.hostPublished.values()].flat()], this.ingressAddress);
-  }
-
   /** After each load-balancer apply: the routing mesh's ports follow the ingress network's services. */
   lbApplied(network: string, services: readonly LbService[]): void {
-    if (!this.nodeAttachments.get(network)?.network.ingress) return;
-    const seen = new Set<string>();
-    const ports: PublishedPort[] = [];
-    for (const s of services) {
-      for (const p of s.ports) {
-        const key = `${p.protocol}/${p.port}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        ports.push({ protocol: p.protocol, port: p.port, mode: 'ingress' });
-      }
-    }
-    if (JSON.stringify(ports) === JSON.stringify(this.ingressPublished)) return;
-    const before = this.ingressPublished;
-    this.ingressPublished = ports;
-    this.updatePublished().catch((err: Error) => {
-      this.ingressPublished = before;
-      this.log('warn', 'routing-mesh ports not published', { ports: ports.map((p) => `${p.port}/${p.protocol}`), err: err.message });
-    });
+    if (this.nodeAttachments.get(network)?.network.ingress) this.ports?.setIngressServices(services);
   }
 
   /**
@@ -404,7 +351,7 @@ export class NetworkController implements SandboxNetworking {
       this.lbKeys.delete(taskId);
       this.attached.delete(taskId);
       await this.dns.closeSandbox(taskId);
-      if (this.hostPublished.delete(taskId)) await this.updatePublished().catch((err: Error) => this.log('warn', 'published ports not updated', { err: err.message }));
+      await this.ports?.removeTask(taskId);
       await this.plane.leaveGateway?.(taskId);
       await this.plane.detachSandbox(taskId);
     } finally {
@@ -453,8 +400,7 @@ export class NetworkController implements SandboxNetworking {
       this.lbs?.setSource(id, was.network.subnet ?? '', undefined);
       this.cluster?.endpoints.withdraw(id, lbPeerKey(id));
       if (was.network.ingress) {
-        this.ingressAddress = undefined;
-        await this.updatePublished().catch(() => undefined);
+        await this.ports?.setIngressAddress(undefined).catch(() => undefined);
         await this.plane.leaveGateway?.(`ingress-${id}`).catch(() => undefined);
       }
       await this.plane.removeNetwork(id).catch((err: Error) => this.log('warn', 'removing a network this node no longer balances on failed', { network: id, err: err.message }));
@@ -485,13 +431,12 @@ export class NetworkController implements SandboxNetworking {
   /** The routing mesh's entry: the ingress namespace (Docker's ingress-sbox) joins the gateway
    *  bridge, and published ports on this host's addresses are DNAT-ed to it. */
   private async connectIngress(networkId: string): Promise<void> {
-    if (!this.plane.joinGateway || !this.plane.netnsPathOf || !this.hostRules) return;
+    if (!this.plane.joinGateway || !this.plane.netnsPathOf || !this.ports) return;
     try {
       // createNetwork made (or kept) the namespace; its addresses are the load balancer's to set.
       const netnsPath = this.plane.netnsPathOf(networkId);
       const gw = await this.plane.joinGateway(`ingress-${networkId}`, netnsPath, 'gw0');
-      this.ingressAddress = gw && stripPrefix(gw.address);
-      await this.updatePublished();
+      await this.ports.setIngressAddress(gw && stripPrefix(gw.address));
     } catch (err) {
       this.log('warn', 'routing mesh not connected', { network: networkId, err: (err as Error).message });
     }
@@ -518,16 +463,14 @@ export class NetworkController implements SandboxNetworking {
     void ready
       .then(async () => {
         this.lbs?.release();
-        this.hostRulesHeld = false;
-        await this.updatePublished();
-        await this.hostRules?.ensure();
+        await this.ports?.release();
       })
       .catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }));
     // The overlay plane, then berth's host rules and every load balancer, put back as wanted.
     const whole = {
       reconcile: async () => {
         const report = await this.plane.reconcile();
-        await this.hostRules?.ensure();
+        await this.ports?.ensure();
         await this.lbs?.resync();
         return report;
       },
