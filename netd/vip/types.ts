@@ -73,6 +73,10 @@ export interface LoadBalancerSpec {
   /** The network's subnet (CIDR): backends live in it. */
   subnet: string;
   services: readonly LbService[];
+  /** Keys of the services that may differ from the previous apply to this namespace; every other
+   *  service is identical to last time (callers that cannot tell leave it out). Lets a backend
+   *  check and plan only these. */
+  changed?: ReadonlySet<string>;
 }
 
 export interface VipBackendStatus {

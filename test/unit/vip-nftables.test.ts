@@ -1,7 +1,25 @@
 // The nftables VIP backend's pure core: validation, weight → slots, the full table and the diff.
 import test from 'ava';
 import { NetdValidationError, type NetdErrorCode } from '../../netd/errors.js';
-import { BUCKETS, MAX_SLOTS, planState, renderDiff, renderFull, resolveTimeouts, slotsFor, validateLbSpec } from '../../netd/vip/nftables.js';
+import {
+  BUCKETS,
+  bucketLayout,
+  commitUpdates,
+  diffServices,
+  indexState,
+  MAX_SLOTS,
+  onlyBackends,
+  planChanged,
+  planState,
+  REFUSE_MARK,
+  renderDiff,
+  renderFull,
+  resolveTimeouts,
+  serviceRuleExprs,
+  slotEntries,
+  slotsFor,
+  validateLbSpec,
+} from '../../netd/vip/nftables.js';
 import type { LbService, LoadBalancerSpec } from '../../netd/vip/types.js';
 
 const T = resolveTimeouts();
@@ -36,11 +54,14 @@ test('full table: replaces atomically, slots per weight, refuse with no live bac
   const st = planState(spec([svc('web', '10.0.1.100', [['10.0.1.10', 3], ['10.0.1.11', 1]], [{ protocol: 'tcp', port: 8080 }]), svc('none', '10.0.1.101', [['10.0.1.12', 0]])]), T);
   const s = renderFull(st);
   t.true(s.startsWith('table ip berth-vip {}\ndelete table ip berth-vip\ntable ip berth-vip {'));
-  t.regex(s, /ip daddr 10\.0\.1\.100 ct mark set numgen inc mod 4 offset 0x80001000 goto lb/);
-  t.regex(s, /meta l4proto tcp th dport 8080 ct mark set numgen inc mod 4 offset 0x80001000 goto lb/);
-  t.regex(s, /ip daddr 10\.0\.1\.101 goto refuse/);
+  // b_1: the VIP rule, the VIPs' exit, the port rule, the end; a rule never carries a verdict
+  // of its own, so replacing one never makes the kernel re-validate the table's jumps.
+  t.regex(s, /chain b_1 \{\n\s+ip daddr 10\.0\.1\.100 ct mark set numgen inc mod 4 offset 0x80001000\n\s+ct mark & 0x80000000 == 0x80000000 goto lb\n\s+meta l4proto tcp th dport 8080 ct mark set numgen inc mod 4 offset 0x80001000\n\s+goto lb\n\s+\}/);
+  t.regex(s, /chain b_2 \{\n\s+ip daddr 10\.0\.1\.101 ct mark set numgen inc mod 1 offset 0x80000000\n\s+goto lb\n\s+\}/);
+  t.regex(s, /chain lb \{\n\s+ct mark 0x80000000 goto refuse\n/);
+  t.regex(s, /chain b_0 \{ \}/);
   t.regex(s, /meta l4proto tcp reject with tcp reset\n\s+reject/);
-  t.regex(s, /add element ip berth-vip slots \{ 0x80001000 : 10\.0\.1\.10, 0x80001001 : 10\.0\.1\.10, 0x80001002 : 10\.0\.1\.11, 0x80001003 : 10\.0\.1\.10 \}/);
+  t.regex(s, /add element ip berth-vip slots \{ 2147487744 : 10\.0\.1\.10, 2147487745 : 10\.0\.1\.10, 2147487746 : 10\.0\.1\.11, 2147487747 : 10\.0\.1\.10 \}/);
   t.regex(s, /add element ip berth-vip vips \{ 10\.0\.1\.100 : goto b_1, 10\.0\.1\.101 : goto b_2 \}/);
   t.regex(s, /add element ip berth-vip ports \{ tcp \. 8080 : goto b_1 \}/);
   t.regex(s, /fib daddr type local ip daddr != 127\.0\.0\.0\/8 meta l4proto \. th dport vmap @ports/);
@@ -80,7 +101,7 @@ test('diff: same spec → empty; removed and added services; VIP and port moves'
   t.regex(d, /delete element ip berth-vip vips \{ 10\.0\.1\.101, 10\.0\.1\.100 \}/);
   t.regex(d, /delete element ip berth-vip ports \{ udp \. 53 \}/);
   t.regex(d, /delete element ip berth-vip slots \{ 0x80002000 \}/);
-  t.regex(d, /add rule ip berth-vip b_2 ip daddr 10\.0\.1\.101 goto refuse/);
+  t.regex(d, /add rule ip berth-vip b_2 ip daddr 10\.0\.1\.101 ct mark set numgen inc mod 1 offset 0x80000000\n/);
   t.regex(d, /add element ip berth-vip vips \{ 10\.0\.1\.110 : goto b_1, 10\.0\.1\.101 : goto b_2 \}/);
   t.regex(d, /add element ip berth-vip ports \{ tcp \. 53 : goto b_1 \}/);
   t.true(d.indexOf('delete element') < d.indexOf('flush chain') && d.indexOf('flush chain') < d.indexOf('add element'), 'deletes, rules, adds');
@@ -131,4 +152,118 @@ test('validation: the same tcp and udp port are fine; timeouts must be positive 
   t.notThrows(() => validateLbSpec(spec([svc('a', undefined, [], [{ protocol: 'tcp', port: 53 }, { protocol: 'udp', port: 53 }])])));
   t.throws(() => resolveTimeouts({ tcp: 0 }), { instanceOf: NetdValidationError });
   t.deepEqual(resolveTimeouts({ udp: 60 }), { tcp: 86_400, tcpFin: 120, udp: 60 });
+});
+
+// ---- the O(changed) path: planChanged, the change, the layout the netlink path relies on ----
+
+function world(n: number): { sp: LoadBalancerSpec; st: ReturnType<typeof planState>; index: ReturnType<typeof indexState> } {
+  const services = Array.from({ length: n }, (_, i) => svc(`s${i}`, `10.9.${i >> 8}.${i & 255}`, [['10.0.1.10', 1], ['10.0.1.11', 1]], i % 3 === 0 ? [{ protocol: 'tcp', port: 1000 + i }] : []));
+  const sp = { ...spec(services), subnet: '10.0.0.0/8', sourceAddress: '10.0.0.2' };
+  const st = planState(sp, T);
+  return { sp, st, index: indexState(st, sp) };
+}
+
+test('changed: only the named services are read, checked and planned', (t) => {
+  const { sp, st, index } = world(600);
+  let reads = 0;
+  const services = sp.services.map((s, i) => (i === 0 ? svc('s0', '10.9.0.0', [['10.0.1.12', 1]], [{ protocol: 'tcp', port: 1000 }]) : s));
+  const counted = new Proxy(services, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && /^\d+$/.test(prop)) reads++;
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+  const updates = planChanged({ ...sp, services: counted, changed: new Set(['s0']) }, st, index)!;
+  t.true(reads <= 2, `read ${reads} services`);
+  t.deepEqual([...updates.keys()], ['s0']);
+  t.deepEqual(updates.get('s0')!.slots, ['10.0.1.12']);
+  t.is(updates.get('s0')!.number, st.services.get('s0')!.number);
+  const c = diffServices(st.services, updates.keys(), (k) => updates.get(k));
+  t.true(onlyBackends(c), 'backends only: the netlink path');
+  t.deepEqual(c.resized.map((s) => s.key), ['s0'], 'two slots → one: the rules are replaced');
+  t.deepEqual(c.delSlots.length, 2);
+  t.deepEqual(c.addSlots, [[0x8000_0000 + (st.services.get('s0')!.number << 12), '10.0.1.12']]);
+});
+
+test('changed: conflicts with unchanged services are caught; a VIP may move between changed ones', (t) => {
+  const { sp, st, index } = world(10);
+  const replace = (over: Record<string, LbService>): LbService[] => sp.services.map((s) => over[s.key] ?? s);
+  const err = t.throws(() => planChanged({ ...sp, services: replace({ s1: svc('s1', '10.9.0.2', []) }), changed: new Set(['s1']) }, st, index), { instanceOf: NetdValidationError });
+  t.is(err?.code, 'E_ADDRESS_IN_USE');
+  const portErr = t.throws(() => planChanged({ ...sp, services: replace({ s1: svc('s1', '10.9.0.1', [], [{ protocol: 'tcp', port: 1003 }]) }), changed: new Set(['s1']) }, st, index), { instanceOf: NetdValidationError });
+  t.is(portErr?.code, 'E_PORT_CONFLICT');
+  t.throws(() => planChanged({ ...sp, services: replace({ s1: svc('s1', '10.9.0.1', [['10.1.0.300', 1]]) }), changed: new Set(['s1']) }, st, index), { instanceOf: NetdValidationError });
+  const swapped = replace({ s1: svc('s1', '10.9.0.2', []), s2: svc('s2', '10.9.0.1', []) });
+  const updates = planChanged({ ...sp, services: swapped, changed: new Set(['s1', 's2']) }, st, index)!;
+  t.is(updates.get('s1')!.vip, '10.9.0.2');
+  t.false(onlyBackends(diffServices(st.services, updates.keys(), (k) => updates.get(k))), 'VIPs moved: the nft path');
+});
+
+test('changed: a spec that breaks the promise falls back to the full diff', (t) => {
+  const { sp, st, index } = world(10);
+  const extra = [...sp.services, svc('new', '10.9.9.9', [])];
+  t.is(planChanged({ ...sp, services: extra, changed: new Set(['s1']) }, st, index), undefined, 'one more service than the changed keys explain');
+  t.is(planChanged({ ...sp, subnet: '10.0.0.0/9', changed: new Set(['s1']) }, st, index), undefined, 'another subnet');
+  t.is(planChanged(sp, st, index), undefined, 'no changed set');
+});
+
+test('changed: services come and go, numbers are reused, and the result equals the full plan', (t) => {
+  const { sp, st, index } = world(40);
+  let services = [...sp.services];
+  let seed = 7;
+  const rnd = (n: number): number => ((seed = (seed * 1_103_515_245 + 12_345) & 0x7fff_ffff) % n);
+  for (let round = 0; round < 60; round++) {
+    const changed = new Set<string>();
+    const op = rnd(3);
+    if (op === 0 && services.length > 1) {
+      const [gone] = services.splice(rnd(services.length), 1);
+      changed.add(gone!.key);
+    } else if (op === 1) {
+      const key = `n${round}`;
+      services.push(svc(key, `10.8.0.${round}`, [['10.0.1.20', 1 + rnd(3)]]));
+      changed.add(key);
+    } else {
+      const i = rnd(services.length);
+      const s = services[i]!;
+      services = services.map((x, j) => (j === i ? svc(s.key, s.vip, Array.from({ length: 1 + rnd(4) }, (_, b) => [`10.0.2.${b}`, rnd(3)]), [...s.ports]) : x));
+      changed.add(s.key);
+    }
+    const next = { ...sp, services, changed };
+    const updates = planChanged(next, st, index)!;
+    t.truthy(updates, `round ${round}`);
+    commitUpdates(st, index, updates);
+  }
+  const full = planState({ ...sp, services }, T);
+  const shape = (m: Map<string, { vip: string | undefined; ports: string[]; slots: string[] }>): unknown => [...m.values()].map((s) => [s.vip, s.ports, s.slots]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  t.deepEqual(shape(st.services), shape(full.services));
+  const numbers = [...st.services.values()].map((s) => s.number);
+  t.is(new Set(numbers).size, numbers.length, 'numbers stay unique');
+  const sorted = (m: Map<unknown, unknown>): unknown[] => [...m].map(([k, v]) => [k, v instanceof Set ? [...v].sort() : v]).filter(([, v]) => !Array.isArray(v) || v.length > 0).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const fresh = indexState(st);
+  t.deepEqual(sorted(index.vips), sorted(fresh.vips), 'the index kept up');
+  t.deepEqual(sorted(index.ports), sorted(fresh.ports));
+  t.deepEqual(sorted(index.buckets), sorted(fresh.buckets));
+  t.deepEqual([...index.numbers].sort(), [...fresh.numbers].sort());
+});
+
+test('layout: a bucket is VIP rules, the VIPs exit, port rules, the end; rules carry no verdict', (t) => {
+  const st = planState(spec([svc('a', '10.0.1.100', [['10.0.1.10', 1]], [{ protocol: 'udp', port: 53 }]), svc('b', '10.0.1.101', [])]), T);
+  const a = st.services.get('a')!;
+  const members = [...st.services.values()].filter((s) => s.number % BUCKETS === a.number % BUCKETS);
+  t.deepEqual(
+    bucketLayout(members).map((r) => ('fixed' in r ? r.fixed : `${r.service.key}#${r.rule}`)),
+    ['a#0', 'vips-done', 'a#1', 'end'],
+  );
+  t.is(serviceRuleExprs(a).length, 2);
+  for (const rule of [...serviceRuleExprs(a), ...serviceRuleExprs(st.services.get('b')!)]) t.false(rule.some((e) => e.kind === 'goto'), 'a goto would make the kernel re-validate the table');
+  t.deepEqual(serviceRuleExprs(st.services.get('b')!)[0]!.slice(2, 3), [{ kind: 'numgen-inc', modulus: 1, offset: REFUSE_MARK }], 'no live backend: the refuse mark');
+});
+
+test('full table in place: the staged slot map stays, everything else is deleted and rebuilt', (t) => {
+  const st = { ...planState(spec([svc('a', '10.0.1.100', [['10.0.1.10', 1]])]), T), slotsSet: 'slots2' };
+  const s = renderFull(st, { chains: ['lb', 'b_0'], sets: [{ name: 'vips', map: true }, { name: 'slots', map: true }], objects: [{ name: 'lb-tcp', keyword: 'ct timeout' }] });
+  t.true(s.startsWith('flush table ip berth-vip\ndelete map ip berth-vip vips\ndelete map ip berth-vip slots\ndelete chain ip berth-vip lb\ndelete chain ip berth-vip b_0\ndelete ct timeout ip berth-vip lb-tcp\ntable ip berth-vip {'));
+  t.notRegex(s, /map slots2 \{|add element ip berth-vip slots2/);
+  t.regex(s, /dnat ip to ct mark map @slots2/);
+  t.deepEqual(slotEntries(st), [[0x8000_1000, 0x0a00_010a]]);
 });
