@@ -29,6 +29,14 @@ interface NetworkLb {
   subnet: string;
   source: string | undefined;
   backends: Map<string, LbBackendEntry>;
+  /** service id → the keys of its backends, and its spec as last built. */
+  byService: Map<string, Set<string>>;
+  services: Map<string, LbService>;
+  /** Services whose spec must be rebuilt from their backends. */
+  stale: Set<string>;
+  /** Services touched since the last successful apply; undefined = all (first apply, a source
+   *  change, a failure): the backend then diffs everything. */
+  changed: Set<string> | undefined;
   /** The namespace the backend last applied to (undefined: nothing of berth's there). */
   netnsPath: string | undefined;
   dirty: boolean;
@@ -84,7 +92,10 @@ export class LoadBalancers {
 
   private network(id: string, subnet = ''): NetworkLb {
     let n = this.networks.get(id);
-    if (!n) this.networks.set(id, (n = { id, subnet, source: undefined, backends: new Map(), netnsPath: undefined, dirty: false, running: undefined, lastError: undefined }));
+    if (!n) {
+      n = { id, subnet, source: undefined, backends: new Map(), byService: new Map(), services: new Map(), stale: new Set(), changed: undefined, netnsPath: undefined, dirty: false, running: undefined, lastError: undefined };
+      this.networks.set(id, n);
+    }
     if (subnet) n.subnet = subnet;
     return n;
   }
@@ -94,6 +105,7 @@ export class LoadBalancers {
     const n = this.network(networkId, subnet);
     if (n.source === source) return;
     n.source = source;
+    n.changed = undefined;
     this.schedule(n);
   }
 
@@ -105,14 +117,36 @@ export class LoadBalancers {
     const n = this.network(networkId);
     const old = n.backends.get(key);
     if (old && JSON.stringify(old) === JSON.stringify(entry)) return;
+    if (old) this.forget(n, key, old);
     n.backends.set(key, entry);
+    let keys = n.byService.get(entry.serviceId);
+    if (!keys) n.byService.set(entry.serviceId, (keys = new Set()));
+    keys.add(key);
+    this.touch(n, entry.serviceId);
     this.schedule(n);
   }
 
   removeBackend(networkId: string, key: string): void {
     const n = this.networks.get(networkId);
-    if (!n?.backends.delete(key)) return;
+    const old = n?.backends.get(key);
+    if (!n || !old) return;
+    n.backends.delete(key);
+    this.forget(n, key, old);
     this.schedule(n);
+  }
+
+  private forget(n: NetworkLb, key: string, old: LbBackendEntry): void {
+    const keys = n.byService.get(old.serviceId);
+    keys?.delete(key);
+    if (keys?.size === 0) n.byService.delete(old.serviceId);
+    this.touch(n, old.serviceId);
+  }
+
+  private touch(n: NetworkLb, serviceId: string): void {
+    n.changed?.add(serviceId);
+    // Rebuilt at the next apply.
+    n.services.delete(serviceId);
+    n.stale.add(serviceId);
   }
 
   /** Sets an existing backend's weight (draining); no-op for an unknown key. */
@@ -162,6 +196,7 @@ export class LoadBalancers {
           await this.applyNetwork(n);
           n.lastError = undefined;
         } catch (err) {
+          n.changed = undefined;
           n.lastError = (err as Error).message;
           this.log('warn', 'load balancer not applied', { network: n.id, err: n.lastError });
         }
@@ -176,13 +211,28 @@ export class LoadBalancers {
     }
   }
 
+  /** The network's services, rebuilding only those whose backends changed. */
+  private servicesOf(n: NetworkLb): LbService[] {
+    for (const id of n.stale) {
+      const spec = lbServices([...(n.byService.get(id) ?? [])].map((k) => n.backends.get(k)!))[0];
+      if (spec) n.services.set(id, spec);
+      else n.services.delete(id);
+    }
+    n.stale.clear();
+    return [...n.services.values()];
+  }
+
   private async applyNetwork(n: NetworkLb): Promise<void> {
-    const services = n.source ? lbServices(n.backends.values()) : [];
+    const changed = n.changed;
+    // From here on, new touches are for the next apply.
+    n.changed = new Set();
+    const services = n.source ? this.servicesOf(n) : [];
     if (!n.source || services.length === 0) {
       if (n.netnsPath) {
         await this.vip.remove(n.netnsPath);
         n.netnsPath = undefined;
       }
+      n.changed = undefined;
       if (n.source) await this.plane.setLoadBalancer(n.id, { sourceAddress: n.source, vips: [] });
       else await this.plane.setLoadBalancer(n.id, undefined).catch(() => undefined);
       this.onApplied(n.id, []);
@@ -190,7 +240,8 @@ export class LoadBalancers {
     }
     const vips = services.flatMap((s) => (s.vip ? [s.vip] : []));
     const netnsPath = await this.plane.setLoadBalancer(n.id, { sourceAddress: n.source, vips });
-    await this.vip.apply({ netnsPath, sourceAddress: n.source, subnet: n.subnet, services });
+    // `changed` lets the backend touch only those services (undefined: it diffs everything).
+    await this.vip.apply({ netnsPath, sourceAddress: n.source, subnet: n.subnet, services, ...(changed && n.netnsPath === netnsPath ? { changed } : {}) });
     n.netnsPath = netnsPath;
     this.onApplied(n.id, services);
   }
@@ -198,7 +249,7 @@ export class LoadBalancers {
   status(): LoadBalancersStatus {
     return {
       networks: [...this.networks.values()].map((n) => {
-        const services = n.source ? lbServices(n.backends.values()) : [];
+        const services = n.source ? this.servicesOf(n) : [];
         return { id: n.id, source: n.source, services: services.length, backends: services.reduce((a, s) => a + s.backends.length, 0), ...(n.lastError ? { error: n.lastError } : {}) };
       }),
     };

@@ -70,6 +70,7 @@ export class OverlayDataPlane {
   private readonly gateway: GatewayBridge | undefined;
   /** What joined the gateway bridge: key → namespace and interface (reconcile repairs them). */
   private readonly gatewayMembers = new Map<string, { netnsPath: string; ifname: string }>();
+  private readonly gatewayKeys = new Set<string>();
   private gatewayUsed = false;
 
   private constructor(options: OverlayOptions, host: Rtnl, mtu: number) {
@@ -160,14 +161,26 @@ export class OverlayDataPlane {
     if (!this.gateway) return undefined;
     this.ctx.assertOpen();
     this.gatewayUsed = true;
-    await this.gateway.ensure();
-    const joined = await this.gateway.join(key, netnsPath, ifname);
+    // Wanted before its veth exists: a reconcile running meanwhile must not take it for a stray.
+    const previous = this.gatewayMembers.get(key);
     this.gatewayMembers.set(key, { netnsPath, ifname });
-    return joined;
+    this.gatewayKeys.add(key);
+    try {
+      await this.gateway.ensure();
+      return await this.gateway.join(key, netnsPath, ifname);
+    } catch (err) {
+      if (previous) this.gatewayMembers.set(key, previous);
+      else {
+        this.gatewayMembers.delete(key);
+        this.gatewayKeys.delete(key);
+      }
+      throw err;
+    }
   }
 
   async leaveGateway(key: string): Promise<void> {
     if (!this.gateway || !this.gatewayMembers.delete(key)) return;
+    this.gatewayKeys.delete(key);
     await this.gateway.leave(key);
   }
 
@@ -215,7 +228,8 @@ export class OverlayDataPlane {
         if (!existsSync(m.netnsPath)) continue;
         await this.gateway.join(key, m.netnsPath, m.ifname);
       }
-      report.linksRemoved += await this.gateway.stray(new Set(this.gatewayMembers.keys()));
+      // The live set: read under the gateway's lock, so a join that began meanwhile counts.
+      report.linksRemoved += await this.gateway.stray(this.gatewayKeys);
     }
     return report;
   }
@@ -240,6 +254,7 @@ export class OverlayDataPlane {
     const hadBridge = this.gateway !== undefined && (await this.ctx.host.linkByName(this.gateway.bridgeName)) !== undefined;
     await this.gateway?.remove();
     this.gatewayMembers.clear();
+    this.gatewayKeys.clear();
     return { namespaces, gatewayBridge: hadBridge };
   }
 

@@ -4,7 +4,7 @@
 // (no IPVS) Docker's own worker answers neither — berth's nftables backend does.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
-import { waitFor } from '../../scripts/lib/exec.js';
+import { run, waitFor } from '../../scripts/lib/exec.js';
 import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const HTTP_PORT = 8080;
@@ -65,8 +65,13 @@ test('a VIP service balances across its replicas; published ports answer on the 
   const berthHost = underlay.hosts[1]!;
   const fromHost = async (host: typeof berthHost) => host.exec('timeout', ['5', 'wget', '-qO-', `http://${berthHost.address}:${PUBLISHED_PORT}/`]).then((o) => o.trim(), (e: Error) => `failed: ${e.message}`);
   await waitFor('the published port answers on the berth host', async () => /^web\.\d\./.test(await fromHost(berthHost)), 30_000, 500).catch(async (err: Error) => {
-    t.log(agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-20).join('\n'));
-    t.log(await berthHost.exec('/usr/sbin/nft', ['list', 'table', 'ip', 'berth']).catch((e: Error) => e.message));
+    t.log(agentd.logs().split('\n').filter((l) => /"level":(30|40|50)/.test(l)).slice(-40).join('\n'));
+    t.log(await berthHost.exec('ip', ['-o', 'link']).catch((e: Error) => e.message));
+    const ingressId = (await d.docker(['network', 'inspect', '-f', '{{.Id}}', 'ingress'])).stdout.trim();
+    const ns = `${agentd.controlSocket.replace(/agentd\.sock$/, '')}netns/berth-ov-${ingressId.slice(0, 12)}`;
+    t.log(await run('nsenter', [`--net=${ns}`, '/usr/sbin/nft', 'list', 'ruleset']).then((r) => r.stdout, (e: Error) => e.message));
+    t.log(await run('nsenter', [`--net=${ns}`, 'ip', '-o', '-4', 'addr']).then((r) => r.stdout, (e: Error) => e.message));
+    t.log(await run('nsenter', [`--net=${ns}`, 'ip', 'route']).then((r) => r.stdout, (e: Error) => e.message));
     throw err;
   });
   t.regex(await fromHost(underlay.hosts[0]!), /^web\.\d\./, 'reached from another host');
