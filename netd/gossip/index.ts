@@ -3,10 +3,10 @@
 // joined (rejoin when alone, periodic push-pull), re-keyed when the manager rotates the keys.
 import { randomBytes } from 'node:crypto';
 import { Keyring, Memberlist, type MemberlistStats } from './memberlist.js';
-import { NetworkDb, type NetworkDbStats } from './networkdb.js';
+import { NetworkDb, type NetworkDbOptions, type NetworkDbStats } from './networkdb.js';
 import type { LogFn } from '../../base/index.js';
 
-export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type TableChange } from './networkdb.js';
+export { NetworkDb, OVERLAY_PEER_TABLE, ENDPOINT_TABLE, type NetworkDbOptions, type NetworkDbStats, type TableChange } from './networkdb.js';
 export { decodeEndpointRecord, endpointRecord, type EndpointRecord, type IngressPort } from './messages.js';
 
 const GOSSIP_PORT = 7946;
@@ -38,6 +38,8 @@ export interface GossipOptions {
   /** Gossip addresses to join: the managers' hosts. */
   seeds: () => string[];
   log: LogFn;
+  /** NetworkDB's intervals (reap, bulk sync, settle window); libnetwork's by default. */
+  networkdb?: NetworkDbOptions;
 }
 
 export interface GossipStats {
@@ -60,7 +62,7 @@ export class Gossip {
   private readonly started = new Promise<void>((r) => (this.startedSignal = r));
 
   constructor(private readonly opts: GossipOptions) {
-    this.db = new NetworkDb(this.nodeName, opts.log);
+    this.db = new NetworkDb(this.nodeName, opts.log, opts.networkdb);
   }
 
   get running(): boolean {
@@ -96,6 +98,25 @@ export class Gossip {
   /** Resolves once gossip runs; never when the manager sends no keys. */
   whenStarted(): Promise<void> {
     return this.started;
+  }
+
+  /**
+   * This node is on `network` (its first local endpoint there): the JOIN goes out and the
+   * network's tables are bulk-synced. Waits for the gossip to start; tracked for settled().
+   * Joining again after leaveNetwork works (a new, later join).
+   */
+  joinNetwork(network: string): Promise<void> {
+    return this.track(this.started.then(() => this.db.joinNetwork(network)));
+  }
+
+  /**
+   * This node's last local endpoint on `network` is gone (withdraw it first): our entries there
+   * become tombstones, others' entries are dropped here, and the LEAVE goes to every member
+   * (best effort, then by push-pull). Nothing to do before the gossip has started.
+   */
+  leaveNetwork(network: string): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return this.db.leaveNetwork(network).catch((err: Error) => this.opts.log('debug', 'gossip network leave incomplete', { network, err: err.message }));
   }
 
   /** Work (a network join, its bulk sync) that settled() waits for. */
@@ -168,6 +189,7 @@ export class Gossip {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.starting?.catch(() => undefined);
+    this.db.close();
     await this.ml?.close({ leave: false });
     this.ml = undefined;
   }

@@ -22,6 +22,13 @@ export class LzwError extends BerthError {
   }
 }
 
+/** The output would pass the caller's cap; decoding stopped there (the input may be valid). */
+export class LzwOutputLimitError extends LzwError {
+  constructor(readonly maxOutputBytes: number) {
+    super(`lzw: decompressed output exceeds ${maxOutputBytes} bytes`);
+  }
+}
+
 const CLEAR = 256;
 const EOF = 257;
 const MIN_WIDTH = 9;
@@ -110,6 +117,7 @@ export function lzwCompress(data: Uint8Array): Buffer {
   return bw.finish();
 }
 
+/** Stops with LzwOutputLimitError as soon as the output would pass `maxOutputBytes`. */
 export function lzwDecompress(data: Uint8Array, maxOutputBytes: number): Buffer {
   const prefix = new Uint16Array(TABLE_SIZE);
   const suffix = new Uint8Array(TABLE_SIZE);
@@ -125,7 +133,7 @@ export function lzwDecompress(data: Uint8Array, maxOutputBytes: number): Buffer 
   let outLen = 0;
   const reserve = (n: number): void => {
     if (outLen + n > maxOutputBytes) {
-      throw new LzwError(`lzw: decompressed output exceeds ${maxOutputBytes} bytes`);
+      throw new LzwOutputLimitError(maxOutputBytes);
     }
     if (outLen + n > out.length) {
       const grown = new Uint8Array(Math.min(Math.max(out.length * 2, outLen + n), maxOutputBytes));

@@ -224,7 +224,7 @@ test('a dead message about a node makes it not alive (and its endpoints go); a l
   t.true(aliveNames(a).includes(c.name));
   await Promise.all([c.ml.close(), c.ml.close()]); // closing twice at once is one close
   await waitFor(t, 'a sees c leave', () => !aliveNames(a).includes(c.name));
-  t.is(a.ml.member(c.name)?.state, 2);
+  t.is(a.ml.member(c.name)?.state, 3, 'left, not dead');
 });
 
 test('a suspect message about ourselves makes us refute with a higher incarnation', async (t) => {

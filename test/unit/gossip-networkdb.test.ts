@@ -22,11 +22,13 @@ import {
   tableEvent,
   type TableEvent,
 } from '../../netd/gossip/messages.js';
-import { NetworkDb, OVERLAY_PEER_TABLE } from '../../netd/gossip/networkdb.js';
+import { NetworkDb, OVERLAY_PEER_TABLE, type NetworkDbOptions } from '../../netd/gossip/networkdb.js';
 
 const ME = 'me0000000000';
 const NET = 'net-one';
 const OTHER_NET = 'net-two';
+/** No timers, no settle window: every change is delivered at once, every send is the call's own. */
+const QUIET: NetworkDbOptions = { settleMs: 0, gossipIntervalMs: 0, reapPeriodMs: 0, bulkSyncIntervalMs: 0, bulkSyncWaitMs: 20 };
 
 /** Records what NetworkDb asks of memberlist; no sockets. */
 class FakeMemberlist {
@@ -67,8 +69,9 @@ interface Ctx {
   removed: Endpoint[];
 }
 
+/** Our db on `join`; peer1 is on NET (table events are taken only from a network's members). */
 async function setup(opts: { join?: string[]; members?: string[] } = {}): Promise<Ctx> {
-  const db = new NetworkDb(ME);
+  const db = new NetworkDb(ME, undefined, QUIET);
   const fake = new FakeMemberlist(opts.members ?? ['peer1', 'peer2']);
   db.attach(fake as unknown as Memberlist);
   const added: Endpoint[] = [];
@@ -76,6 +79,7 @@ async function setup(opts: { join?: string[]; members?: string[] } = {}): Promis
   db.on('endpoint-added', (e) => added.push(e));
   db.on('endpoint-removed', (e) => removed.push(e));
   for (const n of opts.join ?? [NET]) await db.joinNetwork(n);
+  joinEvent(db, 'peer1', 1n);
   return { db, fake, added, removed };
 }
 
@@ -157,12 +161,27 @@ test('table events with an older or equal l_time are ignored', async (t) => {
   t.is(db.stats().tableEventsIn, 1);
 });
 
-test('a DELETE for an unknown key is ignored over gossip', async (t) => {
+test('a DELETE for an unknown key is kept as a tombstone: an older CREATE arriving after it is refused', async (t) => {
+  // libnetwork ignores it; berth keeps it so a reordered or retransmitted CREATE cannot bring
+  // back an entry already deleted.
   const { db, added, removed } = await setup();
   gossipTable(db, te({ lTime: 5n, type: TableEventType.DELETE }));
-  // Had the delete been stored, this older create would be refused.
   gossipTable(db, te({ lTime: 4n }));
   t.is(removed.length, 0);
+  t.is(added.length, 0);
+  t.deepEqual(db.stats().tables[OVERLAY_PEER_TABLE], { live: 0, tombstones: 1 });
+  // A newer CREATE (the key published again) is taken.
+  gossipTable(db, te({ lTime: 6n }));
+  t.is(added.length, 1);
+});
+
+test('table events from a node not on the network are dropped (notMember)', async (t) => {
+  const { db, added } = await setup();
+  gossipTable(db, te({ lTime: 3n, nodeName: 'peer2', key: 'ep9' }));
+  t.deepEqual(added, []);
+  t.is(db.stats().drops.notMember, 1);
+  joinEvent(db, 'peer2', 2n);
+  gossipTable(db, te({ lTime: 4n, nodeName: 'peer2', key: 'ep9' }));
   t.is(added.length, 1);
 });
 
@@ -171,15 +190,15 @@ test('table events for networks we have not joined (or left) are ignored', async
   gossipTable(db, te({ lTime: 3n, networkId: OTHER_NET }));
   t.deepEqual(added, []);
   t.deepEqual([...db.endpoints(OTHER_NET)], []);
-  db.leaveNetwork(NET);
+  await db.leaveNetwork(NET);
   gossipTable(db, te({ lTime: 4n }));
   t.deepEqual(added, []);
   t.is(db.stats().networks, 0);
+  t.is(db.stats().drops.unknownNetwork, 2);
 });
 
 test("a node's NETWORK LEAVE removes its endpoints on that network only", async (t) => {
   const { db, added, removed } = await setup({ join: [NET, OTHER_NET] });
-  joinEvent(db, 'peer1', 1n);
   joinEvent(db, 'peer1', 2n, OTHER_NET);
   joinEvent(db, 'peer2', 1n);
   gossipTable(db, te({ lTime: 3n }), te({ lTime: 4n, key: 'ep2', nodeName: 'peer2', value: record('10.0.1.6/24', '192.168.1.3') }), te({ lTime: 5n, key: 'ep3', networkId: OTHER_NET, value: record('10.0.2.5/24', '192.168.1.2') }));
@@ -310,7 +329,7 @@ test('localState(join) reports our memberships with a bumped clock; others’ to
   for (const n of joined.networks.filter((x) => x.nodeName === ME)) t.is(n.lTime, joined.lTime, n.networkId);
   t.is(joined.networks.find((n) => n.nodeName === 'peer1')!.lTime, 1n, 'other nodes keep their times');
 
-  db.leaveNetwork(OTHER_NET);
+  await db.leaveNetwork(OTHER_NET);
   const left = decodePushPull(decodeGossip(db.localState(false)).data);
   t.true(left.networks.find((n) => n.nodeName === ME && n.networkId === OTHER_NET)!.leaving);
 });
@@ -344,13 +363,14 @@ test('mergeRemoteState records other nodes’ memberships (peersOn) and witnesse
   // Members not alive in memberlist are not peers.
   db.mergeRemoteState(pushPull({ lTime: 1n, nodeName: 'peer1', networks: [{ networkId: NET, lTime: 1n, nodeName: 'ghost', leaving: false }] }), false);
   t.false(db.peersOn(NET).some((m) => m.name === 'ghost'));
+  t.is(db.stats().drops.unknownNode, 1, 'a node memberlist does not know is not recorded');
   // Garbage is dropped, not thrown.
   db.mergeRemoteState(Buffer.from([0xff, 0xff]), false);
-  t.is(db.stats().dropped, 1);
+  t.is(db.stats().drops.malformed, 1);
 });
 
 test('joinNetwork: JOIN to every alive member, push-pull to each, then an unsolicited bulk sync to the network’s nodes', async (t) => {
-  const db = new NetworkDb(ME);
+  const db = new NetworkDb(ME, undefined, QUIET);
   const fake = new FakeMemberlist(['peer1', 'peer2']);
   db.attach(fake as unknown as Memberlist);
   db.mergeRemoteState(pushPull({ lTime: 10n, nodeName: 'peer1', networks: [{ networkId: NET, lTime: 5n, nodeName: 'peer1', leaving: false }] }), false);
@@ -459,5 +479,5 @@ test('malformed messages are dropped and counted, not thrown', async (t) => {
   const { db } = await setup();
   t.notThrows(() => db.notifyMsg(Buffer.from([0x0a, 0xff])));
   t.notThrows(() => db.notifyMsg(compound([Buffer.from([0x12, 0x05])])));
-  t.is(db.stats().dropped, 2);
+  t.is(db.stats().drops.malformed, 2);
 });

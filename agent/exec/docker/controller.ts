@@ -309,15 +309,28 @@ export class DockerController implements Controller {
       healthcheck = hasHealthcheck(info);
     }
     try {
-      await this.docker.getContainer(name).start();
+      try {
+        await this.docker.getContainer(name).start();
+      } catch (err) {
+        if (isStatus(err, 404)) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
+        // The engine answering with an error (no such binary...) will not change on a retry; the
+        // engine not answering might.
+        if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, (err as { statusCode?: number }).statusCode === undefined);
+      }
+      if (healthcheck) await this.waitHealthy(name, signal);
+      else this.setHealthy(true);
     } catch (err) {
-      if (isStatus(err, 404)) throw new TaskError('E_NO_CONTAINER', `container ${name} is missing`);
-      // The engine answering with an error (no such binary...) will not change on a retry; the
-      // engine not answering might.
-      if (!isStatus(err, 304)) throw engineError(err, `starting ${name}`, (err as { statusCode?: number }).statusCode === undefined);
+      // A start that failed for good (the container exited, unhealthy, the engine refused it)
+      // ends the task: nothing of it may stay published.
+      if (!(err as { temporary?: boolean }).temporary && !signal.aborted) await this.release();
+      throw err;
     }
-    if (healthcheck) await this.waitHealthy(name, signal);
-    else this.setHealthy(true);
+  }
+
+  /** Withdraws the task from the node's networking (names, endpoints, backends, links). */
+  private async release(): Promise<void> {
+    // Best effort: detach is idempotent and remove() runs it again.
+    await this.env.networking?.sandboxes.detach(this.task.id).catch(() => undefined);
   }
 
   /** Tells the networking (the DNS) whether the task belongs in its service's answers. */
@@ -445,6 +458,10 @@ export class DockerController implements Controller {
     }
     const after = await this.inspect(name).catch(() => undefined);
     if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S).catch(() => undefined);
+    // The task is over: its names, endpoints and backends go now, on this node and (through the
+    // gossip) on every other, as Docker releases a container's network when it exits — not when
+    // the manager removes the task from its history, which for a failed task may be never.
+    await this.release();
     if (unhealthy) throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode });
     if (exitCode !== 0) throw exitError(exitCode, after?.State.OOMKilled ?? false);
     return { exitCode: 0 };

@@ -1,0 +1,299 @@
+// memberlist's failure detection and its defences, with real members on loopback sockets (each
+// on its own 127.0.x.y address) and short intervals: probes, suspicion, death, leave and
+// refutation across five members; then hostile or broken peers played by raw TCP/UDP sockets
+// from the test against one listening member. No root or network namespaces needed.
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes, randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { GossipError, Keyring, MSG, Memberlist, type MemberState, type MemberlistDelegate, type MemberlistOptions } from '../../netd/gossip/memberlist.js';
+import { lzwCompress } from '../../netd/gossip/lzw.js';
+import { encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
+import { suspicionTimeoutMs } from '../../netd/gossip/suspicion.js';
+
+const KEYS = [randomBytes(16), randomBytes(16), randomBytes(16)];
+let nextHost = 10 + randomInt(0, 100);
+
+/** Short intervals, the ratios of memberlist's DefaultLANConfig. */
+const FAST = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 } as const;
+
+interface Member {
+  name: string;
+  ip: string;
+  port: number;
+  ml: Memberlist;
+  logs: { level: string; msg: string; fields?: Record<string, unknown> }[];
+  changes: MemberState[];
+  userMsgs: Buffer[];
+}
+
+async function startMember(t: ExecutionContext, extra: Partial<MemberlistOptions> = {}, keys: Buffer[] = KEYS): Promise<Member> {
+  const ip = `127.1.${Math.floor(nextHost / 250)}.${(nextHost % 250) + 2}`;
+  nextHost++;
+  const name = randomBytes(6).toString('hex');
+  const logs: Member['logs'] = [];
+  const changes: MemberState[] = [];
+  const userMsgs: Buffer[] = [];
+  const delegate: MemberlistDelegate = {
+    notifyMsg: (m) => userMsgs.push(Buffer.from(m)),
+    localState: () => Buffer.alloc(0),
+    mergeRemoteState: () => undefined,
+    notifyMember: (m) => changes.push({ ...m }),
+  };
+  for (let attempt = 0; ; attempt++) {
+    const port = randomInt(20000, 60000);
+    const ml = new Memberlist({
+      name,
+      bindAddress: ip,
+      advertiseAddress: ip,
+      port,
+      keyring: new Keyring(keys),
+      delegate,
+      log: (level, msg, fields) => logs.push({ level, msg, fields }),
+      ...extra,
+    });
+    try {
+      await ml.start();
+    } catch (err) {
+      if (attempt < 10 && err instanceof GossipError && err.code === 'E_GOSSIP_IO') continue;
+      throw err;
+    }
+    t.teardown(() => ml.close({ leave: false }));
+    return { name, ip, port, ml, logs, changes, userMsgs };
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const msg = (type: number, body: MsgValue) => Buffer.concat([Buffer.from([type]), encodeMsgpack(body)]);
+const stateOf = (viewer: Member, of: Member) => viewer.ml.member(of.name)?.state;
+
+async function waitFor(t: ExecutionContext, what: string, cond: () => boolean, ms: number): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) {
+      t.fail(`timed out after ${ms} ms waiting for ${what}`);
+      return Date.now() - start;
+    }
+    await sleep(10);
+  }
+  t.pass(what);
+  return Date.now() - start;
+}
+
+async function udpSend(to: Member, plain: Buffer, ring = new Keyring(KEYS), from = '127.0.0.1'): Promise<Buffer[]> {
+  const sock = dgram.createSocket('udp4');
+  const replies: Buffer[] = [];
+  sock.on('message', (m) => {
+    try {
+      replies.push(ring.decrypt(m));
+    } catch {
+      // not for this keyring
+    }
+  });
+  await new Promise<void>((r) => sock.bind(0, from, () => r()));
+  await new Promise<void>((r, j) => sock.send(ring.encrypt(plain), to.port, to.ip, (err) => (err ? j(err) : r())));
+  await sleep(200);
+  await new Promise<void>((r) => sock.close(() => r()));
+  return replies;
+}
+
+/** Connects and resolves once the member closes the connection, with how long that took (or undefined if not within `ms`). */
+function connectAndWaitClose(to: Member, onConnect: (s: net.Socket) => void, ms: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const start = Date.now();
+    const sock = net.connect({ host: to.ip, port: to.port }, () => onConnect(sock));
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve(undefined);
+    }, ms);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve(Date.now() - start);
+    };
+    sock.on('close', finish);
+    sock.on('error', () => undefined);
+    sock.resume();
+  });
+}
+
+// ---- failure detection ----
+
+async function cluster(t: ExecutionContext, n: number, extra: Partial<MemberlistOptions> = {}): Promise<Member[]> {
+  const ms: Member[] = [];
+  for (let i = 0; i < n; i++) ms.push(await startMember(t, { ...FAST, ...extra }));
+  for (const m of ms.slice(1)) await m.ml.join([{ address: ms[0]!.ip, port: ms[0]!.port }]);
+  await waitFor(t, `all ${n} see each other alive`, () => ms.every((m) => m.ml.alive().length === n - 1 && m.ml.alive().every((a) => a.state === 0)), 5000);
+  return ms;
+}
+
+/**
+ * How long the others may take to declare a silent member dead: every member probes one peer
+ * per interval round-robin, so the silent one is probed within n intervals (one more for the
+ * probe itself); the suspicion then lasts at most SuspicionMaxTimeoutMult × the minimum; the
+ * dead message reaches the rest by gossip within a few gossip intervals.
+ */
+function deadBoundMs(n: number): number {
+  const min = suspicionTimeoutMs(4, n, FAST.probeIntervalMs);
+  return (n + 1) * FAST.probeIntervalMs + 6 * min + 10 * FAST.gossipIntervalMs;
+}
+
+test('five members: all alive; one killed is suspected then declared dead by the rest within the bound', async (t) => {
+  const ms = await cluster(t, 5);
+  const [victim, ...rest] = [ms[4]!, ...ms.slice(0, 4)];
+  await sleep(1000);
+  t.true(rest.every((m) => stateOf(m, victim) === 0), 'probes answered: nobody suspected while all run');
+  t.true(rest.every((m) => m.ml.stats().acks > 0 && m.ml.stats().probesSent > 0));
+  t.true(rest.every((m) => m.ml.stats().suspicions === 0));
+
+  await victim.ml.close({ leave: false });
+  const bound = deadBoundMs(5);
+  const took = await waitFor(t, 'every survivor has the victim dead', () => rest.every((m) => stateOf(m, victim) === 2), bound);
+  t.log(`declared dead everywhere in ${took} ms (bound ${bound} ms)`);
+  for (const m of rest) {
+    const seen = m.changes.filter((c) => c.name === victim.name).map((c) => c.state);
+    t.deepEqual(seen.slice(-2), [1, 2], 'suspect, then dead, through the delegate');
+    t.is(m.ml.stats().members.dead, 1);
+    t.is(m.ml.stats().members.alive, 3);
+  }
+  t.true(rest.reduce((s, m) => s + m.ml.stats().deadDeclared, 0) >= 1);
+  t.true(rest.some((m) => m.ml.stats().indirectProbes > 0), 'indirect probes were tried');
+  t.false(
+    rest.some((m) => rest.some((o) => o !== m && stateOf(m, o) !== 0)),
+    'the survivors still hold each other alive',
+  );
+});
+
+test('five members: one that leaves is left everywhere at once, not dead', async (t) => {
+  const ms = await cluster(t, 5);
+  const leaver = ms[2]!;
+  const rest = ms.filter((m) => m !== leaver);
+  await leaver.ml.close();
+  await waitFor(t, 'every other member has it left', () => rest.every((m) => stateOf(m, leaver) === 3), 1000);
+  await sleep(deadBoundMs(5) / 2);
+  t.true(
+    rest.every((m) => stateOf(m, leaver) === 3),
+    'left stays left (no suspicion of a member that left)',
+  );
+  t.true(rest.every((m) => m.ml.stats().members.left === 1));
+});
+
+test('five members: a member wrongly suspected refutes, and nobody declares it dead', async (t) => {
+  const ms = await cluster(t, 5);
+  const [accuser, accused] = [ms[0]!, ms[3]!];
+  // A third party tells one member that `accused` is suspect at its current incarnation.
+  await udpSend(accuser, msg(MSG.suspect, { From: 'feedfacecafe', Incarnation: 1, Node: accused.name }));
+  t.true(
+    accuser.changes.some((c) => c.name === accused.name && c.state === 1),
+    'the accuser held it suspect',
+  );
+  await waitFor(t, 'the accused refuted', () => accused.ml.stats().refutations >= 1, 2000);
+  await waitFor(t, 'everyone has it alive at a higher incarnation', () => ms.every((m) => m === accused || (stateOf(m, accused) === 0 && m.ml.member(accused.name)!.incarnation >= 2)), 2000);
+  await sleep(deadBoundMs(5));
+  t.true(
+    ms.every((m) => m === accused || stateOf(m, accused) === 0),
+    'still alive after the longest suspicion',
+  );
+});
+
+// ---- hostile and broken peers ----
+
+test('hostile stream: a 20 MiB length prefix is refused at once (oversize)', async (t) => {
+  const a = await startMember(t);
+  const header = Buffer.alloc(5);
+  header[0] = MSG.encrypt;
+  header.writeUInt32BE(20 * 1024 * 1024, 1);
+  const closedIn = await connectAndWaitClose(a, (s) => s.write(header), 2000);
+  t.not(closedIn, undefined, 'the member closed the connection');
+  t.true((closedIn ?? Infinity) < 1000);
+  t.is(a.ml.stats().drops.oversize, 1);
+});
+
+test('hostile stream: a peer trickling bytes is cut off at the stream deadline, not kept open', async (t) => {
+  const a = await startMember(t, { streamDeadlineMs: 800 });
+  const header = Buffer.alloc(5);
+  header[0] = MSG.encrypt;
+  header.writeUInt32BE(512 * 1024, 1);
+  let trickle: NodeJS.Timeout | undefined;
+  const closedIn = await connectAndWaitClose(
+    a,
+    (s) => {
+      s.write(header);
+      trickle = setInterval(() => s.writable && s.write(Buffer.alloc(1)), 50);
+    },
+    3000,
+  );
+  clearInterval(trickle);
+  t.not(closedIn, undefined, 'closed while still trickling');
+  t.true((closedIn ?? Infinity) >= 700 && (closedIn ?? Infinity) < 2000, `closed after ${closedIn} ms`);
+  t.is(a.ml.stats().drops.streamDeadline, 1);
+});
+
+test('hostile stream: connections over the inbound cap are closed at once; the member still answers', async (t) => {
+  const a = await startMember(t, { maxInboundStreams: 4 });
+  const held: net.Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const s = net.connect({ host: a.ip, port: a.port });
+    s.on('error', () => undefined);
+    held.push(s);
+  }
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  await sleep(100);
+  const closedIn = await connectAndWaitClose(a, () => undefined, 1000);
+  t.not(closedIn, undefined, 'the fifth connection was closed');
+  t.is(a.ml.stats().drops.streamCap, 1);
+  held.forEach((s) => s.destroy());
+  await sleep(100);
+  // Freed slots are usable again: a ping over UDP and a stream both work.
+  t.is((await udpSend(a, msg(MSG.ping, { Node: a.name, SeqNo: 1 }))).length, 1);
+});
+
+test('hostile packet: a compound of compressed parts that inflate to 20 MiB each is dropped at the per-packet cap', async (t) => {
+  const a = await startMember(t);
+  // A user message of 20 MiB less a little compresses to ~16 KB of LZW (zeros are ideal input).
+  const inner = Buffer.concat([Buffer.from([MSG.user]), Buffer.alloc(20 * 1024 * 1024 - 64)]);
+  const part = msg(MSG.compress, { Algo: 0, Buf: lzwCompress(inner) });
+  const n = Math.floor(60_000 / (part.length + 2));
+  t.true(n >= 2, `${n} parts of ${part.length} bytes`);
+  const head = Buffer.alloc(2 + 2 * n);
+  head[0] = MSG.compound;
+  head[1] = n;
+  for (let i = 0; i < n; i++) head.writeUInt16BE(part.length, 2 + 2 * i);
+  const compound = Buffer.concat([head, ...Array.from({ length: n }, () => part)]);
+  const start = Date.now();
+  await udpSend(a, compound);
+  t.log(`sent ${compound.length} bytes; member busy for about ${Date.now() - start - 200} ms`);
+  t.deepEqual(
+    a.userMsgs.map((m) => m.length),
+    [],
+    'nothing inflated reaches the delegate',
+  );
+  t.is(a.ml.stats().drops.decompressCap, 1);
+});
+
+test('hostile packet: a compress message inside a compress message is rejected', async (t) => {
+  const a = await startMember(t);
+  const ping = msg(MSG.ping, { Node: a.name, SeqNo: 5 });
+  const once = msg(MSG.compress, { Algo: 0, Buf: lzwCompress(ping) });
+  t.is((await udpSend(a, once)).length, 1, 'one level is answered');
+  const twice = msg(MSG.compress, { Algo: 0, Buf: lzwCompress(once) });
+  t.is((await udpSend(a, twice)).length, 0, 'two levels are not');
+  t.is(a.ml.stats().drops.nestedCompress, 1);
+});
+
+test('wrong key: no membership, and exactly one warning naming the cause', async (t) => {
+  const a = await startMember(t);
+  const other = new Keyring([randomBytes(16)]);
+  const alive = msg(MSG.alive, { Addr: Buffer.from([127, 0, 0, 1]), Incarnation: 1, Meta: Buffer.alloc(0), Node: 'stranger0001', Port: 7946, Vsn: Buffer.from([1, 5, 2, 0, 0, 0]) });
+  // A member of another cluster: its packets, then its join over TCP, all under one warning.
+  const stranger = await startMember(t, {}, [randomBytes(16)]);
+  // Loopback TCP leaves from 127.0.0.1 whatever address the stranger listens on: the same peer.
+  for (let i = 0; i < 20; i++) await udpSend(a, alive, other, '127.0.0.1');
+  await t.throwsAsync(stranger.ml.join([{ address: a.ip, port: a.port }]));
+  t.is(a.ml.member('stranger0001'), undefined);
+  t.deepEqual(a.ml.alive(), []);
+  t.deepEqual(stranger.ml.alive(), []);
+  const warnings = a.logs.filter((l) => l.level === 'warn' && /cannot be decrypted/.test(l.msg));
+  t.is(warnings.length, 1, JSON.stringify(a.logs.filter((l) => l.level === 'warn')));
+  t.regex(warnings[0]!.msg, /keys rotated, or another cluster/);
+  t.true(a.ml.stats().drops.decrypt >= 20);
+});
