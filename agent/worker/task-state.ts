@@ -40,8 +40,11 @@ export type Step =
 export function nextStep(state: number, desired: number): Step {
   if (desired >= TaskState.SHUTDOWN) {
     if (state >= TaskState.COMPLETE) return { kind: 'noop' };
-    // Nothing was started before STARTING: no container to stop, just record the shutdown.
-    if (state < TaskState.STARTING) return { kind: 'transition', to: TaskState.SHUTDOWN, message: 'shutdown' };
+    // Nothing was prepared before PREPARING: just record the shutdown. From PREPARING on, the
+    // task may own a sandbox whose names and endpoints are published (prepare attaches it), so
+    // the controller shuts it down even though no container was started (SwarmKit's exec.Do
+    // calls Shutdown for any state below COMPLETED too).
+    if (state < TaskState.PREPARING) return { kind: 'transition', to: TaskState.SHUTDOWN, message: 'shutdown' };
     return { kind: 'call', op: 'shutdown', to: TaskState.SHUTDOWN, message: 'shutdown' };
   }
   switch (state) {

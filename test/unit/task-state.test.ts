@@ -29,11 +29,11 @@ test('paused states wait for the desired state; in-flight states proceed regardl
   t.deepEqual(nextStep(S.READY, S.RUNNING), { kind: 'transition', to: S.STARTING, message: 'starting' });
 });
 
-test('shutdown: before STARTING it is only recorded; from STARTING on the controller stops the task', (t) => {
-  for (const st of [S.NEW, S.ASSIGNED, S.ACCEPTED, S.PREPARING, S.READY]) {
+test('shutdown: before PREPARING it is only recorded; from PREPARING on (a sandbox may be attached and published) the controller shuts the task down', (t) => {
+  for (const st of [S.NEW, S.ASSIGNED, S.ACCEPTED]) {
     t.deepEqual(nextStep(st, S.SHUTDOWN), { kind: 'transition', to: S.SHUTDOWN, message: 'shutdown' }, stateName(st));
   }
-  for (const st of [S.STARTING, S.RUNNING]) {
+  for (const st of [S.PREPARING, S.READY, S.STARTING, S.RUNNING]) {
     t.deepEqual(nextStep(st, S.SHUTDOWN), { kind: 'call', op: 'shutdown', to: S.SHUTDOWN, message: 'shutdown' }, stateName(st));
     t.deepEqual(nextStep(st, S.REMOVE), { kind: 'call', op: 'shutdown', to: S.SHUTDOWN, message: 'shutdown' }, stateName(st));
   }
