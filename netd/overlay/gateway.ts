@@ -18,11 +18,12 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { rt } from 'netlink';
+import { nla, parseAttrs } from '../netlink.js';
 import { NetdError, NetdValidationError, NetlinkOperationError } from '../errors.js';
 import { broadcastOf, containerMac, contains, formatIpv4, ipv4Bytes, ipv4FromBytes, macBytes, parseCidr, type Cidr } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { GONE, addresses, deleteLink, hasDefaultRoute, setUp } from './kernel.js';
-import { AF_BRIDGE, AF_INET, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_TABLE_MAIN, Rtnl, bridgeLinkInfo, vethLinkInfo, type LinkView } from './rtnl.js';
+import { AF_BRIDGE, AF_INET, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RT_TABLE_MAIN, Rtnl, bridgeLinkInfo, linkView, vethLinkInfo, type LinkView } from './rtnl.js';
 
 export const DEFAULT_GATEWAY_BRIDGE = 'berth_gwbridge';
 export const DEFAULT_GATEWAY_SUBNET = '172.31.0.0/16';
@@ -43,11 +44,8 @@ const SYSCTL_TIMEOUT_MS = 10_000;
 const RTM_SETLINK = 19;
 const IFLA_PROTINFO = 12;
 const NLA_F_NESTED = 0x8000;
-const IFLA_INFO_KIND = 1;
 const IFLA_INFO_SLAVE_DATA = 5;
 const IFLA_BRPORT_ISOLATED = 33;
-const NLA_HEADER_BYTES = 4;
-const NLA_TYPE_MASK = 0x3fff;
 
 export interface GatewayBridgeOptions {
   /** Default berth_gwbridge (Docker's is docker_gwbridge; the two coexist). */
@@ -104,25 +102,7 @@ export function pickAddress(c: Cidr, key: string, taken: ReadonlySet<number>): n
   return undefined;
 }
 
-function parseAttrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + NLA_HEADER_BYTES <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < NLA_HEADER_BYTES) break;
-    out.set(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + NLA_HEADER_BYTES, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
 
-function nla(type: number, payload: Buffer): Buffer {
-  const len = NLA_HEADER_BYTES + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, NLA_HEADER_BYTES);
-  return out;
-}
 
 /** The host side of a veth as the kernel reports it, with what LinkView leaves out. */
 interface PortView {
@@ -265,18 +245,9 @@ export class GatewayBridge {
     }
     if (!m) return undefined;
     const info = m.attrs.linkinfo ? parseAttrs(m.attrs.linkinfo) : undefined;
-    const kind = info?.get(IFLA_INFO_KIND)?.toString('utf8').replace(/\0+$/, '');
     const slave = info?.get(IFLA_INFO_SLAVE_DATA);
     const isolated = slave ? parseAttrs(slave).get(IFLA_BRPORT_ISOLATED)?.[0] === 1 : false;
-    const link: LinkView = {
-      index: m.data.index ?? 0,
-      name: m.attrs.ifname ?? '',
-      kind,
-      master: m.attrs.master,
-      mtu: m.attrs.mtu,
-      up: m.data.flags?.up === true,
-      mac: undefined,
-    };
+    const link = linkView(m);
     const peerIndex = m.attrs.link && m.attrs.link.length >= 4 ? m.attrs.link.readUInt32LE(0) : undefined;
     return { link, peerIndex, isolated };
   }

@@ -9,19 +9,17 @@ import { AttrStream, NetlinkSocket, RtNetlinkSocket, ifla, rt, type RawNetlinkSo
 import { netlinkTransact, openNetlinkInNetns } from '../../native/index.js';
 import { NetdError, NetlinkOperationError } from '../errors.js';
 import { ipv4FromBytes, macFromBytes } from '../ipv4.js';
+import { NLMSG_HEADER_BYTES, nla, parseAttrs } from '../netlink.js';
 
 const NETLINK_ROUTE = 0;
 /** Per datagram; acks for this many bytes of requests fit easily in the 8 MiB receive buffer. */
 const MAX_BATCH_BYTES = 64 * 1024;
-const NLMSG_HEADER_BYTES = 16;
 const NLMSG_ERROR = 2;
 const NLM_F_DUMP = 0x300;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
-const NLA_HEADER_BYTES = 4;
-const NLA_TYPE_MASK = 0x3fff;
 
 export const AF_INET = 2;
 export const AF_BRIDGE = 7;
@@ -42,14 +40,6 @@ const IFINFOMSG_BYTES = 16;
 
 // ---- attribute encoding the package leaves as raw Buffers (IFLA_LINKINFO) ----
 
-function nla(type: number, payload: Uint8Array): Buffer {
-  const len = NLA_HEADER_BYTES + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  out.set(payload, NLA_HEADER_BYTES);
-  return out;
-}
 
 function u8(v: number): Buffer {
   return Buffer.from([v]);
@@ -71,16 +61,6 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 
-function parseAttrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + NLA_HEADER_BYTES <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < NLA_HEADER_BYTES) break;
-    out.set(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + NLA_HEADER_BYTES, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
 
 export interface VxlanConfig {
   vni: number;
@@ -122,7 +102,8 @@ export interface LinkView {
   vxlan?: { vni: number | undefined; port: number | undefined; learning: boolean; proxy: boolean; local: string | undefined };
 }
 
-function linkView(m: rt.LinkMessage): LinkView {
+/** A link message as berth reads it (kind, master, MTU, state, MAC; VXLAN settings). */
+export function linkView(m: rt.LinkMessage): LinkView {
   const info = m.attrs.linkinfo ? parseAttrs(m.attrs.linkinfo) : undefined;
   const kind = info?.get(IFLA_INFO_KIND)?.toString('utf8').replace(/\0+$/, '');
   const view: LinkView = {

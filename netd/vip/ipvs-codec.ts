@@ -13,6 +13,9 @@
 // - One dump per datagram: a socket runs one dump at a time and a second one started before the
 //   first ended fails with EBUSY.
 import { getSystemErrorName } from 'node:util';
+import { NLMSG_HEADER_BYTES, nla, parseAttrs, splitMessages, type NetlinkMessage } from '../netlink.js';
+
+export { NLMSG_HEADER_BYTES, parseAttrs, splitMessages, type NetlinkMessage };
 
 export const NETLINK_GENERIC = 16;
 export const GENL_ID_CTRL = 0x10;
@@ -20,10 +23,7 @@ export const IPVS_GENL_NAME = 'IPVS';
 export const IPVS_GENL_VERSION = 1;
 const CTRL_GENL_VERSION = 2;
 
-export const NLMSG_HEADER_BYTES = 16;
 export const GENL_HEADER_BYTES = 4;
-const NLA_HEADER_BYTES = 4;
-const NLA_TYPE_MASK = 0x3fff;
 
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
@@ -77,14 +77,6 @@ export const DEFAULT_SCHEDULER = 'wrr';
 
 // ---- encoding ----
 
-function nla(type: number, payload: Uint8Array): Buffer {
-  const len = NLA_HEADER_BYTES + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  out.set(payload, NLA_HEADER_BYTES);
-  return out;
-}
 
 function u16(v: number): Buffer {
   const b = Buffer.alloc(2);
@@ -236,39 +228,8 @@ export function setConfigRequest(family: number, seq: number, t: IpvsTimeouts): 
 
 // ---- decoding ----
 
-export interface NetlinkMessage {
-  type: number;
-  flags: number;
-  seq: number;
-  /** Everything after the 16-byte header. */
-  payload: Buffer;
-}
 
-/** Splits reply datagrams into messages; a truncated tail is ignored. */
-export function splitMessages(datagrams: readonly Buffer[]): NetlinkMessage[] {
-  const out: NetlinkMessage[] = [];
-  for (const d of datagrams) {
-    for (let off = 0; off + NLMSG_HEADER_BYTES <= d.length; ) {
-      const len = d.readUInt32LE(off);
-      if (len < NLMSG_HEADER_BYTES || off + len > d.length) break;
-      out.push({ type: d.readUInt16LE(off + 4), flags: d.readUInt16LE(off + 6), seq: d.readUInt32LE(off + 8), payload: d.subarray(off + NLMSG_HEADER_BYTES, off + len) });
-      off += (len + 3) & ~3;
-    }
-  }
-  return out;
-}
 
-/** Top-level attributes by type (the last one wins); the NLA_F_* bits are dropped. */
-export function parseAttrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + NLA_HEADER_BYTES <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < NLA_HEADER_BYTES || off + len > buf.length) break;
-    out.set(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + NLA_HEADER_BYTES, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
 
 /** The attributes of a generic-netlink message (after genlmsghdr). */
 function genlAttrs(m: NetlinkMessage): Map<number, Buffer> {

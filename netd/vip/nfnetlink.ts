@@ -18,6 +18,9 @@
 // - Dumps come back without NLA_F_NESTED and with some attributes in another order (ct: SREG
 //   before KEY), so rules are compared decoded, not byte for byte.
 // Only NFT_REG_1 (1) is used, as nft does for values up to 16 bytes.
+import { NLA_TYPE_MASK, NLMSG_HEADER_BYTES, attrList, parseAttrs as attrs, splitMessages, type NetlinkMessage as NlMessage } from '../netlink.js';
+
+export { attrList, attrs, splitMessages, type NlMessage };
 
 export const NETLINK_NETFILTER = 12;
 export const NFNL_SUBSYS_NFTABLES = 10;
@@ -48,8 +51,6 @@ export const NLM_F_CREATE = 0x400;
 const NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 const NLA_F_NESTED = 0x8000;
-const NLA_TYPE_MASK = 0x3fff;
-const NLMSG_HEADER_BYTES = 16;
 const NFGENMSG_BYTES = 4;
 
 const NFTA_LIST_ELEM = 1;
@@ -482,45 +483,9 @@ export function dumpRequest(seq: number, what: 'chains' | 'sets' | 'objects', ta
 
 // ---- decoding ------------------------------------------------------------------------------
 
-export interface NlMessage {
-  type: number;
-  flags: number;
-  seq: number;
-  /** After the nlmsghdr (nfgenmsg first for nf_tables messages). */
-  payload: Buffer;
-}
 
-/** Splits datagrams into messages. */
-export function splitMessages(datagrams: readonly Buffer[]): NlMessage[] {
-  const out: NlMessage[] = [];
-  for (const d of datagrams) {
-    for (let off = 0; off + NLMSG_HEADER_BYTES <= d.length; ) {
-      const len = d.readUInt32LE(off);
-      if (len < NLMSG_HEADER_BYTES || off + len > d.length) break;
-      out.push({ type: d.readUInt16LE(off + 4), flags: d.readUInt16LE(off + 6), seq: d.readUInt32LE(off + 8), payload: d.subarray(off + NLMSG_HEADER_BYTES, off + len) });
-      off += (len + 3) & ~3;
-    }
-  }
-  return out;
-}
 
-/** Attributes of `buf` by type (the last one wins); list nests are read with attrList. */
-export function attrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (const [type, value] of attrList(buf)) out.set(type, value);
-  return out;
-}
 
-export function attrList(buf: Buffer): Array<[number, Buffer]> {
-  const out: Array<[number, Buffer]> = [];
-  for (let off = 0; off + 4 <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > buf.length) break;
-    out.push([buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + 4, off + len)]);
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
 
 function cstr(b: Buffer | undefined): string | undefined {
   if (!b) return undefined;

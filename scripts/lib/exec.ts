@@ -60,7 +60,12 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         resolve({ stdout: String(stdout), stderr: String(stderr) });
       },
     );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    if (opts.input !== undefined) {
+      // A command that exits without reading all its input (a failed nft) closes the pipe:
+      // its exit status tells what went wrong, not the EPIPE.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
   });
 }
 

@@ -5,6 +5,7 @@ import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js'
 import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
 import { startAgentd, waitConnected, type AgentdOptions, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import type { AgentStatus } from '../../agent/agent.js';
+import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 
 export interface BerthCluster {
   underlay: Underlay;
@@ -63,8 +64,11 @@ export async function startBerthNodes(t: Teardown, count: number, agentd: Partia
   for (const [i, host] of hosts.entries()) {
     const engine = engines[i]!;
     const a = await startAgentd({ host, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, ...agentd });
-    t.teardown(() => a.destroy());
     const { nodeId } = await waitConnected(a, 60_000);
+    t.teardown(async () => {
+      await a.destroy();
+      await new TaskDirs().removeOwnedBy(nodeId);
+    });
     nodes.push({ host, engine, agentd: a, id: nodeId });
   }
   return { underlay, manager, nodes };

@@ -5,14 +5,11 @@
 // restarted agentd (a new gossip node) has announced them again.
 import test from 'ava';
 import { dirname, join } from 'node:path';
-import { createHosts } from '../../scripts/lib/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
-import { startSwarmManager } from '../../scripts/lib/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { startBerthNodes, type BerthNode } from '../harness/cluster.js';
+import { startAgentd, waitConnected } from '../../scripts/lib/agentd.js';
 import { run, runQuiet, sleep, waitFor } from '../../scripts/lib/exec.js';
 import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { repliesSince, startPingStream } from '../harness/ping.js';
-import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 
 const PING_INTERVAL_S = 0.009;
 /** Pinging goes on this long after the restart: past the point the cluster declares the killed
@@ -20,23 +17,8 @@ const PING_INTERVAL_S = 0.009;
 const AFTER_RESTART_MS = 15_000;
 
 test('tasks on two berth nodes reach each other; kill -9 of one agentd loses no ping', async (t) => {
-  const underlay = await createHosts(3);
-  t.teardown(() => underlay.destroy());
-  const manager = await startSwarmManager(underlay.hosts[0]!);
-  t.teardown(() => manager.stop());
-  const nodes: Array<{ engine: PrivateDockerd; agent: AgentdProcess; id: string }> = [];
-  for (const host of [underlay.hosts[1]!, underlay.hosts[2]!]) {
-    const engine = await startDockerd({ host });
-    t.teardown(() => engine.stop());
-    const agent = await startAgentd({ host, dockerd: engine, manager: manager.address, joinToken: manager.workerToken });
-    const id = (await waitConnected(agent)).nodeId;
-    t.teardown(async () => {
-      await agent.destroy();
-      await new TaskDirs().removeOwnedBy(id);
-    });
-    nodes.push({ engine, agent, id });
-  }
-  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+  const { underlay, manager, nodes } = await startBerthNodes(t, 2);
+  const [a, b] = nodes as [BerthNode, BerthNode];
   const d = manager.dockerd;
   await d.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.126.0.0/24', 'crossnet']);
   for (const [name, node] of [['left', a], ['right', b]] as const) {
@@ -63,14 +45,14 @@ test('tasks on two berth nodes reach each other; kill -9 of one agentd loses no 
   const pings = startPingStream(left.netns, right.ip, PING_INTERVAL_S);
   t.teardown(() => pings.kill());
   await waitFor('pings flowing', async () => pings.received >= 50, 10_000, 20);
-  await a.agent.kill('SIGKILL');
+  await a.agentd.kill('SIGKILL');
   const killedAt = Date.now();
   const restarted = await startAgentd({
     host: underlay.hosts[1]!,
     dockerd: a.engine,
     manager: manager.address,
-    stateDir: a.agent.stateDir,
-    extraArgs: ['--netns-dir', join(dirname(a.agent.controlSocket), 'netns')],
+    stateDir: a.agentd.stateDir,
+    extraArgs: ['--netns-dir', join(dirname(a.agentd.controlSocket), 'netns')],
   });
   t.teardown(() => restarted.destroy());
   await waitConnected(restarted, 60_000);

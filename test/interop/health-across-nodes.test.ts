@@ -2,36 +2,17 @@
 // (service_disabled), and another berth node stops answering it in tasks.<svc> and stops sending
 // it new connections through the service's VIP — then takes it back when it is healthy again.
 import test from 'ava';
-import { createHosts } from '../../scripts/lib/hosts.js';
-import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
-import { startSwarmManager } from '../../scripts/lib/swarm.js';
-import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { startBerthNodes, type BerthNode } from '../harness/cluster.js';
 import { waitFor } from '../../scripts/lib/exec.js';
 import { TEST_IMAGE } from '../../scripts/lib/images.js';
-import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 
 const HTTP_PORT = 8080;
 const SERVE = `mkdir -p /www && hostname > /www/index.html && touch /www/healthy && exec httpd -f -p ${HTTP_PORT} -h /www`;
 const REQUESTS = 12;
 
 test("a task's health on one berth node decides its DNS answers and VIP traffic on another", async (t) => {
-  const underlay = await createHosts(3);
-  t.teardown(() => underlay.destroy());
-  const manager = await startSwarmManager(underlay.hosts[0]!);
-  t.teardown(() => manager.stop());
-  const nodes: Array<{ engine: PrivateDockerd; agent: AgentdProcess; id: string }> = [];
-  for (const host of [underlay.hosts[1]!, underlay.hosts[2]!]) {
-    const engine = await startDockerd({ host });
-    t.teardown(() => engine.stop());
-    const agent = await startAgentd({ host, dockerd: engine, manager: manager.address, joinToken: manager.workerToken });
-    const id = (await waitConnected(agent)).nodeId;
-    t.teardown(async () => {
-      await agent.destroy();
-      await new TaskDirs().removeOwnedBy(id);
-    });
-    nodes.push({ engine, agent, id });
-  }
-  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+  const { manager, nodes } = await startBerthNodes(t, 2);
+  const [a, b] = nodes as [BerthNode, BerthNode];
   const d = manager.dockerd;
   await d.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.127.0.0/24', 'healthnet']);
   // Long retries: the unhealthy task stays (disabled) rather than being replaced at once.
@@ -47,7 +28,7 @@ test("a task's health on one berth node decides its DNS answers and VIP traffic 
     },
     90_000,
   );
-  const containerOf = async (engine: PrivateDockerd, svc: string) => (await engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${svc}`, '--filter', 'label=io.berth.role=task'])).stdout.trim();
+  const containerOf = async (engine: BerthNode['engine'], svc: string) => (await engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${svc}`, '--filter', 'label=io.berth.role=task'])).stdout.trim();
   const client = await containerOf(b.engine, 'client');
   const web = await containerOf(a.engine, 'weba');
   const onB = (cmd: string) => b.engine.docker(['exec', client, 'sh', '-c', cmd], 30_000).then((r) => r.stdout, (e: Error) => `failed: ${e.message}`);

@@ -34,8 +34,19 @@ function answerFor(msg: Buffer, q: Query, maxSize: number): Buffer {
   return encodeResponse(msg, q, { rcode: 0, authoritative: true, answers, maxSize });
 }
 
-/** An authoritative server for everything on 127.0.0.1 (UDP and TCP on one port). */
+/** An authoritative server for everything on 127.0.0.1 (UDP and TCP on one port). The UDP
+ *  port is the kernel's pick; when another process holds that port for TCP, pick again. */
 async function fakeUpstream(mode: Mode): Promise<FakeUpstream> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fakeUpstreamOnce(mode);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+    }
+  }
+}
+
+async function fakeUpstreamOnce(mode: Mode): Promise<FakeUpstream> {
   const udp = dgram.createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   const port = udp.address().port;
@@ -81,7 +92,13 @@ async function fakeUpstream(mode: Mode): Promise<FakeUpstream> {
       c.end(Buffer.concat([len, r]));
     });
   });
-  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', (err) => {
+      udp.close();
+      reject(err);
+    });
+    tcp.listen(port, '127.0.0.1', () => resolve());
+  });
   return self;
 }
 
