@@ -259,7 +259,7 @@ export class OverlayDataPlane {
   }
 
   /** What this process believes is programmed (for agentctl and tests). */
-  status(): { networks: Array<{ id: string; vni: number; netnsPath: string; sandboxes: number; remoteEndpoints: number; programmed: boolean }>; sandboxes: number } {
+  status(): { networks: Array<{ id: string; vni: number; netnsPath: string; sandboxes: number; remoteEndpoints: number; programmed: boolean }>; sandboxes: number; rejectedEndpoints: number } {
     return {
       networks: [...this.ctx.networks.values()].map((s) => ({
         id: s.net.id,
@@ -270,6 +270,7 @@ export class OverlayDataPlane {
         programmed: s.programmed !== undefined,
       })),
       sandboxes: this.ctx.sandboxes.size,
+      rejectedEndpoints: this.peers.rejectedEndpoints(),
     };
   }
 

@@ -42,6 +42,8 @@ export class Peers {
     return e.vtep === this.ctx.options.advertiseAddress;
   }
 
+  private rejected = 0;
+
   addRemoteEndpoint(e: Endpoint): Promise<void> {
     return this.queueEndpoints([{ kind: 'add', e: normalizeEndpoint(e) }]);
   }
@@ -164,7 +166,17 @@ export class Peers {
     this.tables = tables;
     const handle = (kind: 'add' | 'remove') => (e: Endpoint) => {
       if (!this.ctx.networks.has(e.network)) return; // seeded from the tables when it is defined
-      (kind === 'add' ? this.addRemoteEndpoint(e) : this.removeRemoteEndpoint(e)).catch(onError);
+      // Another node's entry that is not a valid endpoint (an IPv6 address, a bad MAC) is
+      // dropped alone and counted; it must not stop the gossip's delivery of the others.
+      let op: Promise<void>;
+      try {
+        op = kind === 'add' ? this.addRemoteEndpoint(e) : this.removeRemoteEndpoint(e);
+      } catch (err) {
+        this.rejected++;
+        onError(err as Error);
+        return;
+      }
+      op.catch(onError);
     };
     const onAdd = handle('add');
     const onRemove = handle('remove');
@@ -183,9 +195,22 @@ export class Peers {
     if (this.tables) this.seedFromTables(id);
   }
 
+  /** Seeds a network with the valid entries only: one bad entry never keeps the others out. */
   private seedFromTables(id: NetworkId): void {
-    const all = [...(this.tables?.endpoints(id) ?? [])];
-    if (all.length > 0) void this.applyEndpoints(all).catch(() => undefined);
+    const ops: EndpointOp[] = [];
+    for (const e of this.tables?.endpoints(id) ?? []) {
+      try {
+        ops.push({ kind: 'add', e: normalizeEndpoint(e) });
+      } catch {
+        this.rejected++;
+      }
+    }
+    if (ops.length > 0) void this.queueEndpoints(ops).catch(() => undefined);
+  }
+
+  /** Other nodes' entries refused as endpoints (not IPv4, bad MAC or VTEP) since start. */
+  rejectedEndpoints(): number {
+    return this.rejected;
   }
 
   /** Resolves once every change queued before the call (endpoint events included) is applied. */
