@@ -38,6 +38,32 @@ export function knownManagers(config: Pick<AgentConfig, 'managers' | 'stateDir'>
   return [...config.managers, ...saved.filter((m) => !config.managers.includes(m))];
 }
 
+/**
+ * Removes containers and task directories of tasks the store no longer has (e.g. removed while
+ * agentd was down, or created just before a crash). Not after an open that may have lost
+ * stored tasks: their containers would look orphaned and running workloads would be killed.
+ */
+export async function cleanupOrphans(
+  store: Pick<TaskStore, 'list' | 'recoveryLoss'>,
+  executor: Pick<Executor, 'cleanupOrphans'>,
+  nodeId: string,
+  log: LogFn,
+): Promise<void> {
+  const loss = store.recoveryLoss();
+  if (loss !== undefined) {
+    log('warn', 'not removing task resources the store does not list: the task store may have lost tasks whose containers still run', { reason: loss });
+    return;
+  }
+  try {
+    const removed = await executor.cleanupOrphans?.(new Set(store.list().map((r) => r.id)), nodeId);
+    if (removed && (removed.containers.length > 0 || removed.taskDirs.length > 0)) {
+      log('info', 'removed resources of tasks this node no longer has', { ...removed });
+    }
+  } catch (err) {
+    log('warn', 'cleaning up orphaned task resources failed', { err: (err as Error).message });
+  }
+}
+
 export interface AgentStatus {
   nodeId: string;
   hostname: string;
@@ -121,17 +147,8 @@ export class Agent {
     this.loopDone = this.sessionLoop();
   }
 
-  /** Containers and task directories of tasks the store no longer has (e.g. removed while
-   *  agentd was down, or created just before a crash) are removed at start. */
   private async cleanupOrphans(): Promise<void> {
-    try {
-      const removed = await this.deps.executor.cleanupOrphans?.(new Set(this.store.list().map((r) => r.id)), this.identity.info.nodeId);
-      if (removed && (removed.containers.length > 0 || removed.taskDirs.length > 0)) {
-        this.deps.log('info', 'removed resources of tasks this node no longer has', { ...removed });
-      }
-    } catch (err) {
-      this.deps.log('warn', 'cleaning up orphaned task resources failed', { err: (err as Error).message });
-    }
+    await cleanupOrphans(this.store, this.deps.executor, this.identity.info.nodeId, this.deps.log);
   }
 
   private saveManagers(): void {

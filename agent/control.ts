@@ -1,15 +1,27 @@
 // The local control API for agentctl: HTTP/JSON on a unix socket that only root can open
-// (socket 0600 inside a 0700 directory).
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+// (socket 0600; a directory agentd makes for it is 0700, one that exists is left as it is).
+//
+// The socket is bound under a private name beside its path and hard-linked into place: link
+// fails with EEXIST instead of replacing what another process put there since the check, and
+// the socket is already 0600 when it appears. It also keeps libuv from unlinking the public
+// path when the server closes (libuv unlinks the name it bound, whatever that name holds by
+// then); close removes the path only while it is still this server's socket.
+import { chmodSync, linkSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { dirname } from 'node:path';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { ControlSocketError } from './errors.js';
 
 export type ControlHandlers = Record<string, () => unknown>;
 
+/** How long a socket at the path has to accept a connection to count as served. */
+const PROBE_TIMEOUT_MS = 1_000;
+
 export async function startControlServer(socketPath: string, handlers: ControlHandlers): Promise<{ close(): Promise<void> }> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
-  chmodSync(dirname(socketPath), 0o700);
-  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const dir = dirname(socketPath);
+  if (mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(dir, 0o700);
+  await removeStaleSocket(socketPath);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const handler = req.method === 'GET' ? handlers[path] : undefined;
@@ -23,23 +35,96 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
     }
   });
+  // Random, so it is nobody's file; short, so it fits the 108-byte socket path limit about
+  // wherever the public one does.
+  const privatePath = join(dir, `.${randomBytes(4).toString('hex')}`);
   const oldUmask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => resolve());
+      server.listen(privatePath, () => resolve());
     });
   } finally {
     process.umask(oldUmask);
   }
-  chmodSync(socketPath, 0o600);
+  let ours: { dev: number; ino: number };
+  try {
+    chmodSync(privatePath, 0o600);
+    linkSync(privatePath, socketPath);
+    ours = lstatSync(socketPath);
+  } catch (err) {
+    await closeServer(server);
+    throw (err as NodeJS.ErrnoException).code === 'EEXIST'
+      ? new ControlSocketError('E_CONTROL_SOCKET_IN_USE', `${socketPath} appeared while agentd was starting its control socket (another agentd?); not replacing it`, { cause: err })
+      : err;
+  } finally {
+    unlinkQuietly(privatePath);
+  }
   return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    async close() {
+      // Before the server stops listening: until then nobody else takes a socket at the path as stale.
+      const now = lstatOrUndefined(socketPath);
+      if (now && now.dev === ours.dev && now.ino === ours.ino) unlinkQuietly(socketPath);
+      await closeServer(server);
+    },
   };
+}
+
+/**
+ * Clears the way for the socket: nothing there, or a socket nobody listens on (a crashed
+ * agentd's), which is removed. Refuses a socket something answers on and anything not a socket.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const st = lstatOrUndefined(socketPath);
+  if (!st) return;
+  if (!st.isSocket()) {
+    throw new ControlSocketError('E_CONTROL_SOCKET_NOT_SOCKET', `${socketPath} exists and is not a socket; not removing it: pass another --control-socket or remove it yourself`);
+  }
+  const answer = await new Promise<'listening' | 'stale' | NodeJS.ErrnoException>((resolve) => {
+    const conn = net.connect(socketPath);
+    const timer = setTimeout(() => {
+      conn.destroy();
+      resolve('listening'); // accepted into a full backlog, or hung: someone holds it
+    }, PROBE_TIMEOUT_MS);
+    conn.once('connect', () => {
+      clearTimeout(timer);
+      conn.destroy();
+      resolve('listening');
+    });
+    conn.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'stale' : err);
+    });
+  });
+  if (answer === 'listening') {
+    throw new ControlSocketError('E_CONTROL_SOCKET_IN_USE', `another process listens on ${socketPath} (another agentd?); stop it, or pass another --control-socket`);
+  }
+  if (answer !== 'stale') throw new ControlSocketError('E_CONTROL_SOCKET', `cannot tell whether ${socketPath} is in use: ${answer.message}`, { cause: answer });
+  unlinkQuietly(socketPath);
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 export function controlRequest(socketPath: string, path: string, timeoutMs = 5_000): Promise<unknown> {

@@ -8,3 +8,16 @@ export { BerthError };
 export class ConfigError extends BerthError {}
 export class JoinError extends BerthError {}
 export class SessionError extends BerthError {}
+
+/** Another live agentd holds the state dir's lock (code E_STATE_LOCKED). */
+export class StateLockedError extends BerthError {
+  constructor(
+    message: string,
+    readonly holderPid: number,
+  ) {
+    super('E_STATE_LOCKED', message);
+  }
+}
+
+/** The control socket's path is taken: another server listens there, or it is not a socket. */
+export class ControlSocketError extends BerthError {}

@@ -8,6 +8,7 @@ import { createLogger, type LogFn } from '../log.js';
 import { Agent, knownManagers } from '../agent.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
 import { startControlServer } from '../control.js';
+import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
 import { localAddressToward, splitHostPort } from '../advertise.js';
 import { NetworkController } from '../../netd/index.js';
@@ -59,6 +60,10 @@ program.action(async (opts: Record<string, unknown>) => {
     await NetworkController.cleanup({ advertiseAddress: config.advertiseAddr ?? '127.0.0.1', netnsDir: config.netnsDir, log });
     return;
   }
+  // First, before networking, the engine or the state dir are touched: one agentd per state dir.
+  const stateLock = lockStateDir(config.stateDir);
+  process.once('exit', () => stateLock.release());
+  if (stateLock.replacedStale) log('warn', 'replaced the state dir lock of an agentd that died without releasing it', { holderPid: stateLock.replacedStale.pid, lock: stateLock.path });
   const docker = dockerClient(config.dockerHost);
   const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');

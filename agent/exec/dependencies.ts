@@ -1,5 +1,6 @@
 // Secrets and configs from assignments, held in memory only (never persisted, never logged):
-// the manager sends them again with every COMPLETE set after a restart.
+// the manager sends them again with every COMPLETE set after a restart, and the worker drops
+// whatever a COMPLETE set leaves out.
 import type { Config, Secret } from '../proto/api.js';
 import type { DependencyGetter, SecretsSink } from './executor.js';
 

@@ -14,6 +14,8 @@ export type StoreErrorCode =
   | 'E_SNAPSHOT_CORRUPT'
   /** A log record with a valid checksum that cannot be applied (gap, unknown shape). */
   | 'E_LOG_INVALID'
+  /** A log record is corrupt and intact records follow it: not a torn write; the file is left as it is. */
+  | 'E_STORE_DAMAGED'
   /** Reading or writing the store's files failed; nothing was changed. */
   | 'E_IO'
   /** An earlier write failed half way; the files are fine but this handle must be reopened. */

@@ -1,6 +1,7 @@
 // Record framing shared by the log and the snapshot: [u32 length][u32 crc32(payload)][payload],
 // both integers little-endian, payload UTF-8 JSON. Decoding never throws: it returns the
-// intact prefix and says why the rest (if any) was not a frame.
+// intact prefix and says why the rest (if any) was not a frame. findFrame tells a torn tail
+// (nothing valid after the break) from damage in the middle (valid frames follow it).
 import { crc32 } from './crc32.js';
 
 export const FRAME_HEADER_BYTES = 8;
@@ -66,4 +67,19 @@ export function decodeFrames(buf: Uint8Array): DecodeResult {
     offset = f.end;
   }
   return { frames, validEnd: offset };
+}
+
+/**
+ * The first intact frame whose header starts at or after `from`, trying every byte offset:
+ * after a corrupt frame its length field cannot be trusted, so the next frame may start
+ * anywhere. A false match inside a payload is not possible in practice: JSON text has no
+ * NUL bytes, so four payload bytes read as a length exceed MAX_PAYLOAD_BYTES, and any other
+ * match must also pass the CRC and parse as JSON.
+ */
+export function findFrame(buf: Uint8Array, from: number): DecodedFrame | undefined {
+  for (let offset = Math.max(0, from); offset + FRAME_HEADER_BYTES <= buf.length; offset++) {
+    const f = decodeFrameAt(buf, offset);
+    if (typeof f !== 'string') return f;
+  }
+  return undefined;
 }

@@ -14,8 +14,16 @@
 // resolves once it is on disk too (fdatasync), which survives power loss. Writes made while a
 // sync is running share the next one (group commit): a synchronous fdatasync per write blocked
 // the event loop for milliseconds each while dockerd was busy writing, and slowed every task
-// start on the node. With fsync: false nothing is synced. A torn or corrupt tail left by a
-// crash is cut off at open.
+// start on the node. With fsync: false nothing is synced.
+//
+// At open, a log that breaks off in a bad frame with nothing intact after it has a torn tail:
+// a crash during the last append. It is cut off. A bad frame with an intact frame anywhere
+// after it is damage, not a crash (appends never go past a partial frame: a failed append cuts
+// it first): cutting there would drop every later record, and the agent would then remove the
+// containers of those tasks as orphans. Such a log refuses to open (E_STORE_DAMAGED) and is
+// left as it is. A cut tail that held a whole frame (right length, wrong checksum or JSON) may
+// have been a write that returned, so the open reports it as lossy (recoveryLoss()) and the
+// agent keeps containers it cannot account for.
 import { channel } from 'node:diagnostics_channel';
 import {
   closeSync,
@@ -37,7 +45,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { CRC32_IMPL } from './crc32.js';
 import { StoreError } from './errors.js';
-import { MAX_PAYLOAD_BYTES, decodeFrames, encodeFrame, type TailReason } from './framing.js';
+import { MAX_PAYLOAD_BYTES, decodeFrames, encodeFrame, findFrame, type DecodeResult, type TailReason } from './framing.js';
 import {
   applyRecord,
   decodeSnapshot,
@@ -63,7 +71,7 @@ const DEFAULT_COMPACT_EVERY = 1000;
 const DEFAULT_COMPACT_BYTES = 16 * 1024 * 1024;
 
 /** diagnostics_channel names. Compaction phases: 'begin', 'snapshot' (new snapshot renamed into
- * place, log not yet reset), 'end'. Recovery: a torn tail was cut off at open. */
+ * place, log not yet reset), 'end'. Recovery: a tail was cut off at open (`lossy` as in stats). */
 export const COMPACT_CHANNEL = 'berth:task-store:compact';
 const RECOVER_CHANNEL = 'berth:task-store:recover';
 export interface CompactEvent {
@@ -77,6 +85,7 @@ interface RecoverEvent {
   offset: number;
   bytes: number;
   reason: TailReason;
+  lossy: boolean;
 }
 const compactChannel = channel(COMPACT_CHANNEL);
 const recoverChannel = channel(RECOVER_CHANNEL);
@@ -112,6 +121,8 @@ export interface TaskStoreStats {
   /** Torn or corrupt log tails cut off at open, and their bytes. */
   tornTails: number;
   truncatedBytes: number;
+  /** The open cut off a whole frame, not an unfinished one: a write that returned may be lost (recoveryLoss says why). */
+  lossy: boolean;
   /** Log records applied at open, and ones skipped because the snapshot held them. */
   replayedRecords: number;
   skippedRecords: number;
@@ -168,6 +179,32 @@ function readAll(fd: number, size: number): Buffer {
   return off === size ? buf : buf.subarray(0, off);
 }
 
+/**
+ * Why cutting this tail may lose a write that returned, or undefined when it is what a crash
+ * during an append leaves: a frame cut short, or zeros (the file grew before its data reached
+ * the disk). A whole frame that fails its checksum or JSON, or a length no record has, was
+ * written out and damaged afterwards.
+ */
+function tailLoss(buf: Uint8Array, tail: NonNullable<DecodeResult['tail']>, logPath: string): string | undefined {
+  if (tail.reason === 'short-header' || tail.reason === 'short-payload') return undefined;
+  if (buf.subarray(tail.offset).every((b) => b === 0)) return undefined;
+  return `the last record of ${logPath}, at byte ${tail.offset}, was whole but unreadable (${tail.reason}) and was cut off`;
+}
+
+/** E_STORE_DAMAGED, when an intact frame follows the first bad one; undefined for a torn tail. */
+function damageError(buf: Uint8Array, decoded: DecodeResult, logPath: string, dir: string): StoreError | undefined {
+  if (!decoded.tail) return undefined;
+  const next = findFrame(buf, decoded.tail.offset + 1);
+  if (!next) return undefined;
+  return new StoreError(
+    'E_STORE_DAMAGED',
+    `task store log ${logPath} is damaged at byte ${decoded.tail.offset} (${decoded.tail.reason}), and intact records follow at byte ${next.offset}. ` +
+      'A crash only ever tears the last record, so something else changed the file; cutting it there would drop the later records, so it was left as it is. ' +
+      `Restore ${LOG_FILE} from a backup, or move the store directory ${dir} aside and restart: the node then starts with no tasks and the manager sends its assignments again.`,
+    { path: logPath },
+  );
+}
+
 function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || id === '') {
     throw new StoreError('E_INVALID_ARGUMENT', `task id must be a non-empty string, got ${JSON.stringify(id)}`);
@@ -202,12 +239,14 @@ export class TaskStore<T = unknown> {
     private logBytes: number,
     private logRecords: number,
     private snapshotBytes: number,
-    private readonly recovery: Pick<TaskStoreStats, 'tornTails' | 'truncatedBytes' | 'replayedRecords' | 'skippedRecords'>,
+    private readonly recovery: Pick<TaskStoreStats, 'tornTails' | 'truncatedBytes' | 'replayedRecords' | 'skippedRecords' | 'lossy'>,
+    private readonly loss: string | undefined,
   ) {}
 
   /**
    * Opens (creating it 0700 if missing) and loads the store in `dir`. A torn log tail is cut
-   * off; a corrupt snapshot throws E_SNAPSHOT_CORRUPT. One handle per directory per process.
+   * off; a bad record with intact ones after it throws E_STORE_DAMAGED and changes nothing; a
+   * corrupt snapshot throws E_SNAPSHOT_CORRUPT. One handle per directory per process.
    */
   static open<T = unknown>(dir: string, opts: TaskStoreOptions = {}): TaskStore<T> {
     if (typeof dir !== 'string' || dir === '') throw new StoreError('E_INVALID_ARGUMENT', 'the task store directory must be a non-empty path');
@@ -239,7 +278,10 @@ export class TaskStore<T = unknown> {
       if (st.size === 0 && fsync) io('syncing directory', abs, () => fsyncDir(abs));
       const buf = io('reading', logPath, () => readAll(fd, st.size));
       const decoded = decodeFrames(buf);
-      const recovery = { tornTails: 0, truncatedBytes: 0, replayedRecords: 0, skippedRecords: 0 };
+      const damaged = damageError(buf, decoded, logPath, abs);
+      if (damaged) throw damaged;
+      const loss = decoded.tail && tailLoss(buf, decoded.tail, logPath);
+      const recovery = { tornTails: 0, truncatedBytes: 0, replayedRecords: 0, skippedRecords: 0, lossy: loss !== undefined };
       for (const frame of decoded.frames) {
         const rec = parseRecord(frame.value);
         const where = `${logPath} at byte ${frame.offset}`;
@@ -269,7 +311,7 @@ export class TaskStore<T = unknown> {
         recovery.tornTails++;
         recovery.truncatedBytes += decoded.tail.bytes;
         if (recoverChannel.hasSubscribers) {
-          recoverChannel.publish({ dir: abs, path: logPath, ...decoded.tail } satisfies RecoverEvent);
+          recoverChannel.publish({ dir: abs, path: logPath, ...decoded.tail, lossy: recovery.lossy } satisfies RecoverEvent);
         }
       }
       const store = new TaskStore<T>(
@@ -283,6 +325,7 @@ export class TaskStore<T = unknown> {
         decoded.frames.length,
         snap?.length ?? 0,
         recovery,
+        loss,
       );
       openDirs.add(abs);
       return store;
@@ -449,6 +492,15 @@ export class TaskStore<T = unknown> {
     openDirs.delete(this.dir);
     if (this.syncing) this.closeAfterSync = true;
     else io('closing', logPath, () => closeSync(this.fd));
+  }
+
+  /**
+   * Why the open may have lost a write that had returned, or undefined when it lost none (a torn
+   * tail holds only a write that never finished). A caller that removes what the store does not
+   * list (the agent's orphan cleanup) must not do so after a lossy open.
+   */
+  recoveryLoss(): string | undefined {
+    return this.loss;
   }
 
   /** Counters for tests and diagnostics; also works after close. */

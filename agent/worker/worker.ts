@@ -48,6 +48,9 @@ export class Worker {
   private readonly parked = new Map<string, { task: Task; status: StoredStatus }>();
   private lastResultsIn: string | undefined;
   private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** Ids of the secrets and configs handed to the executor's store: a COMPLETE set drops
+   *  every one it does not name (SwarmKit's worker resets its stores on a COMPLETE set). */
+  private readonly held = { secrets: new Set<string>(), configs: new Set<string>() };
   private closed = false;
 
   constructor(private readonly deps: WorkerDeps) {}
@@ -109,10 +112,22 @@ export class Worker {
     if (type === AssignmentsType.COMPLETE) {
       const keep = new Set(tasks.map((t) => t.id).filter(isUsableTaskId));
       for (const id of [...this.runners.keys(), ...this.parked.keys()]) if (!keep.has(id)) removed.tasks.push(id);
+      const keepSecrets = new Set(secrets.map((s) => s.id));
+      const keepConfigs = new Set(configs.map((c) => c.id));
+      for (const id of this.held.secrets) if (!keepSecrets.has(id)) removed.secrets.push(id);
+      for (const id of this.held.configs) if (!keepConfigs.has(id)) removed.configs.push(id);
     }
+    for (const s of secrets) this.held.secrets.add(s.id);
+    for (const c of configs) this.held.configs.add(c.id);
     for (const id of removed.tasks) if (isUsableTaskId(id)) await this.removeTask(id);
-    for (const id of removed.secrets) deps.removeSecret(id);
-    for (const id of removed.configs) deps.removeConfig(id);
+    for (const id of removed.secrets) {
+      deps.removeSecret(id);
+      this.held.secrets.delete(id);
+    }
+    for (const id of removed.configs) {
+      deps.removeConfig(id);
+      this.held.configs.delete(id);
+    }
     this.lastResultsIn = msg.results_in;
   }
 

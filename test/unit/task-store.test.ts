@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { crc32, crc32Portable } from '../../agent/store/crc32.js';
-import { FRAME_HEADER_BYTES, decodeFrameAt, decodeFrames, encodeFrame, type TailReason } from '../../agent/store/framing.js';
+import { FRAME_HEADER_BYTES, decodeFrameAt, decodeFrames, encodeFrame, findFrame, type TailReason } from '../../agent/store/framing.js';
 import {
   applyRecord,
   decodeSnapshot,
@@ -114,6 +114,21 @@ test('decoding names why a tail is not a frame', (t) => {
     t.deepEqual(d.tail, { offset: good.length, bytes: tail.length, reason }, name);
     t.is(decodeFrameAt(buf, good.length), reason, name);
   }
+});
+
+test('findFrame finds the next intact frame at any offset after damage, and nothing in a torn tail', (t) => {
+  const a = encodeFrame(Buffer.from('{"a":1}'));
+  const b = encodeFrame(Buffer.from('{"b":"' + 'x'.repeat(50) + '"}'));
+  const c = encodeFrame(Buffer.from('{"c":[1,2,3]}'));
+  const buf = Buffer.concat([a, b, c]);
+  t.is(findFrame(buf, 0)?.offset, 0);
+  // From anywhere inside a or b, the next header found is the next real one: payload bytes never pose as one.
+  for (let from = 1; from <= a.length; from++) t.is(findFrame(buf, from)?.offset, a.length, `from ${from}`);
+  for (let from = a.length + 1; from <= a.length + b.length; from++) t.is(findFrame(buf, from)?.offset, a.length + b.length, `from ${from}`);
+  t.is(findFrame(buf, buf.length), undefined);
+  t.is(findFrame(Buffer.concat([a, b.subarray(0, 20)]), 1), undefined);
+  t.is(findFrame(Buffer.concat([a, Buffer.alloc(4096)]), 1), undefined, 'zeros are no frame');
+  t.deepEqual(findFrame(Buffer.concat([randomBytes(3), c]), 0)?.value, { c: [1, 2, 3] });
 });
 
 test('frames refuse payloads over the maximum', (t) => {
@@ -430,6 +445,7 @@ test('a torn last record, cut at every byte, loads with all earlier records inta
     withStore(dir, (s) => {
       t.is(s.get('t9')?.status?.message, cut === log.length ? after.list.at(-1)!.status!.message : 'rewritten');
       t.is(s.stats().tornTails, 0);
+      t.false(s.stats().lossy);
     });
     rmSync(dir, { recursive: true });
   }
@@ -458,19 +474,110 @@ test('a bit flip anywhere in the last record drops that record only', (t) => {
   }
 });
 
-test('a corrupt record in the middle cuts the log there (records after it are lost, not misapplied)', (t) => {
+test('a damaged record with intact records after it refuses to open with E_STORE_DAMAGED and leaves the file as it was', (t) => {
   const root = tempDir(t);
   const src = join(root, 'src');
   const { log } = storeWithHistory(src);
   const frames = decodeFrames(log).frames;
   const mid = frames[6]!;
-  const damaged = Buffer.from(log);
-  damaged[mid.end - 2]! ^= 0x01;
-  writeFileSync(join(src, LOG_FILE), damaged);
-  withStore(src, (s) => {
-    t.is(s.stats().lastSeq, 6);
-    t.is(s.stats().truncatedBytes, log.length - mid.offset);
+  t.true(frames.length > 8);
+  // Every way one frame can go bad: payload, checksum, length field (shorter, longer, huge), all zero.
+  const damages: Array<[string, (b: Buffer) => void]> = [
+    ['payload bit', (b) => void (b[mid.end - 2]! ^= 0x01)],
+    ['crc bit', (b) => void (b[mid.offset + 5]! ^= 0x10)],
+    ['length one shorter', (b) => b.writeUInt32LE(b.readUInt32LE(mid.offset) - 1, mid.offset)],
+    ['length one longer', (b) => b.writeUInt32LE(b.readUInt32LE(mid.offset) + 1, mid.offset)],
+    ['length huge', (b) => void (b[mid.offset + 3]! ^= 0x80)],
+    ['zeroed frame', (b) => b.fill(0, mid.offset, mid.end)],
+  ];
+  const logPath = join(src, LOG_FILE);
+  for (const [name, damage] of damages) {
+    const damaged = Buffer.from(log);
+    damage(damaged);
+    writeFileSync(logPath, damaged);
+    const err = storeCode(t, () => TaskStore.open(src), 'E_STORE_DAMAGED');
+    t.is(err.path, logPath, name);
+    t.true(err.message.includes(logPath), name);
+    t.true(err.message.includes(`byte ${mid.offset}`), `${name}: ${err.message}`);
+    t.regex(err.message, /backup/, name);
+    t.regex(err.message, /aside/, name);
+    t.true(readFileSync(logPath).equals(damaged), `${name}: the file is unchanged`);
+  }
+  // The failed opens left nothing locked: with the frame repaired, everything is back.
+  writeFileSync(logPath, log);
+  withStore(src, (s) => t.is(s.stats().lastSeq, frames.length));
+});
+
+test('records A and B, then a torn partial frame: opens with A and B and cuts the partial frame', (t) => {
+  const dir = tempDir(t);
+  withStore(dir, (s) => {
+    s.putTask('a', { n: 1 });
+    s.putTask('b', { n: 2 });
   });
+  const logPath = join(dir, LOG_FILE);
+  const ab = readFileSync(logPath);
+  const c = encodeFrame(Buffer.from(JSON.stringify({ seq: 3, op: 'task', id: 'c', task: { n: 3 } })));
+  for (let cut = 1; cut < c.length; cut++) {
+    writeFileSync(logPath, Buffer.concat([ab, c.subarray(0, cut)]));
+    withStore(dir, (s) => {
+      t.deepEqual(
+        s.list().map((r) => r.id),
+        ['a', 'b'],
+        `cut at ${cut}`,
+      );
+      t.is(s.stats().tornTails, 1);
+      t.is(s.stats().truncatedBytes, cut);
+      // A write that never finished lost nothing that had been stored.
+      t.false(s.stats().lossy);
+      t.is(s.recoveryLoss(), undefined);
+    });
+    t.true(readFileSync(logPath).equals(ab), `cut at ${cut}: the partial frame is gone`);
+  }
+});
+
+test('a cut tail is lossy only when it held a whole frame: zeros and short frames are not', (t) => {
+  const dir = tempDir(t);
+  withStore(dir, (s) => {
+    s.putTask('a', { n: 1 });
+    s.putTask('b', { n: 2 });
+  });
+  const logPath = join(dir, LOG_FILE);
+  const ab = readFileSync(logPath);
+  const c = encodeFrame(Buffer.from(JSON.stringify({ seq: 3, op: 'task', id: 'c', task: { n: 3 } })));
+  const badCrc = Buffer.from(c);
+  badCrc[c.length - 3]! ^= 0x20;
+  const huge = Buffer.from(c);
+  huge.writeUInt32LE(0xfffffff0, 0);
+  const cases: Array<[string, Buffer, boolean]> = [
+    ['zeros (file grew before its data reached the disk)', Buffer.alloc(c.length), false],
+    ['short payload', c.subarray(0, c.length - 1), false],
+    ['short header', c.subarray(0, 5), false],
+    ['whole frame, bad crc', badCrc, true],
+    ['whole frame, bad json', encodeFrame(Buffer.from('{"seq":3,')), true],
+    ['length no record has', huge, true],
+  ];
+  for (const [name, tail, lossy] of cases) {
+    writeFileSync(logPath, Buffer.concat([ab, tail]));
+    withStore(dir, (s) => {
+      t.deepEqual(
+        s.list().map((r) => r.id),
+        ['a', 'b'],
+        name,
+      );
+      t.is(s.stats().tornTails, 1, name);
+      t.is(s.stats().lossy, lossy, name);
+      const why = s.recoveryLoss();
+      if (lossy) {
+        t.true(why?.includes(logPath), name);
+        t.true(why?.includes(`byte ${ab.length}`), name);
+      } else {
+        t.is(why, undefined, name);
+      }
+    });
+    t.true(readFileSync(logPath).equals(ab), name);
+    // The next open finds nothing to cut and nothing lost.
+    withStore(dir, (s) => t.is(s.recoveryLoss(), undefined));
+  }
 });
 
 test('a checksummed record that cannot apply is E_LOG_INVALID, not silently dropped', (t) => {

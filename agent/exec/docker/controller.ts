@@ -155,7 +155,7 @@ export class DockerController implements Controller {
     for (const f of plan.files) {
       const obj = lookup(f)!;
       let data = Buffer.from(obj.spec?.data ?? []);
-      const what = `${f.kind} ${JSON.stringify(f.name || f.id)}`;
+      const what = `${f.kind} ${JSON.stringify(f.name || f.id)} (${f.id})`;
       if (data.length > maxBytes(f.kind)) throw new TaskError('E_DEPENDENCY_TOO_LARGE', `${what} is ${data.length} bytes; the limit is ${maxBytes(f.kind)}`);
       const templating = obj.spec?.templating;
       if (templating?.name) {
@@ -167,15 +167,17 @@ export class DockerController implements Controller {
     return out;
   }
 
-  /** SwarmKit's payload templates: the task context plus secret, config and env lookups by target. */
+  /** SwarmKit's payload templates: the task context plus secret, config and env lookups by
+   *  target. The payload may hold or pull in secret values: an error names `what` and a
+   *  position, and quotes nothing of the payload (a target named in it included). */
   private expandPayload(text: string, what: string): string {
     const spec = this.task.spec!.container!;
     const byTarget = (kind: 'secret' | 'config', target: string): string => {
       const ref = kind === 'secret' ? spec.secrets.find((s) => s.file?.name === target) : spec.configs.find((c) => c.file?.name === target);
-      if (!ref) throw new TemplateError(`${kind} target ${target} not found`);
+      if (!ref) throw new TemplateError(`no ${kind} of this task has that target`);
       const id = 'secret_id' in ref ? ref.secret_id : ref.config_id;
       const obj = kind === 'secret' ? this.env.dependencies.secret(id) : this.env.dependencies.config(id);
-      if (!obj) throw new TemplateError(`${kind} ${target} unavailable`);
+      if (!obj) throw new TemplateError(`the ${kind} with that target is not in this node's assignments`);
       return Buffer.from(obj.spec?.data ?? []).toString('utf8');
     };
     try {
@@ -189,7 +191,8 @@ export class DockerController implements Controller {
       });
     } catch (err) {
       if (err instanceof TemplateError) throw new TaskError('E_SPEC_UNSUPPORTED', `${what}: template: ${err.message}`);
-      throw err;
+      // Not expected; its message may carry payload text, so neither it nor the cause is kept.
+      throw new TaskError('E_SPEC_UNSUPPORTED', `${what}: template: expansion failed (${(err as Error).name})`);
     }
   }
 
