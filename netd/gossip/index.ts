@@ -138,6 +138,9 @@ export class Gossip {
     const work = (async () => {
       await this.started;
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      // What the joins brought back goes to the watchers now, not a settle window later: the
+      // caller (the first reconcile) would otherwise take those endpoints for stale ones.
+      this.db.flushChanges();
     })();
     await Promise.race([cap, work]);
     clearTimeout(timer);

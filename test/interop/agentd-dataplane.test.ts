@@ -164,7 +164,11 @@ test.serial('kill -9 of agentd loses no ping between its tasks; the restarted ag
   const records = logRecords(second.logs());
   const restoredAt = records.findIndex((x) => x.msg === 'data plane: desired state restored');
   t.true(restoredAt >= 0 && restoredAt < records.findIndex((x) => x.trigger === 'start'), 'the first reconcile waited until the resumed tasks were plumbed again');
-  t.like(startRun, { level: 30, msg: 'data plane drift repaired', networksRemoved: 1, neighboursRemoved: 1, fdbRemoved: 1 });
+  // At least the stale neighbour and FDB entry added above (the checks below name them); under
+  // load the first reconcile may also drop an entry of this node's former gossip self that a
+  // peer relayed meanwhile — stale too, and no echo is lost.
+  t.like(startRun, { level: 30, msg: 'data plane drift repaired', networksRemoved: 1 });
+  t.true(Number(startRun.neighboursRemoved) >= 1 && Number(startRun.fdbRemoved) >= 1, JSON.stringify(startRun));
   t.true(Number(startRun.linksRemoved) >= 1, 'the stray veth');
   for (const k of LINK_KINDS_REPAIRED) t.is(startRun[k], undefined, `nothing live was ${k}`);
   t.deepEqual(await liveLinks(), linksBefore, 'br0, vxlan0 and both task veths kept their ifindex');
