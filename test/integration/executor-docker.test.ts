@@ -115,7 +115,7 @@ test('a missing secret, a bad target and an oversized secret reject the task wit
   ex.dependencies.setSecret(secret('big', 'huge', Buffer.alloc(500 * 1024 + 1, 'a')));
   const task = runningTask({ secrets: [secretRef('big', 'huge', 'huge')] } as never);
   const e3 = await expectTaskError(t, ex.controller(task).prepare(never), 'E_DEPENDENCY_TOO_LARGE');
-  t.regex(e3.message, /secret "huge" is 512001 bytes; the limit is 512000/);
+  t.regex(e3.message, /secret "huge" \(big\) is 512001 bytes; the limit is 512000/);
   t.false(existsSync(`${ROOT}/${task.id}`), 'nothing left behind by a rejected task');
 });
 
