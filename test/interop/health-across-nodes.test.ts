@@ -4,6 +4,7 @@
 import test from 'ava';
 import { startBerthNodes, type BerthNode } from '../harness/cluster.js';
 import { waitFor } from '../../scripts/lib/exec.js';
+import { controlRequest } from '../../agent/control.js';
 import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const HTTP_PORT = 8080;
@@ -56,6 +57,14 @@ test("a task's health on one berth node decides its DNS answers and VIP traffic 
 
   // Swarm replaces the unhealthy task (as on Docker's worker); once the new one is healthy,
   // node B answers it and sends it requests.
-  await waitFor('node B reaches the replacement through the VIP', async () => (await answers()).every((x) => x.startsWith('weba.1.')), 90_000, 500);
+  let last: string[] = [];
+  await waitFor('node B reaches the replacement through the VIP', async () => (last = await answers()).every((x) => x.startsWith('weba.1.')), 90_000, 500).catch(async (err: Error) => {
+    t.log(`last answers: ${JSON.stringify(last.slice(0, 2))}`);
+    t.log(`ps: ${(await manager.dockerd.docker(['service', 'ps', 'weba', '--no-trunc'])).stdout}`);
+    t.log(`B networks: ${JSON.stringify(await controlRequest(b.agentd.controlSocket, '/networks'))}`);
+    t.log(`A networks: ${JSON.stringify(await controlRequest(a.agentd.controlSocket, '/networks'))}`);
+    t.log(`B nslookup: ${await onB('nslookup weba 127.0.0.11; nslookup tasks.weba 127.0.0.11')}`);
+    throw err;
+  });
   t.regex(await onB('nslookup tasks.weba 127.0.0.11'), /Address: 10\.127\.0\.\d+/);
 });
