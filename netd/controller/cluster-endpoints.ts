@@ -26,6 +26,8 @@ export class ClusterEndpoints {
   private readonly wanted = new Set<string>();
   /** The endpoint_table record of each announced key, so a health change can update it. */
   private readonly records = new Map<string, { network: string; record: EndpointRecord }>();
+  /** The keys announced per network: the last one withdrawn takes the node off the network. */
+  private readonly networks = new Map<string, Set<string>>();
 
   constructor(
     private readonly gossip: Gossip,
@@ -48,6 +50,7 @@ export class ClusterEndpoints {
    */
   publish(network: string, key: string, ep: LocalEndpoint, names: EndpointNames | undefined, opts: { disabled?: boolean } = {}): void {
     this.wanted.add(key);
+    this.keysOn(network).add(key);
     const record = names && { ...names, endpointIp: ep.ip, serviceDisabled: opts.disabled === true };
     if (record) this.records.set(key, { network, record });
     const { gossip } = this;
@@ -77,20 +80,28 @@ export class ClusterEndpoints {
   }
 
   /**
-   * Withdraws an endpoint. The node stays on the network in NetworkDB even after its last
-   * endpoint there: NetworkDB's leave works (gossip/networkdb.ts, its tests), but a node that
-   * left and joined again within seconds — a task failing and its replacement arriving, the
-   * manager taking the node's LB address away and back meanwhile — did not get the other
-   * nodes' entries back, and its replies to their load balancers went nowhere
-   * (test/interop/health-across-nodes.test.ts). Until that re-join is fixed, no leave.
+   * Withdraws an endpoint; when it was this node's last on the network (tasks and its LB
+   * address), the node leaves the network in NetworkDB too, as a Docker node does when it
+   * deletes the network locally.
    */
   withdraw(network: string, key: string): void {
     this.wanted.delete(key);
     this.records.delete(key);
+    const keys = this.keysOn(network);
+    keys.delete(key);
+    const last = keys.size === 0;
+    if (last) this.networks.delete(network);
     if (!this.gossip.running) return;
     const entryKey = this.gossipKey(key);
     this.gossip.db.deleteEntry(network, OVERLAY_PEER_TABLE, entryKey);
     this.gossip.db.deleteEntry(network, ENDPOINT_TABLE, entryKey);
+    if (last) void this.gossip.leaveNetwork(network);
+  }
+
+  private keysOn(network: string): Set<string> {
+    let keys = this.networks.get(network);
+    if (!keys) this.networks.set(network, (keys = new Set()));
+    return keys;
   }
 
   /** Other nodes' tasks resolve by name here too (service, tasks.<svc>, task name). */

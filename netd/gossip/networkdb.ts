@@ -422,6 +422,10 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         }
       }
     }
+    // The removals reach the watchers now, not a settle window later: a re-join within that
+    // window would otherwise bring the same entries back as "no change", and a watcher that
+    // forgot the network meanwhile (the overlay plane retires it) would never hear of them.
+    this.flushChanges();
     for (const packet of this.packets(deletes)) for (const m of peers) this.send(m, compound(packet), packet.length);
     this.tableQueues.get(network)?.clear();
     this.tableQueues.delete(network);

@@ -455,6 +455,44 @@ test.serial('a gossip partition between two nodes, changes while it lasts, then 
   await converge(t, 'extra gone again', expected(), Date.now(), 60_000);
 });
 
+test.serial('a node whose last task on the network goes leaves the network in NetworkDB', async (t) => {
+  const leaver = live()[2]!;
+  const others = live().filter((n) => n !== leaver);
+  const g0 = (await gossip(leaver))!;
+  const before = new Map<number, GossipStats>();
+  for (const n of others) before.set(n.n, (await gossip(n))!);
+  t.true((await dockerView()).peers.includes(leaver.gossipName), 'the Docker node has it as a peer of the network');
+
+  await managerDocker(['node', 'update', '--label-rm', 'gossip', leaver.id]);
+  const removedAt = Date.now();
+  const web = leaver.web!;
+  await waitFor("the leaver's web task gone", async () => !(await taskOf(leaver.engine, 'web')), 60_000, 250);
+  const taskGoneAt = Date.now() - removedAt;
+  leaver.web = undefined;
+  // Its own NetworkDB: one network fewer (its last endpoint there, the lb address, withdrawn).
+  const left = await waitFor('the leaver off the network in its NetworkDB', async () => {
+    const g = await gossip(leaver);
+    return g && g.networkdb.networks === g0.networkdb.networks - 1 ? g : undefined;
+  }, 60_000, 200);
+  const leftAt = Date.now() - removedAt;
+  // The Docker node's NetworkDB: no longer a peer of the network (per-network membership).
+  await waitFor('the leaver gone from the Docker node\'s peers of the network', async () => !(await dockerView()).peers.includes(leaver.gossipName), 30_000, 250);
+  const dockerAt = Date.now() - removedAt;
+  const gone = await converge(t, "the leaver's endpoints gone from the other berth nodes", expected(), removedAt, 60_000);
+  t.log(`task gone after ${taskGoneAt} ms, networks ${g0.networkdb.networks} → ${left.networkdb.networks} after ${leftAt} ms, off Docker's peers after ${dockerAt} ms; ${[...gone].map(([n, ms]) => `node ${n} ${ms} ms`).join(', ')}`);
+  // The others heard the LEAVE (NetworkDB exposes no per-network node list: the network events
+  // counter is what it shows), and the leaver is alive, not dead.
+  for (const n of others) {
+    const g = (await gossip(n))!;
+    const b = before.get(n.n)!;
+    t.true(g.networkdb.networkEventsIn > b.networkdb.networkEventsIn, `node ${n.n} heard the leave`);
+    t.is(g.networkdb.nodes.dead, b.networkdb.nodes.dead, `node ${n.n}: the leaver is not dead`);
+  }
+  t.false((await dockerView()).tasks.web?.includes(web.ip));
+  await waitFor("the leaver's overlay for the network removed", async () => (await overlayOf(leaver)) === undefined, 10_000, 200);
+  t.pass();
+});
+
 test.serial("mixed with Docker's node: kill -9 of a berth agentd, the Docker node declares it dead and drops its endpoint", async (t) => {
   const victim = onNetwork().at(-1)!;
   const watchers = live().filter((n) => n !== victim);
