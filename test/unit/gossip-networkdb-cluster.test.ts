@@ -181,6 +181,29 @@ test('leaveNetwork: our entries become tombstones, the peer drops them, othersâ€
   bus.close();
 });
 
+test('a leave and a re-join within one settle window: the watcher hears the removal and the entry back', async (t) => {
+  // The overlay plane forgets a network it retires; if the leave's removals waited in the
+  // settle window and the re-join brought the same entries back, the watcher heard nothing and
+  // never programmed the other node's peers again.
+  const { bus, a, b } = await pair({ settleMs: 500 });
+  const atA = watch(a);
+  b.createEntry(NET, ENDPOINT_TABLE, 'b1', record('t2', '10.0.1.6'));
+  t.true(await waitFor(() => atA.length === 1, 3_000), 'the add is delivered after the window');
+  await a.leaveNetwork(NET);
+  t.deepEqual(
+    atA.map((c) => `${c.kind} ${c.key}`),
+    ['add b1', 'remove b1'],
+    'the removal is delivered at the leave, not a window later',
+  );
+  await a.joinNetwork(NET);
+  t.true(await waitFor(() => atA.length === 3, 3_000), 'the entry comes back as a change');
+  t.deepEqual(
+    atA.map((c) => `${c.kind} ${c.key}`),
+    ['add b1', 'remove b1', 'add b1'],
+  );
+  bus.close();
+});
+
 test('tombstones are reaped after reapEntryMs and no longer sent in bulk syncs', async (t) => {
   const { bus, a, b } = await pair({ reapEntryMs: 150 });
   a.createEntry(NET, ENDPOINT_TABLE, 'a1', record('t1', '10.0.1.5'));
