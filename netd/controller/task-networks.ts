@@ -124,9 +124,14 @@ export function servicePorts(t: TaskNetworks): ServicePort[] {
   );
 }
 
-/** The routing-mesh ports of a task's service (checked: tcp/udp with a published port). */
+/** The service's routing-mesh ports: ingress mode, tcp or udp, with a published port. */
+function meshPorts(t: TaskNetworks): Array<{ protocol: LbPort['protocol']; publishedPort: number; targetPort: number }> {
+  return t.ports.flatMap((p) => (p.publishMode === 'ingress' && p.publishedPort && LB_PROTOCOLS.has(p.protocol) ? [{ protocol: p.protocol as LbPort['protocol'], publishedPort: p.publishedPort, targetPort: p.targetPort }] : []));
+}
+
+/** The routing-mesh ports of a task's service, as its load balancer takes them. */
 export function ingressPorts(t: TaskNetworks): LbPort[] {
-  return t.ports.flatMap((p) => (p.publishMode === 'ingress' && p.publishedPort && LB_PROTOCOLS.has(p.protocol) ? [{ protocol: p.protocol as LbPort['protocol'], port: p.publishedPort }] : []));
+  return meshPorts(t).map((p) => ({ protocol: p.protocol, port: p.publishedPort }));
 }
 
 /** A local task as a backend of its service's load balancer on one network; undefined when it
@@ -154,7 +159,7 @@ export function ingressRedirects(t: TaskNetworks): Array<{ address: string; prot
   const a = overlayAttachments(t).find((x) => x.network.ingress);
   const ip = a && endpointAddress(a)?.ip;
   if (!ip) return [];
-  return t.ports.flatMap((p) => (p.publishMode === 'ingress' && p.publishedPort && LB_PROTOCOLS.has(p.protocol) ? [{ address: ip, protocol: p.protocol as 'tcp' | 'udp', port: p.publishedPort, targetPort: p.targetPort }] : []));
+  return meshPorts(t).map((p) => ({ address: ip, protocol: p.protocol, port: p.publishedPort, targetPort: p.targetPort }));
 }
 
 export function toNetdAttachment(a: TaskNetworkAttachment, index: number): NetworkAttachment {
@@ -201,7 +206,7 @@ export function endpointNames(t: TaskNetworks, a: TaskNetworkAttachment): Endpoi
     serviceName: t.serviceName,
     serviceId: t.serviceId,
     virtualIp: a.vips[0] === undefined ? '' : stripPrefix(a.vips[0]),
-    ...(a.network.ingress ? { ingressPorts: t.ports.flatMap((p) => (p.publishMode === 'ingress' && p.publishedPort && (p.protocol === 'tcp' || p.protocol === 'udp') ? [{ protocol: p.protocol, targetPort: p.targetPort, publishedPort: p.publishedPort }] : [])) } : {}),
+    ...(a.network.ingress ? { ingressPorts: meshPorts(t) } : {}),
     aliases: [...a.serviceAliases],
     taskAliases: [...a.aliases],
   };
