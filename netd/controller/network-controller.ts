@@ -25,6 +25,7 @@ import { PublishedPorts, type HostRulesPort } from './published-ports.js';
 import type { LbService } from '../vip/index.js';
 import {
   checkTaskNetworks,
+  ENCRYPTED_OPTION,
   endpointAddress,
   ingressRedirects,
   endpointKey,
@@ -41,9 +42,6 @@ import {
   type TaskNetworkAttachment,
   type TaskNetworks,
 } from './task-networks.js';
-
-/** Docker's driver option for IPsec (`--opt encrypted`). */
-const ENCRYPTED = 'encrypted';
 
 /** The gossip key of this node's LB address on a network (one per node and network). */
 function lbPeerKey(networkId: string): string {
@@ -411,7 +409,7 @@ export class NetworkController implements SandboxNetworking {
       const netd = toNetdAttachment({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] }, 1);
       if (!netd.network) continue;
       try {
-        if (ENCRYPTED in a.network.driverOptions) throw new Error('encrypted network: not programmed (IPsec is not built)');
+        if (ENCRYPTED_OPTION in a.network.driverOptions) throw new Error('encrypted network: not programmed (IPsec is not built)');
         await this.plane.createNetwork(netd.network);
       } catch (err) {
         this.log('warn', 'network attachment not programmed', { network: a.network.name, err: (err as Error).message });

@@ -14,7 +14,7 @@ import type { LbBackendEntry } from './load-balancers.js';
 const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const OVERLAY_DRIVER = 'overlay';
 /** Docker's driver option that asks for IPsec between nodes (`--opt encrypted`). */
-const ENCRYPTED_OPTION = 'encrypted';
+export const ENCRYPTED_OPTION = 'encrypted';
 const MAX_PORT = 65_535;
 const LB_PROTOCOLS = new Set(['tcp', 'udp']);
 
