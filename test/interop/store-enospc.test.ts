@@ -1,9 +1,11 @@
 // A full disk under agentd, against real parts: its state dir is a small tmpfs, filled to ENOSPC
-// (a filler file) while a real manager scales a service up on the node, then freed. Before the
-// fix the first refused status write was an unhandled rejection and agentd died. Now: the same
-// process keeps running, `agentctl status` says degraded while the disk is full, the running
-// task keeps running, and once the filler is gone every task the manager assigned reaches
-// Running on the manager, each with exactly one container on the engine.
+// (a filler file) while a real manager scales a service up on the node and one running task's
+// container dies, then freed. Before the fix the refused status write (the dead task's FAILED)
+// was an unhandled rejection and agentd died, and every refused task record ended the session
+// (a reconnect loop). Now: the same process and session keep running, `agentctl status` says
+// degraded while the disk is full, the other running task keeps running, nothing unstored
+// reaches the manager, and once the filler is gone every task the manager wants reaches Running
+// on the manager, each with exactly one container on the engine.
 import test from 'ava';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +16,7 @@ import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
 import { logRecords } from '../fixtures/local-agentd.js';
 
 const TMPFS_SIZE = '4m';
-const REPLICAS_BEFORE = 1;
+const REPLICAS_BEFORE = 2;
 const REPLICAS_AFTER = 9;
 /** How long the disk stays full once agentd said it is degraded: long enough for several retries at the backoff cap. */
 const FULL_FOR_MS = 12_000;
@@ -44,8 +46,9 @@ test('state dir full (ENOSPC) during an assignment burst: agentd stays up and de
 
   await docker(['service', 'create', '--detach', '--no-resolve-image', '--name', 'web', '--replicas', String(REPLICAS_BEFORE), '--constraint', `node.id==${st.nodeId}`, '--stop-grace-period', '1s', TEST_IMAGE, 'sleep', '3600']);
   await waitFor('the first replica Running', async () => (await running()).length === REPLICAS_BEFORE, 60_000);
-  const firstContainer = (await engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=task'])).stdout.trim();
-  const reportedBefore = (await a.status()).statusesReported;
+  const [survivor, victim] = (await engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=task'])).stdout.trim().split('\n');
+  const before = await a.status();
+  const reportedBefore = before.statusesReported;
 
   // Fill the tmpfs: dd stops at ENOSPC.
   const filler = join(stateDir, 'filler');
@@ -62,6 +65,8 @@ test('state dir full (ENOSPC) during an assignment burst: agentd stays up and de
   const degradedAt = Date.now();
   t.log(`degraded ${degradedAt - burstAt} ms after the scale-up; last error: ${degraded.stateDir.lastError}`);
   t.regex(degraded.stateDir.lastError ?? '', /ENOSPC/);
+  // A task's container dies while the disk is full: its FAILED must wait for the disk too.
+  await engine.docker(['kill', victim!]);
 
   await new Promise((r) => setTimeout(r, FULL_FOR_MS));
   const cli = (await run(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'agent/cli/agentctl.ts'), '--socket', a.controlSocket, 'status'], { cwd: PROJECT_ROOT })).stdout;
@@ -71,8 +76,9 @@ test('state dir full (ENOSPC) during an assignment burst: agentd stays up and de
   t.true(whileFull.stateDir.failedAttempts > 1, 'retried');
   t.is(exited, undefined, 'agentd still running while the disk is full');
   const runningWhileFull = await running();
-  t.true(runningWhileFull.length < REPLICAS_AFTER, 'the manager has not heard of tasks the store could not hold');
-  t.regex((await engine.docker(['inspect', '-f', '{{.State.Running}}', firstContainer])).stdout, /true/, 'the running task kept running');
+  t.is(runningWhileFull.length, REPLICAS_BEFORE, 'the manager heard of nothing the store could not hold (the dead task is still Running to it)');
+  t.is(whileFull.sessions.failed, before.sessions.failed, 'the session stayed up');
+  t.regex((await engine.docker(['inspect', '-f', '{{.State.Running}}', survivor!])).stdout, /true/, 'the other task kept running');
   t.log(`while full: ${whileFull.stateDir.failedAttempts} failed write attempts, ${whileFull.stateDir.pendingWrites} writes waiting, ${runningWhileFull.length} Running on the manager`);
 
   await rm(filler);
@@ -88,16 +94,21 @@ test('state dir full (ENOSPC) during an assignment burst: agentd stays up and de
 
   t.is(a.pid, pid);
   t.is(exited, undefined, 'the same agentd process throughout');
-  // One container per task the manager runs here, no more.
-  const fullIds = (await docker(['service', 'ps', 'web', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}'])).split('\n').filter(Boolean).sort();
-  t.is(fullIds.length, all.length);
+  // One running container per task the manager runs here, and never two containers for one task.
+  const wanted = (await docker(['service', 'ps', 'web', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}'])).split('\n').filter(Boolean).sort();
+  t.is(wanted.length, all.length);
   const containers = (await engine.docker(['ps', '-a', '--filter', 'label=io.berth.role=task', '--format', '{{.Label "com.docker.swarm.task.id"}} {{.State}}'])).stdout.trim().split('\n').filter(Boolean);
-  t.deepEqual(containers.map((c) => c.split(' ')[0]).sort(), fullIds, 'exactly one container per assigned task');
-  t.true(containers.every((c) => c.endsWith(' running')));
+  const runningIds = containers.filter((c) => c.endsWith(' running')).map((c) => c.split(' ')[0]).sort();
+  t.deepEqual(runningIds, wanted, 'exactly one running container per task the manager wants running');
+  const allIds = containers.map((c) => c.split(' ')[0]);
+  t.is(new Set(allIds).size, allIds.length, 'no task has two containers');
+  const shutDown = await docker(['service', 'ps', 'web', '--filter', 'desired-state=shutdown', '--format', '{{.CurrentState}}']);
+  t.regex(shutDown, /Failed/, "the dead task's FAILED reached the manager once stored");
   const after = await a.status();
   t.true(after.statusesReported > reportedBefore, 'reporting resumed');
   t.is(after.stateDir.degradedPeriods, 1);
   t.is(after.stateDir.pendingWrites, 0);
+  t.is(after.sessions.failed, before.sessions.failed, 'the session stayed up throughout');
 
   const logs = logRecords(a.logs());
   t.true(logs.some((l) => /agentd is degraded/.test(String(l.msg))), 'the degraded state is logged');
