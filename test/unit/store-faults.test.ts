@@ -2,7 +2,7 @@
 // failed status write in TaskRunner.loop() or in the reporter's markReported was an unhandled
 // rejection, and Node ends the process on one. The store here is a real TaskStore in a temp
 // dir behind FaultInjectingStore, a fake (named so): EIO cannot be produced on demand for
-// real. The full-disk case runs against real parts in test/integration/store-enospc.test.ts.
+// real. The full-disk case runs against real parts in test/interop/store-enospc.test.ts.
 import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
