@@ -84,21 +84,13 @@ export class RetryingTaskStore {
     try {
       await this.handle.durable();
     } catch (err) {
-      if ((err as StoreError).code === 'E_STORE_FAILED') {
-        this.broken = true;
-        this.writes.defer('task store', () => this.repair(), err);
-      }
+      if ((err as StoreError).code === 'E_STORE_FAILED') this.markBroken(err);
       throw err;
     }
   }
 
   recoveryLoss(): string | undefined {
     return this.handle.recoveryLoss();
-  }
-
-  /** Tasks with writes still waiting for the disk. */
-  get waiting(): number {
-    return this.pending.size;
   }
 
   close(): void {
@@ -115,7 +107,8 @@ export class RetryingTaskStore {
   private flush(id: string): void {
     const p = this.pending.get(id);
     if (!p) return;
-    this.repair();
+    // The reopen is a write of its own ('task store'), retried until it works.
+    if (this.broken) throw new StoreError('E_STORE_FAILED', `task ${id}: the task store is being reopened after a failed write`, { temporary: true });
     try {
       if (p.remove) {
         this.handle.remove(id);
@@ -134,7 +127,7 @@ export class RetryingTaskStore {
         delete p.reported;
       }
     } catch (err) {
-      if ((err as StoreError).code === 'E_STORE_FAILED') this.broken = true;
+      if ((err as StoreError).code === 'E_STORE_FAILED') this.markBroken(err);
       // Not the disk: a caller's bug that no retry mends.
       else if ((err as StoreError).code !== 'E_IO') this.pending.delete(id);
       throw err;
@@ -142,8 +135,13 @@ export class RetryingTaskStore {
     this.pending.delete(id);
   }
 
+  private markBroken(err: unknown): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.writes.defer('task store', () => this.repair(), err);
+  }
+
   private repair(): void {
-    if (!this.broken) return;
     try {
       this.handle.close();
     } catch {
