@@ -78,9 +78,9 @@ export class AgentPhase {
       case 'joining':
         return s.attempt === 'join' ? `joining the swarm through${target}` : `connecting to manager${target}`;
       case 'retrying': {
-        const what = s.attempt === 'join' ? 'join' : 'session';
         const when = s.nextAttemptAt ? `next attempt in ${Math.max(0, Math.ceil((Date.parse(s.nextAttemptAt) - this.now()) / 1000))} s` : `retrying${target} now`;
-        return `retrying (${s.failures} failed ${what} attempt${s.failures === 1 ? '' : 's'}; last error: ${s.lastError ?? 'none'}); ${when}`;
+        // The count spans kinds (a failed join, then a session that failed to open): no kind named.
+        return `retrying (${s.failures} failed attempt${s.failures === 1 ? '' : 's'}; last error: ${s.lastError ?? 'none'}); ${when}`;
       }
       case 'connected':
         return `connected to${target}`;

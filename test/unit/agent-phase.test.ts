@@ -22,7 +22,7 @@ test('joining → retrying with the error and the next attempt → connected; th
   c.advance(10_000);
   p.failed('join', '10.0.0.1:2377', 'no answer within 10000 ms', 4_000);
   t.like(p.status, { state: 'retrying', failures: 1, lastError: 'no answer within 10000 ms', nextAttemptAt: '2026-12-01T10:00:14.000Z', since: '2026-12-01T10:00:10.000Z' });
-  t.is(p.describe(), 'retrying (1 failed join attempt; last error: no answer within 10000 ms); next attempt in 4 s');
+  t.is(p.describe(), 'retrying (1 failed attempt; last error: no answer within 10000 ms); next attempt in 4 s');
   c.advance(4_000);
   p.attempting('join', '10.0.0.1:2377');
   t.like(p.status, { state: 'retrying', nextAttemptAt: undefined, failures: 1 });
@@ -42,9 +42,9 @@ test('a session that ends: retrying (session), then connected again', (t) => {
   p.sessionUp('m1:2377');
   p.failed('session', 'm1:2377', 'heartbeat failed', 200);
   t.like(p.status, { state: 'retrying', attempt: 'session', failures: 1 });
-  t.regex(p.describe(), /^retrying \(1 failed session attempt; last error: heartbeat failed\); next attempt in 1 s$/);
+  t.regex(p.describe(), /^retrying \(1 failed attempt; last error: heartbeat failed\); next attempt in 1 s$/);
   p.attempting('session', 'm2:2377');
-  t.is(p.describe(), 'retrying (1 failed session attempt; last error: heartbeat failed); retrying m2:2377 now');
+  t.is(p.describe(), 'retrying (1 failed attempt; last error: heartbeat failed); retrying m2:2377 now');
   p.sessionUp('m2:2377');
   t.is(p.status.state, 'connected');
 });
