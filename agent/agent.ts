@@ -20,6 +20,7 @@ import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
+import { AgentPhase, type AgentPhaseStatus } from './phase.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
@@ -65,6 +66,9 @@ export async function cleanupOrphans(
 }
 
 export interface AgentStatus {
+  /** Where the node stands with its managers: joining, retrying (why, next attempt), connected, degraded. */
+  state: AgentPhaseStatus;
+  /** '' until the node has joined (and the fields below that come from its identity). */
   nodeId: string;
   hostname: string;
   clusterId: string;
@@ -88,9 +92,46 @@ export interface AgentStatus {
   tasks: ReturnType<Worker['tasks']>;
 }
 
+/** The reason a failed data plane gives for the degraded state. */
+export const DATA_PLANE_FAILED = 'data plane failed: tasks run without overlay networks or the embedded DNS (see the log)';
+
+/**
+ * The status before the agent has an identity and a worker (agentd answers agentctl from its
+ * first second): the phase, the configuration, nothing else yet.
+ */
+export function startingStatus(config: Pick<AgentConfig, 'hostname' | 'managers'>, phase: AgentPhase, dataPlane = 'off', stateDir: StateDirHealth = HEALTHY_STATE_DIR): AgentStatus {
+  const state = phase.status;
+  return {
+    state,
+    nodeId: '',
+    hostname: config.hostname,
+    clusterId: '',
+    role: '',
+    manager: state.manager,
+    connected: false,
+    sessionId: '',
+    availability: 'unknown',
+    nodeState: 'unknown',
+    managers: [...config.managers],
+    certificate: { notAfter: '', renewAt: undefined, fingerprint: '' },
+    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0 },
+    sessions: { opened: 0, failed: 0, lastError: state.lastError },
+    statusesReported: 0,
+    networkKeys: 0,
+    stateDir,
+    dataPlane,
+    vipBackend: undefined,
+    tasks: [],
+  };
+}
+
+const HEALTHY_STATE_DIR: StateDirHealth = { state: 'ok', since: undefined, lastError: undefined, pendingWrites: 0, failedAttempts: 0, degradedPeriods: 0, lastDegradedMs: undefined };
+
 export interface AgentDeps {
   /** Whether overlays and the embedded DNS are programmed (for status). */
   dataPlane?: 'on' | 'off' | 'failed';
+  /** The node's phase (joining, retrying, connected, degraded); agentd makes it before the agent, to answer from its first second. */
+  phase?: AgentPhase;
   vipBackend?: () => string | undefined;
   docker: Docker;
   executor: Executor;
@@ -116,18 +157,31 @@ export class Agent {
   private joinMs: number | undefined;
   private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
   private description: NodeDescriptionIn | undefined;
+  readonly phase: AgentPhase;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
+    this.phase = deps.phase ?? new AgentPhase();
     this.writes = new StateWrites({
       log: deps.log,
       onProgress: () => {
         this.worker?.storeProgressed();
         this.reporter?.notify();
       },
+      onHealthChange: () => this.updateDegraded(),
     });
+    this.updateDegraded();
+  }
+
+  /** The phase's degraded reasons from what is failing now: the data plane, the state dir. */
+  private updateDegraded(): void {
+    const reasons: string[] = [];
+    if (this.deps.dataPlane === 'failed') reasons.push(DATA_PLANE_FAILED);
+    const dir = this.writes.health();
+    if (dir.state === 'degraded') reasons.push(`state dir writes failing (${dir.lastError ?? 'I/O error'}): tasks keep running, their statuses are reported once stored`);
+    this.phase.setDegraded(reasons);
   }
 
   /** Resumed tasks whose sandboxes may own links (see Worker.tasksOwningSandboxes). */
@@ -186,6 +240,7 @@ export class Agent {
     for (;;) {
       const manager = this.remotes.pick(last)!;
       const t0 = performance.now();
+      this.phase.attempting('join', manager);
       try {
         const id = await joinWithToken(this.config.stateDir, manager, token, this.stopping.signal);
         this.joinMs = performance.now() - t0;
@@ -196,6 +251,7 @@ export class Agent {
         last = manager;
         this.remotes.observe(manager, WEIGHT_FAILURE);
         const d = backoff.next();
+        this.phase.failed('join', manager, err.message, d);
         this.deps.log('warn', 'join failed; retrying', { manager, err: err.message, retryMs: d });
         await sleep(d, undefined, { signal: this.stopping.signal });
       }
@@ -217,6 +273,7 @@ export class Agent {
       const manager = this.remotes.pick(lastFailed);
       if (!manager) throw new ConfigError('E_NO_MANAGER', 'no manager address known');
       const startedAt = Date.now();
+      this.phase.attempting('session', manager);
       const session = new Session({
         manager,
         rootCaPem: this.identity.rootCaPem,
@@ -239,6 +296,7 @@ export class Agent {
         this.counters.opened++;
         this.remotes.observe(manager, WEIGHT_SUCCESS);
         lastFailed = undefined;
+        this.phase.sessionUp(manager);
         this.deps.log('info', 'session established', { manager, session: session.sessionId, openMs: Math.round(session.timings.openMs), heartbeatPeriodMs: session.timings.heartbeatPeriodMs });
         this.reporter.setSender(session);
         const logsStop = new AbortController();
@@ -263,6 +321,7 @@ export class Agent {
         if (Date.now() - startedAt > SESSION_HEALTHY_AFTER_MS) backoff.reset();
         const code = (err as { code?: string }).code;
         const delay = code === 'E_ASSIGNMENTS_OUT_OF_SYNC' || code === 'E_SESSION_RENEWED' ? 0 : backoff.next();
+        this.phase.failed('session', manager, (err as Error).message, delay);
         this.deps.log('warn', 'session ended; reconnecting', { manager, err: (err as Error).message, retryMs: delay });
         await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
@@ -350,8 +409,13 @@ export class Agent {
   }
 
   status(): AgentStatus {
+    // Answered from the first second: before start() has an identity (joining, retrying).
+    if ((this.identity as NodeIdentity | undefined) === undefined || (this.worker as Worker | undefined) === undefined) {
+      return { ...startingStatus(this.config, this.phase, this.deps.dataPlane, this.writes.health()), managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
+    }
     const s = this.session;
     return {
+      state: this.phase.status,
       nodeId: this.identity.info.nodeId,
       hostname: this.config.hostname,
       clusterId: this.identity.info.clusterId,

@@ -20,8 +20,24 @@ function formatStateDir(h: AgentStatus['stateDir']): string {
   return `degraded since ${h.since ?? '?'}: ${h.pendingWrites} write(s) waiting, nothing unstored is reported (last error: ${h.lastError ?? '-'})`;
 }
 
+function formatState(st: AgentStatus['state']): string {
+  const parts = [`${st.state} since ${st.since}`];
+  if (st.attempt && st.state !== 'connected' && st.state !== 'degraded') parts.push(`${st.attempt === 'join' ? 'joining through' : 'manager'} ${st.manager ?? '-'}`);
+  if (st.failures > 0) parts.push(`${st.failures} failed attempt${st.failures === 1 ? '' : 's'}`);
+  if (st.nextAttemptAt) parts.push(`next attempt ${st.nextAttemptAt} (in ${Math.max(0, Math.ceil((Date.parse(st.nextAttemptAt) - Date.now()) / 1000))} s)`);
+  const lines = [`state:        ${parts.join(', ')}`];
+  if (st.lastError) lines.push(`last error:   ${st.lastError}`);
+  for (const why of st.degraded) lines.push(`degraded:     ${why}`);
+  return lines.join('\n');
+}
+
 function formatStatus(s: AgentStatus): string {
+  if (!s.nodeId) {
+    // Not joined yet (or the identity is still loading): what agentd is doing is all there is.
+    return [formatState(s.state), `node:         not joined yet (${s.hostname})`, `managers:     ${s.managers.join(', ') || '-'}`, `data plane:   ${s.dataPlane}`].join('\n');
+  }
   const lines = [
+    formatState(s.state),
     `node:         ${s.nodeId} (${s.hostname})`,
     `cluster:      ${s.clusterId}  role: ${s.role}`,
     `manager:      ${s.connected ? `connected to ${s.manager}` : 'disconnected'}${s.sessions.lastError ? `  (last error: ${s.sessions.lastError})` : ''}`,
@@ -39,7 +55,7 @@ function formatStatus(s: AgentStatus): string {
 
 program
   .command('status')
-  .description("show the agent's state: node, manager session, tasks")
+  .description("show the agent's state (joining, retrying with the last error and the next attempt, connected, degraded), node, manager session, tasks")
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
     const s = (await controlRequest(socket(), '/status')) as AgentStatus;

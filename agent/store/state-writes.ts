@@ -42,6 +42,8 @@ export interface StateWritesOptions {
   log: LogFn;
   /** After a retry round that wrote something: what waited on it can go on (report, start tasks). */
   onProgress?: () => void;
+  /** The node became degraded or recovered (see health()). */
+  onHealthChange?: () => void;
 }
 
 export class StateWrites {
@@ -126,6 +128,7 @@ export class StateWrites {
         write: key,
         err: this.lastError,
       });
+      this.opts.onHealthChange?.();
     }
     this.schedule();
   }
@@ -165,5 +168,6 @@ export class StateWrites {
     this.degradedSince = undefined;
     this.backoff.reset();
     this.opts.log('info', 'state dir writable again: agentd is no longer degraded', { degradedMs: this.lastDegradedMs, failedAttempts: this.failedAttempts });
+    this.opts.onHealthChange?.();
   }
 }
