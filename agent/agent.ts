@@ -18,6 +18,7 @@ import { TaskStore } from './store/index.js';
 import { isLogSource, type Executor } from './exec/executor.js';
 import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
+import type { NetworkStatus } from '../netd/index.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
 
@@ -83,6 +84,8 @@ export interface AgentStatus {
   dataPlane: string;
   /** The VIP load balancer in use (ipvs | nftables), when the data plane is on. */
   vipBackend: string | undefined;
+  /** The embedded DNS's counters (queries, forwarding, drops), when the data plane is on. */
+  dns: NetworkStatus['dns'] | undefined;
   tasks: ReturnType<Worker['tasks']>;
 }
 
@@ -90,6 +93,7 @@ export interface AgentDeps {
   /** Whether overlays and the embedded DNS are programmed (for status). */
   dataPlane?: 'on' | 'off' | 'failed';
   vipBackend?: () => string | undefined;
+  dnsStats?: () => NetworkStatus['dns'] | undefined;
   docker: Docker;
   executor: Executor;
   log: LogFn;
@@ -347,6 +351,7 @@ export class Agent {
       networkKeys: this.networkKeys,
       dataPlane: this.deps.dataPlane ?? 'off',
       vipBackend: this.deps.vipBackend?.(),
+      dns: this.deps.dnsStats?.(),
       tasks: this.worker.tasks(),
     };
   }

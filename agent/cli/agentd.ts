@@ -68,7 +68,7 @@ program.action(async (opts: Record<string, unknown>) => {
   const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
   const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
+  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
   await agent.start();
   networking?.start(() => agent.tasksOwningSandboxes());
   const control = await startControlServer(config.controlSocket, {
