@@ -224,15 +224,19 @@ test.serial('a sandbox flooding a slow upstream saturates only itself: another s
   t.true(f.overShare > 0, 'the noisy sandbox was held to its own share');
 });
 
-test.serial(`TCP: ${PIPELINED} pipelined queries on one connection are all answered, at most ${MAX_TCP_PIPELINE} outstanding at once`, async (t) => {
-  // The flood of the test before may still hold the noisy sandbox's share; it is not this test's.
-  await waitFor('the forwarder to be idle', async () => ctx.dns.stats().forwarder.inFlight === 0, 30_000);
-  const pipeBefore = { ...ctx.upstream.pipe };
-  // A client inside the sandbox: one write with every query (ids 1..N; every fourth a local
-  // name), then read until each id has its reply.
-  const client = String.raw`
+for (const halfClose of [false, true]) {
+  const how = halfClose ? ', the client half-closing after its last query' : '';
+  test.serial(`TCP: ${PIPELINED} pipelined queries on one connection are all answered, at most ${MAX_TCP_PIPELINE} outstanding at once${how}`, async (t) => {
+    // The flood of the test before may still hold the noisy sandbox's share; it is not this test's.
+    await waitFor('the forwarder to be idle', async () => ctx.dns.stats().forwarder.inFlight === 0, 30_000);
+    const pipeBefore = { ...ctx.upstream.pipe };
+    const pausedBefore = ctx.dns.stats().listeners.tcpReadsPaused;
+    // A client inside the sandbox: one write with every query (ids 1..N; every fourth a local
+    // name), then read until each id has its reply.
+    const client = String.raw`
 const net = require('node:net');
-const n = Number(process.argv.at(-1));
+const n = Number(process.argv.at(-2));
+const halfClose = process.argv.at(-1) === 'half-close';
 function query(id, name) {
   const parts = [Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
   for (const l of name.split('.')) parts.push(Buffer.from([l.length]), Buffer.from(l, 'latin1'));
@@ -245,7 +249,7 @@ const all = [];
 for (let id = 1; id <= n; id++) all.push(query(id, id % 4 === 0 ? 'web' : 'p' + id + '.pipe.example.test'));
 const rcodes = {};
 let buf = Buffer.alloc(0);
-const c = net.connect(53, '127.0.0.11', () => c.write(Buffer.concat(all)));
+const c = net.connect({ port: 53, host: '127.0.0.11', allowHalfOpen: true }, () => (halfClose ? c.end(Buffer.concat(all)) : c.write(Buffer.concat(all))));
 c.on('data', (d) => {
   buf = Buffer.concat([buf, d]);
   while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
@@ -258,25 +262,26 @@ c.on('data', (d) => {
 c.on('error', (e) => { process.stdout.write(JSON.stringify(rcodes)); process.stderr.write(e.message); process.exit(1); });
 c.on('close', () => { process.stdout.write(JSON.stringify(rcodes)); });
 `;
-  const child = spawn('nsenter', [`--net=${ctx.piped.path}`, process.execPath, '-e', client, String(PIPELINED)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    const child = spawn('nsenter', [`--net=${ctx.piped.path}`, process.execPath, '-e', client, String(PIPELINED), halfClose ? 'half-close' : 'open'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), CLIENT_TIMEOUT_MS);
+    await new Promise((resolve) => child.on('exit', resolve));
+    clearTimeout(killer);
+    const rcodes = JSON.parse(out.slice(0, out.indexOf('}') + 1) || '{}') as Record<string, number>;
+    const answered = Object.keys(rcodes).length;
+    const notNoerror = Object.entries(rcodes).filter(([, rc]) => rc !== 0);
+    const forwarded = ctx.upstream.pipe.seen - pipeBefore.seen;
+    const tcp = ctx.dns.stats().listeners;
+    t.log(`answered ${answered}/${PIPELINED}; upstream held at most ${ctx.upstream.pipe.peak} pipelined queries at once (${forwarded} forwarded); listeners ${JSON.stringify(tcp)}`);
+    t.is(answered, PIPELINED, 'every query answered');
+    t.deepEqual(notNoerror, []);
+    t.is(forwarded, (PIPELINED * 3) / 4, 'every forwarded query reached the upstream once');
+    t.true(ctx.upstream.pipe.peak <= MAX_TCP_PIPELINE, `${ctx.upstream.pipe.peak} queries of one connection outstanding at the upstream at once`);
+    t.true(tcp.tcpPipelinePeak <= MAX_TCP_PIPELINE && tcp.tcpPipelinePeak > 0, `server's outstanding peak ${tcp.tcpPipelinePeak}`);
+    t.true(tcp.tcpReadsPaused > pausedBefore, 'reads were paused at the cap');
   });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const killer = setTimeout(() => child.kill('SIGKILL'), CLIENT_TIMEOUT_MS);
-  await new Promise((resolve) => child.on('exit', resolve));
-  clearTimeout(killer);
-  const rcodes = JSON.parse(out.slice(0, out.indexOf('}') + 1) || '{}') as Record<string, number>;
-  const answered = Object.keys(rcodes).length;
-  const notNoerror = Object.entries(rcodes).filter(([, rc]) => rc !== 0);
-  const forwarded = ctx.upstream.pipe.seen - pipeBefore.seen;
-  const tcp = ctx.dns.stats().listeners;
-  t.log(`answered ${answered}/${PIPELINED}; upstream held at most ${ctx.upstream.pipe.peak} pipelined queries at once (${forwarded} forwarded); listeners ${JSON.stringify(tcp)}`);
-  t.is(answered, PIPELINED, 'every query answered');
-  t.deepEqual(notNoerror, []);
-  t.is(forwarded, (PIPELINED * 3) / 4, 'every forwarded query reached the upstream once');
-  t.true(ctx.upstream.pipe.peak <= MAX_TCP_PIPELINE, `${ctx.upstream.pipe.peak} queries of one connection outstanding at the upstream at once`);
-  t.true(tcp.tcpPipelinePeak <= MAX_TCP_PIPELINE && tcp.tcpPipelinePeak > 0, `server's outstanding peak ${tcp.tcpPipelinePeak}`);
-  t.true(tcp.tcpReadsPaused > 0, 'reads were paused at the cap');
-});
+}
