@@ -122,8 +122,13 @@ interface Share {
   queue: Waiting[];
 }
 
+function withoutZone(address: string): string {
+  const at = address.indexOf('%');
+  return at < 0 ? address : address.slice(0, at);
+}
+
 function senderAddress(address: string, family: 4 | 6): string {
-  const bare = address.split('%')[0]!;
+  const bare = withoutZone(address);
   return family === 4 ? bare : new net.SocketAddress({ address: bare, family: 'ipv6' }).address;
 }
 
@@ -330,6 +335,8 @@ export class Forwarder {
       port.pending.clear();
       this.release(up, port);
     });
+    // Bound at once, explicitly: a send on an unbound socket binds it too, at twice the CPU.
+    port.socket.bind(0, up.family === 6 ? '::' : '0.0.0.0');
     port.socket.unref();
     up.current = port;
     this.udpPorts.add(port);
@@ -349,7 +356,7 @@ export class Forwarder {
   }
 
   private onUpstreamMessage(up: UpstreamState, port: UdpPort, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (rinfo.port !== up.port || rinfo.address.split('%')[0] !== up.sender) {
+    if (rinfo.port !== up.port || (rinfo.address !== up.sender && withoutZone(rinfo.address) !== up.sender)) {
       this.counters.wrongSource++;
       return;
     }
