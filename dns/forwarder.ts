@@ -244,6 +244,7 @@ export class Forwarder {
     if (longest.queue.length === 0) this.waiting.delete(longest);
     this.counters.overflow++;
     this.counters.failed++;
+    this.forgetIdle(longest);
     dropped.resolve(undefined);
     return true;
   }
@@ -280,6 +281,7 @@ export class Forwarder {
       // A query that waited a whole attempt is already lost to the client's own timeout.
       if (this.now() - w.enqueuedAt > this.attemptTimeoutMs) {
         this.counters.failed++;
+        this.forgetIdle(next);
         w.resolve(undefined);
         continue;
       }

@@ -446,3 +446,24 @@ test('fair share: with the node-wide cap reached, waiting sandboxes are served i
   t.true((await Promise.all(all)).every((r) => r !== undefined));
   t.deepEqual(order, ['a', 'a', 'b', 'c', 'a', 'b', 'a'], 'round robin among the waiting sandboxes');
 });
+
+test('fair share: a full node-wide queue makes room from the longest queue, never from a shorter one', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: FAST_TIMEOUT_MS, attempts: 1, maxInFlight: 1, maxQueued: 4 });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  const noisy = Array.from({ length: 5 }, () => fwd.forward(msg, query.questionEnd, false, 'noisy'));
+  t.like(fwd.stats(), { inFlight: 1, queued: 4, overflow: 0 });
+  const quiet = fwd.forward(msg, query.questionEnd, false, 'quiet');
+  let quietRefused = false;
+  void quiet.then(() => (quietRefused = true));
+  t.like(fwd.stats(), { queued: 4, overflow: 1 }, "the noisy sandbox's oldest waiting query gave way");
+  t.is(await noisy[1], undefined);
+  t.false(quietRefused, 'the quiet sandbox waits in its own queue');
+  const again = fwd.forward(msg, query.questionEnd, false, 'noisy');
+  t.like(fwd.stats(), { queued: 4, overflow: 2 }, 'the longest queue asking again is refused');
+  t.is(await again, undefined);
+  await Promise.all([...noisy, quiet]);
+  t.like(fwd.stats(), { inFlight: 0, queued: 0 });
+});
