@@ -138,7 +138,8 @@ function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: Sand
       if (r instanceof Promise) void r.then(write);
       else write(r);
     }
-    unread = buf && buf.length > 0 ? buf : undefined;
+    // A partial message is copied out of the chunk, which would otherwise stay alive for it.
+    unread = !buf || buf.length === 0 ? undefined : outstanding >= MAX_TCP_PIPELINE ? buf : Buffer.from(buf);
     handling = false;
     if (outstanding >= MAX_TCP_PIPELINE) {
       if (!paused) {
