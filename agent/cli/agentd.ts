@@ -103,7 +103,7 @@ program.action(async (opts: Record<string, unknown>) => {
     dataPlane = networking ? 'on' : config.dataPlane ? 'failed' : 'off';
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
     const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
+    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.
     void Promise.all([sessionUp(phase), networking?.restored()]).then(() => {
