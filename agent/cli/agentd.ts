@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG_FILE, configFromEnv, parseConfigFile, resolveConfig, typ
 import { createLogger, type LogFn } from '../log.js';
 import { Agent, knownManagers } from '../agent.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
+import { ensureSandboxImage } from '../exec/docker/sandbox-image.js';
 import { startControlServer } from '../control.js';
 import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
@@ -66,6 +67,13 @@ program.action(async (opts: Record<string, unknown>) => {
   if (stateLock.replacedStale) log('warn', 'replaced the state dir lock of an agentd that died without releasing it', { holderPid: stateLock.replacedStale.pid, lock: stateLock.path });
   const docker = dockerClient(config.dockerHost);
   const networking = config.dataPlane ? await openNetworking(config, log) : undefined;
+  // Only tasks the data plane plumbs get a sandbox; without one the image is never used.
+  if (networking) {
+    await ensureSandboxImage(docker, { log }).then(
+      (r) => log(r === 'imported' ? 'info' : 'debug', r === 'imported' ? 'imported the sandbox image' : 'sandbox image present'),
+      (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail until it is there', { err: err.message, code: err.code }),
+    );
+  }
   const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
   const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
   const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
