@@ -14,7 +14,7 @@ import { Session } from './session/session.js';
 import { StatusReporter } from './session/reporter.js';
 import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
 import { Worker } from './worker/worker.js';
-import { TaskStore } from './store/index.js';
+import { RetryingTaskStore, StateWrites, TaskStore, isIoError, type StateDirHealth } from './store/index.js';
 import { isLogSource, type Executor } from './exec/executor.js';
 import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
@@ -44,7 +44,7 @@ export function knownManagers(config: Pick<AgentConfig, 'managers' | 'stateDir'>
  * stored tasks: their containers would look orphaned and running workloads would be killed.
  */
 export async function cleanupOrphans(
-  store: Pick<TaskStore, 'list' | 'recoveryLoss'>,
+  store: Pick<RetryingTaskStore, 'list' | 'recoveryLoss'>,
   executor: Pick<Executor, 'cleanupOrphans'>,
   nodeId: string,
   log: LogFn,
@@ -79,6 +79,8 @@ export interface AgentStatus {
   timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number };
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
+  /** Whether agentd can write its state dir; degraded: writes wait and are retried (nothing unstored is reported). */
+  stateDir: StateDirHealth;
   networkKeys: number;
   dataPlane: string;
   /** The VIP load balancer in use (ipvs | nftables), when the data plane is on. */
@@ -97,7 +99,8 @@ export interface AgentDeps {
 
 export class Agent {
   private identity!: NodeIdentity;
-  private store!: TaskStore;
+  private store!: RetryingTaskStore;
+  private readonly writes: StateWrites;
   private worker!: Worker;
   private reporter!: StatusReporter;
   private remotes!: Remotes;
@@ -117,7 +120,15 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
-  ) {}
+  ) {
+    this.writes = new StateWrites({
+      log: deps.log,
+      onProgress: () => {
+        this.worker?.storeProgressed();
+        this.reporter?.notify();
+      },
+    });
+  }
 
   /** Resumed tasks whose sandboxes may own links (see Worker.tasksOwningSandboxes). */
   tasksOwningSandboxes(): string[] {
@@ -133,7 +144,8 @@ export class Agent {
     this.remotes = new Remotes(knownManagers(this.config));
     this.identity = loadIdentity(this.config.stateDir) ?? (await this.join());
     this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
-    this.store = TaskStore.open(join(this.config.stateDir, 'worker'));
+    const storeDir = join(this.config.stateDir, 'worker');
+    this.store = new RetryingTaskStore(() => TaskStore.open(storeDir), this.writes);
     this.reporter = new StatusReporter(this.store, this.deps.log);
     this.worker = new Worker({
       store: this.store,
@@ -151,8 +163,16 @@ export class Agent {
     await cleanupOrphans(this.store, this.deps.executor, this.identity.info.nodeId, this.deps.log);
   }
 
+  private savedManagers: string | undefined;
+
+  /** Called from the session's stream handler: a disk failure is retried, never thrown there. */
   private saveManagers(): void {
-    writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), JSON.stringify(this.remotes.list()), 0o600);
+    const list = JSON.stringify(this.remotes.list());
+    if (list === this.savedManagers) return;
+    this.writes.run(MANAGERS_FILE, () => {
+      writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), list, 0o600);
+      this.savedManagers = list;
+    });
   }
 
   private async join(): Promise<NodeIdentity> {
@@ -279,7 +299,7 @@ export class Agent {
     if (root && root !== this.identity.rootCaPem && root !== this.announcedRoot) {
       this.announcedRoot = root;
       this.deps.log('info', 'root CA changed; renewing the node certificate', { manager });
-      saveRootCa(this.config.stateDir, root);
+      this.writes.run('root CA', () => saveRootCa(this.config.stateDir, root));
       void this.renew(root);
     }
   }
@@ -310,11 +330,13 @@ export class Agent {
       const manager = this.session?.manager ?? this.remotes.pick();
       if (!manager) throw new Error('no manager known');
       this.identity = await renewCertificate(this.config.stateDir, manager, this.identity, rootCaPem ?? this.identity.rootCaPem, this.stopping.signal);
+      this.writes.noteWritten('certificates');
       this.deps.log('info', 'node certificate renewed', { node: this.identity.info.nodeId, notAfter: this.identity.info.notAfter.toISOString() });
       this.scheduleRenewal();
       // The next session presents the new certificate.
       this.session?.fail(new SessionError('E_SESSION_RENEWED', 'certificate renewed; re-establishing the session'));
     } catch (err) {
+      if (isIoError(err)) this.writes.noteFailure('certificates', err);
       this.deps.log('warn', 'certificate renewal failed; will retry', { err: (err as Error).message });
       clearTimeout(this.renewTimer);
       this.renewTimer = setTimeout(() => void this.renew(rootCaPem), RENEW_RETRY_MS);
@@ -344,6 +366,7 @@ export class Agent {
       timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,
+      stateDir: this.writes.health(),
       networkKeys: this.networkKeys,
       dataPlane: this.deps.dataPlane ?? 'off',
       vipBackend: this.deps.vipBackend?.(),
@@ -358,6 +381,8 @@ export class Agent {
     this.session?.close();
     await this.loopDone?.catch(() => undefined);
     await this.worker?.close();
+    const unwritten = this.writes.close();
+    if (unwritten > 0) this.deps.log('warn', 'stopping with state dir writes not done; the manager sends the tasks again and the runners redo their statuses', { writes: unwritten });
     this.store?.close();
   }
 }

@@ -15,6 +15,11 @@ function socket(): string {
   return program.opts<{ socket: string }>().socket;
 }
 
+function formatStateDir(h: AgentStatus['stateDir']): string {
+  if (h.state === 'ok') return 'ok';
+  return `degraded since ${h.since ?? '?'}: ${h.pendingWrites} write(s) waiting, nothing unstored is reported (last error: ${h.lastError ?? '-'})`;
+}
+
 function formatStatus(s: AgentStatus): string {
   const lines = [
     `node:         ${s.nodeId} (${s.hostname})`,
@@ -24,6 +29,7 @@ function formatStatus(s: AgentStatus): string {
     `managers:     ${s.managers.join(', ') || '-'}`,
     `heartbeat:    every ${s.timings.heartbeatPeriodMs} ms, rtt ${s.timings.heartbeatRttMs.toFixed(1)} ms`,
     `certificate:  expires ${s.certificate.notAfter}, renews ${s.certificate.renewAt ?? '-'}`,
+    `state dir:    ${formatStateDir(s.stateDir)}`,
     `data plane:   ${s.dataPlane}${s.vipBackend ? `  (vip backend: ${s.vipBackend})` : ''}`,
     `tasks:        ${s.tasks.length}`,
   ];
