@@ -15,7 +15,15 @@ step() {
   local what=$1; shift
   local t0=$SECONDS rc=0 ticker
   log "$what ..."
-  ( while sleep 15; do log "  ... $what ($((SECONDS - t0)) s)"; done ) &
+  # The sleep runs in the background so the TERM at the end is handled at once, not after it.
+  (
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 15 & s=$!
+      wait "$s"
+      log "  ... $what ($((SECONDS - t0)) s)"
+    done
+  ) &
   ticker=$!
   "$@" || rc=$?
   kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
