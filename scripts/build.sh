@@ -19,6 +19,12 @@ PAUSE_TAR=.cache/images/pause.tar
 
 die() { echo "build: $*" >&2; exit 1; }
 
+# One build at a time (test processes, the package, setup may ask at once); a waiter then finds
+# dist/ fresh and, with --if-stale, does nothing.
+mkdir -p .cache
+exec 9>.cache/build.lock
+flock 9
+
 inputs=(agent netd dns base native/index.ts package.json package-lock.json tsconfig.json tsconfig.build.json scripts/build.sh "$ADDON" "$PAUSE_TAR")
 if [[ "${1:-}" == --if-stale && -f "$STAMP" ]]; then
   newer=$(find "${inputs[@]}" -newer "$STAMP" -not -path 'agent/proto/gen/*' -print -quit 2>/dev/null || true)

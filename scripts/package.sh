@@ -26,6 +26,10 @@ OUT="$ROOT/.cache/pkg"
 STAGE="$OUT/stage"
 DEB="$OUT/berth_${VERSION}_amd64.deb"
 LIB="$STAGE/usr/lib/berth"
+mkdir -p "$OUT"
+# One package build at a time: they share the staging tree.
+exec 9>"$OUT/package.lock"
+flock 9
 
 # The addon is (re)built against the pinned Node's headers when it was built with another.
 step "native addon for Node v$NODE_VERSION" bash scripts/build-native.sh >&2
