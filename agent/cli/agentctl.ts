@@ -94,6 +94,15 @@ program
     process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/networks'), null, 2)}\n`);
   });
 
+program
+  .command('version')
+  .description('the berth version and the Node runtime agentctl runs on (no agentd needed)')
+  .option('--json', 'print JSON')
+  .action((opts: { json?: boolean }) => {
+    const v = { berth: BERTH_VERSION, node: process.versions.node };
+    process.stdout.write(`${opts.json ? JSON.stringify(v) : `berth ${v.berth} (node ${v.node})`}\n`);
+  });
+
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`agentctl: ${(err as Error).message}\n`);
   process.exit(1);
