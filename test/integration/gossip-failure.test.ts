@@ -80,7 +80,13 @@ async function waitFor(t: ExecutionContext, what: string, cond: () => boolean, m
   return Date.now() - start;
 }
 
-async function udpSend(to: Member, plain: Buffer, ring = new Keyring(KEYS), from = '127.0.0.1'): Promise<Buffer[]> {
+/**
+ * Sends one packet and collects the replies until `settled()` holds (by default: a reply came),
+ * or 5 s passed: a condition, not a fixed pause, so a loaded machine does not fail the test.
+ */
+async function udpSend(to: Member, plain: Buffer, opts: { ring?: Keyring; from?: string; settled?: (replies: Buffer[]) => boolean } = {}): Promise<Buffer[]> {
+  const ring = opts.ring ?? new Keyring(KEYS);
+  const settled = opts.settled ?? ((r) => r.length > 0);
   const sock = dgram.createSocket('udp4');
   const replies: Buffer[] = [];
   sock.on('message', (m) => {
@@ -90,9 +96,12 @@ async function udpSend(to: Member, plain: Buffer, ring = new Keyring(KEYS), from
       // not for this keyring
     }
   });
-  await new Promise<void>((r) => sock.bind(0, from, () => r()));
+  await new Promise<void>((r) => sock.bind(0, opts.from ?? '127.0.0.1', () => r()));
   await new Promise<void>((r, j) => sock.send(ring.encrypt(plain), to.port, to.ip, (err) => (err ? j(err) : r())));
-  await sleep(200);
+  const deadline = Date.now() + 5_000;
+  while (!settled(replies) && Date.now() < deadline) await sleep(20);
+  // A moment more for a reply that should not come (or a second one).
+  await sleep(50);
   await new Promise<void>((r) => sock.close(() => r()));
   return replies;
 }
@@ -181,11 +190,9 @@ test('five members: a member wrongly suspected refutes, and nobody declares it d
   const ms = await cluster(t, 5);
   const [accuser, accused] = [ms[0]!, ms[3]!];
   // A third party tells one member that `accused` is suspect at its current incarnation.
-  await udpSend(accuser, msg(MSG.suspect, { From: 'feedfacecafe', Incarnation: 1, Node: accused.name }));
-  t.true(
-    accuser.changes.some((c) => c.name === accused.name && c.state === 1),
-    'the accuser held it suspect',
-  );
+  const heldSuspect = () => accuser.changes.some((c) => c.name === accused.name && c.state === 1);
+  await udpSend(accuser, msg(MSG.suspect, { From: 'feedfacecafe', Incarnation: 1, Node: accused.name }), { settled: heldSuspect });
+  t.true(heldSuspect(), 'the accuser held it suspect');
   await waitFor(t, 'the accused refuted', () => accused.ml.stats().refutations >= 1, 2000);
   await waitFor(t, 'everyone has it alive at a higher incarnation', () => ms.every((m) => m === accused || (stateOf(m, accused) === 0 && m.ml.member(accused.name)!.incarnation >= 2)), 2000);
   await sleep(deadBoundMs(5));
@@ -198,14 +205,16 @@ test('five members: a member wrongly suspected refutes, and nobody declares it d
 // ---- hostile and broken peers ----
 
 test('hostile stream: a 20 MiB length prefix is refused at once (oversize)', async (t) => {
-  const a = await startMember(t);
+  // "At once" is judged against the stream deadline (the other way such a stream ends), not a
+  // wall-clock bound a loaded machine can miss: the close must come from the size check.
+  const a = await startMember(t, { streamDeadlineMs: 10_000 });
   const header = Buffer.alloc(5);
   header[0] = MSG.encrypt;
   header.writeUInt32BE(20 * 1024 * 1024, 1);
-  const closedIn = await connectAndWaitClose(a, (s) => s.write(header), 2000);
-  t.not(closedIn, undefined, 'the member closed the connection');
-  t.true((closedIn ?? Infinity) < 1000);
+  const closedIn = await connectAndWaitClose(a, (s) => s.write(header), 9_000);
+  t.not(closedIn, undefined, 'the member closed the connection before the stream deadline');
   t.is(a.ml.stats().drops.oversize, 1);
+  t.is(a.ml.stats().drops.streamDeadline, 0);
 });
 
 test('hostile stream: a peer trickling bytes is cut off at the stream deadline, not kept open', async (t) => {
@@ -220,11 +229,12 @@ test('hostile stream: a peer trickling bytes is cut off at the stream deadline, 
       s.write(header);
       trickle = setInterval(() => s.writable && s.write(Buffer.alloc(1)), 50);
     },
-    3000,
+    10_000,
   );
   clearInterval(trickle);
   t.not(closedIn, undefined, 'closed while still trickling');
-  t.true((closedIn ?? Infinity) >= 700 && (closedIn ?? Infinity) < 2000, `closed after ${closedIn} ms`);
+  // Not before the deadline; after it, as soon as the (possibly loaded) event loop gets there.
+  t.true((closedIn ?? Infinity) >= 700 && (closedIn ?? Infinity) < 10_000, `closed after ${closedIn} ms`);
   t.is(a.ml.stats().drops.streamDeadline, 1);
 });
 
@@ -260,8 +270,8 @@ test('hostile packet: a compound of compressed parts that inflate to 20 MiB each
   for (let i = 0; i < n; i++) head.writeUInt16BE(part.length, 2 + 2 * i);
   const compound = Buffer.concat([head, ...Array.from({ length: n }, () => part)]);
   const start = Date.now();
-  await udpSend(a, compound);
-  t.log(`sent ${compound.length} bytes; member busy for about ${Date.now() - start - 200} ms`);
+  await udpSend(a, compound, { settled: () => a.ml.stats().drops.decompressCap >= 1 });
+  t.log(`sent ${compound.length} bytes; dropped within ${Date.now() - start} ms`);
   t.deepEqual(
     a.userMsgs.map((m) => m.length),
     [],
@@ -276,7 +286,7 @@ test('hostile packet: a compress message inside a compress message is rejected',
   const once = msg(MSG.compress, { Algo: 0, Buf: lzwCompress(ping) });
   t.is((await udpSend(a, once)).length, 1, 'one level is answered');
   const twice = msg(MSG.compress, { Algo: 0, Buf: lzwCompress(once) });
-  t.is((await udpSend(a, twice)).length, 0, 'two levels are not');
+  t.is((await udpSend(a, twice, { settled: () => a.ml.stats().drops.nestedCompress >= 1 })).length, 0, 'two levels are not');
   t.is(a.ml.stats().drops.nestedCompress, 1);
 });
 
@@ -287,7 +297,7 @@ test('wrong key: no membership, and exactly one warning naming the cause', async
   // A member of another cluster: its packets, then its join over TCP, all under one warning.
   const stranger = await startMember(t, {}, [randomBytes(16)]);
   // Loopback TCP leaves from 127.0.0.1 whatever address the stranger listens on: the same peer.
-  for (let i = 0; i < 20; i++) await udpSend(a, alive, other, '127.0.0.1');
+  for (let i = 0; i < 20; i++) await udpSend(a, alive, { ring: other, from: '127.0.0.1', settled: () => a.ml.stats().drops.decrypt >= i + 1 });
   await t.throwsAsync(stranger.ml.join([{ address: a.ip, port: a.port }]));
   t.is(a.ml.member('stranger0001'), undefined);
   t.deepEqual(a.ml.alive(), []);
