@@ -44,6 +44,9 @@ export interface ControllerEnv {
   networking: { sandboxes: SandboxNetworking; networks: TaskNetworks } | undefined;
   /** The engine network for a task berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode: 'bridge' | 'none';
+  /** Set when the task is on an overlay this node cannot plumb (no data plane): every step
+   *  that would run it fails with this error, and a container already running is stopped. */
+  unplumbable?: TaskError;
 }
 
 /** How long an inspect stays good enough for wait() to start from. */
@@ -112,6 +115,7 @@ export class DockerController implements Controller {
   }
 
   async prepare(signal: AbortSignal): Promise<void> {
+    if (this.env.unplumbable) throw this.env.unplumbable;
     const plan = this.plan();
     try {
       const files = await this.resolveFiles(plan, signal);
@@ -281,6 +285,7 @@ export class DockerController implements Controller {
   }
 
   async start(signal: AbortSignal): Promise<void> {
+    await this.refuseUnplumbable();
     const plan = this.plan();
     // After a host reboot the task directory is gone; put the files back before anything mounts them.
     if (!(await this.materialized(plan))) await this.materialize(plan, await this.resolveFiles(plan, signal));
@@ -411,6 +416,7 @@ export class DockerController implements Controller {
   }
 
   async wait(signal: AbortSignal): Promise<ExitStatus> {
+    await this.refuseUnplumbable();
     const plan = this.plan();
     const name = plan.container.name;
     // The inspect containerStatus() made as the task started serves: if the container has
@@ -468,6 +474,19 @@ export class DockerController implements Controller {
     if (unhealthy) throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode });
     if (exitCode !== 0) throw exitError(exitCode, after?.State.OOMKilled ?? false);
     return { exitCode: 0 };
+  }
+
+  /**
+   * A task resumed on a node that can no longer plumb its overlays (agentd restarted with the
+   * data plane off or failing) is stopped and fails naming the network, rather than run on cut
+   * off from its names, peers and load balancers; the manager places it elsewhere.
+   */
+  private async refuseUnplumbable(): Promise<void> {
+    const err = this.env.unplumbable;
+    if (!err) return;
+    await this.stopTask().catch(() => undefined);
+    await this.stopContainer(sandboxName(this.task), SANDBOX_STOP_S).catch(() => undefined);
+    throw err;
   }
 
   /** Stops one container: its stop signal, then SIGKILL when the grace period ends. */
