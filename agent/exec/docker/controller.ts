@@ -28,6 +28,9 @@ const HEALTH_EVENTS = ['health_status', 'die', 'destroy'];
 const HEALTHY = 'health_status: healthy';
 const UNHEALTHY = 'health_status: unhealthy';
 const UNHEALTHY_MESSAGE = 'container unhealthy';
+/** While a start waits for health and no event comes, the container is looked at this often. */
+const HEALTH_RECHECK_MS = 2_000;
+const RECHECK = Symbol('recheck');
 
 export interface ControllerEnv {
   docker: Docker;
@@ -346,27 +349,34 @@ export class DockerController implements Controller {
     this.env.networking?.sandboxes.setHealthy(this.task.id, healthy);
   }
 
-  /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
+  /**
+   * Resolves once the container reports healthy; stops it and fails when it reports unhealthy
+   * or exits. Events alone can miss the change: the engine answers an events request before it
+   * has subscribed it (moby's getEvents flushes the headers first), so a change right after the
+   * subscription can be lost, and the task would stay STARTING for good — holding a rolling
+   * update, which waits without a timeout for each new task to reach RUNNING. The container is
+   * looked at again every HEALTH_RECHECK_MS while no event comes.
+   */
   private async waitHealthy(id: string, signal: AbortSignal): Promise<void> {
     const ac = new AbortController();
     const stopFollowing = whenAborted(signal, () => ac.abort(signal.reason));
     try {
-      const events = await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal);
-      const now = await this.inspect(id);
-      if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
-      if (!now.State.Running) return this.exitedWhileStarting(now);
-      const status = healthStatus(now);
-      if (status === 'healthy') return this.setHealthy(true);
-      if (status === 'unhealthy') return await this.failUnhealthy();
-      for await (const ev of events) {
+      const events = (await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal))[Symbol.asyncIterator]();
+      if (await this.startVerdict(id)) return;
+      let next = events.next();
+      for (;;) {
+        const got = await Promise.race([next, sleep(HEALTH_RECHECK_MS, RECHECK, { signal: ac.signal })]);
+        if (got === RECHECK) {
+          if (await this.startVerdict(id)) return;
+          continue;
+        }
+        if (got.done) break;
+        next = events.next();
+        const ev = got.value;
         if (ev.Action === HEALTHY) return this.setHealthy(true);
         if (ev.Action === UNHEALTHY) return await this.failUnhealthy();
         if (ev.Action === 'destroy') throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
-        if (ev.Action === 'die') {
-          const after = await this.inspect(id);
-          if (!after) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
-          return this.exitedWhileStarting(after);
-        }
+        if (ev.Action === 'die' && (await this.startVerdict(id))) return;
       }
       if (signal.aborted) throw signal.reason;
       throw new TaskError('E_ENGINE', 'the engine closed the event stream while waiting for the container to become healthy', { temporary: true });
@@ -376,6 +386,24 @@ export class DockerController implements Controller {
       stopFollowing();
       ac.abort();
     }
+  }
+
+  /** What the container's state says of a start that waits for health: true when it is over
+   *  (healthy, or exited with 0); throws when it failed (exited non-zero, unhealthy, gone). */
+  private async startVerdict(id: string): Promise<boolean> {
+    const now = await this.inspect(id);
+    if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
+    if (!now.State.Running) {
+      this.exitedWhileStarting(now);
+      return true;
+    }
+    const status = healthStatus(now);
+    if (status === 'healthy') {
+      this.setHealthy(true);
+      return true;
+    }
+    if (status === 'unhealthy') await this.failUnhealthy();
+    return false;
   }
 
   private exitedWhileStarting(info: Docker.ContainerInspectInfo): void {
