@@ -10,6 +10,8 @@ import type Docker from 'dockerode';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
 import { waitFor } from '../../scripts/lib/exec.js';
 import { DockerExecutor } from '../../agent/exec/docker/executor.js';
+import { TaskRunner } from '../../agent/worker/task-runner.js';
+import { TaskState } from '../../agent/worker/task-state.js';
 import { listBerthContainers } from '../../agent/exec/docker/inventory.js';
 import { mountPoints } from '../../agent/exec/docker/task-dir.js';
 import { TaskError, type LogSubscription } from '../../agent/exec/executor.js';
@@ -259,6 +261,24 @@ test('health: with every engine event lost, start() still ends — healthy, exit
     t.is(bad?.code, 'E_UNHEALTHY');
   } finally {
     for (const c of controllers) await c.remove();
+  }
+});
+
+test('a shutdown request interrupts a start still waiting for health: the task reaches SHUTDOWN, not RUNNING first', async (t) => {
+  // A check that has not run yet (first probe after an hour): the start waits in "starting".
+  const task = makeTask({ args: ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"], healthcheck: health(['CMD', 'true'], 3_600_000, 1) } as never);
+  const states: number[] = [];
+  const runner = new TaskRunner(task, { state: TaskState.ASSIGNED, message: 'assigned', timestamp: new Date().toISOString() }, { executor: executor(), saveStatus: (_id, s) => states.push(s.state), log: () => undefined });
+  try {
+    await waitFor('the task STARTING', async () => states.includes(TaskState.STARTING), 30_000, 50);
+    const asked = Date.now();
+    runner.update({ ...task, desired_state: TaskState.SHUTDOWN } as never);
+    await waitFor('the task SHUTDOWN', async () => states.includes(TaskState.SHUTDOWN), 30_000, 50);
+    t.log(`STARTING → SHUTDOWN ${Date.now() - asked} ms after the request`);
+    t.false(states.includes(TaskState.RUNNING), 'never reported RUNNING');
+    t.is((await engine.docker(['inspect', '-f', '{{.State.Running}}', `web.1.${task.id}`])).stdout.trim(), 'false', 'its container is stopped');
+  } finally {
+    await runner.remove();
   }
 });
 
