@@ -4,7 +4,8 @@
 // (docker node inspect) lists no overlay driver; the resumed task — placed while the node could
 // plumb it — is stopped and fails with E_NETWORK_UNAVAILABLE's message naming the network and why
 // (docker service ps); and the manager, which places a task only on a node listing its networks'
-// drivers, keeps the replacement pending ("missing plugin") instead of sending it here.
+// drivers, keeps the replacement pending ("missing plugin") instead of sending it here. A data
+// plane that fails to open (an impossible --netns-dir) is described the same way.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
 import { startAgentd, waitConnected } from '../../scripts/lib/agentd.js';
@@ -74,4 +75,32 @@ test('with the data plane off: no overlay in the node description, a resumed ove
   t.regex(pending?.err ?? '', /no suitable node.*plugin/, "the manager's scheduler says why: the node lacks the overlay driver");
   const agentTasks = (await restarted.status()).tasks.filter((x) => x.id === replacement.id);
   t.deepEqual(agentTasks, [], 'the node never received it');
+});
+
+test('a data plane that fails to open: agentd says failed, the node lists no overlay driver, an overlay task pinned here is never placed', async (t) => {
+  // A netns dir that cannot be made (its parent is a device, not a directory): opening fails.
+  const cluster = await startBerthCluster(t, { extraArgs: ['--netns-dir', '/dev/null/berth-netns'] });
+  const d = cluster.manager.dockerd;
+  const nodeId = cluster.status.nodeId;
+  t.is(cluster.status.dataPlane, 'failed');
+  const plugins = JSON.parse((await d.docker(['node', 'inspect', '-f', '{{json .Description.Engine.Plugins}}', nodeId])).stdout) as Array<{ Type: string; Name: string }>;
+  t.deepEqual(plugins.filter((p) => p.Type === 'Network').map((p) => p.Name).sort(), ['bridge', 'host', 'null']);
+  t.regex(cluster.agentd.logs(), /data plane off: opening it failed/);
+
+  await d.docker(['network', 'create', '--driver', 'overlay', NETWORK]);
+  await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', SERVICE, '--network', NETWORK, '--constraint', `node.id==${nodeId}`, TEST_IMAGE, 'sh', '-c', IDLE]);
+  let last = '';
+  const pending = await waitFor(
+    'the task left pending by the scheduler',
+    async () => {
+      const out = (await d.docker(['service', 'ps', SERVICE, '--no-trunc', '--format', '{{.CurrentState}}|{{.Error}}|{{.Node}}'])).stdout.trim();
+      last = out;
+      return /^Pending.*\|.*no suitable node \(missing plugin/.test(out) ? out : undefined;
+    },
+    30_000,
+    250,
+  ).catch((err: Error) => t.fail(`${err.message}; last: ${last}`));
+  t.log(pending);
+  await sleep(PENDING_WATCH_MS);
+  t.deepEqual((await cluster.agentd.status()).tasks, [], 'the node never received it');
 });
