@@ -14,12 +14,14 @@ import { Session } from './session/session.js';
 import { StatusReporter } from './session/reporter.js';
 import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
 import { Worker } from './worker/worker.js';
-import { TaskStore } from './store/index.js';
+import { RetryingTaskStore, StateWrites, TaskStore, isIoError, type StateDirHealth } from './store/index.js';
 import { isLogSource, type Executor } from './exec/executor.js';
 import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
+import type { NetworkStatus } from '../netd/index.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
+import { AgentPhase, type AgentPhaseStatus } from './phase.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
@@ -44,7 +46,7 @@ export function knownManagers(config: Pick<AgentConfig, 'managers' | 'stateDir'>
  * stored tasks: their containers would look orphaned and running workloads would be killed.
  */
 export async function cleanupOrphans(
-  store: Pick<TaskStore, 'list' | 'recoveryLoss'>,
+  store: Pick<RetryingTaskStore, 'list' | 'recoveryLoss'>,
   executor: Pick<Executor, 'cleanupOrphans'>,
   nodeId: string,
   log: LogFn,
@@ -65,6 +67,9 @@ export async function cleanupOrphans(
 }
 
 export interface AgentStatus {
+  /** Where the node stands with its managers: joining, retrying (why, next attempt), connected, degraded. */
+  state: AgentPhaseStatus;
+  /** '' until the node has joined (and the fields below that come from its identity). */
   nodeId: string;
   hostname: string;
   clusterId: string;
@@ -79,17 +84,60 @@ export interface AgentStatus {
   timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number };
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
+  /** Whether agentd can write its state dir; degraded: writes wait and are retried (nothing unstored is reported). */
+  stateDir: StateDirHealth;
   networkKeys: number;
   dataPlane: string;
   /** The VIP load balancer in use (ipvs | nftables), when the data plane is on. */
   vipBackend: string | undefined;
+  /** The embedded DNS's counters (queries, forwarding, drops), when the data plane is on. */
+  dns: NetworkStatus['dns'] | undefined;
   tasks: ReturnType<Worker['tasks']>;
 }
+
+/** The reason a failed data plane gives for the degraded state. */
+export const DATA_PLANE_FAILED = 'data plane failed: tasks run without overlay networks or the embedded DNS (see the log)';
+
+/**
+ * The status before the agent has an identity and a worker (agentd answers agentctl from its
+ * first second): the phase, the configuration, nothing else yet.
+ */
+export function startingStatus(config: Pick<AgentConfig, 'hostname' | 'managers'>, phase: AgentPhase, dataPlane = 'off', stateDir: StateDirHealth = HEALTHY_STATE_DIR): AgentStatus {
+  const state = phase.status;
+  return {
+    state,
+    nodeId: '',
+    hostname: config.hostname,
+    clusterId: '',
+    role: '',
+    manager: state.manager,
+    connected: false,
+    sessionId: '',
+    availability: 'unknown',
+    nodeState: 'unknown',
+    managers: [...config.managers],
+    certificate: { notAfter: '', renewAt: undefined, fingerprint: '' },
+    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0 },
+    sessions: { opened: 0, failed: 0, lastError: state.lastError },
+    statusesReported: 0,
+    networkKeys: 0,
+    stateDir,
+    dataPlane,
+    dns: undefined,
+    vipBackend: undefined,
+    tasks: [],
+  };
+}
+
+const HEALTHY_STATE_DIR: StateDirHealth = { state: 'ok', since: undefined, lastError: undefined, pendingWrites: 0, failedAttempts: 0, degradedPeriods: 0, lastDegradedMs: undefined };
 
 export interface AgentDeps {
   /** Whether overlays and the embedded DNS are programmed (for status). */
   dataPlane?: 'on' | 'off' | 'failed';
+  /** The node's phase (joining, retrying, connected, degraded); agentd makes it before the agent, to answer from its first second. */
+  phase?: AgentPhase;
   vipBackend?: () => string | undefined;
+  dnsStats?: () => NetworkStatus['dns'] | undefined;
   docker: Docker;
   executor: Executor;
   log: LogFn;
@@ -97,7 +145,8 @@ export interface AgentDeps {
 
 export class Agent {
   private identity!: NodeIdentity;
-  private store!: TaskStore;
+  private store!: RetryingTaskStore;
+  private readonly writes: StateWrites;
   private worker!: Worker;
   private reporter!: StatusReporter;
   private remotes!: Remotes;
@@ -113,11 +162,32 @@ export class Agent {
   private joinMs: number | undefined;
   private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
   private description: NodeDescriptionIn | undefined;
+  readonly phase: AgentPhase;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
-  ) {}
+  ) {
+    this.phase = deps.phase ?? new AgentPhase();
+    this.writes = new StateWrites({
+      log: deps.log,
+      onProgress: () => {
+        this.worker?.storeProgressed();
+        this.reporter?.notify();
+      },
+      onHealthChange: () => this.updateDegraded(),
+    });
+    this.updateDegraded();
+  }
+
+  /** The phase's degraded reasons from what is failing now: the data plane, the state dir. */
+  private updateDegraded(): void {
+    const reasons: string[] = [];
+    if (this.deps.dataPlane === 'failed') reasons.push(DATA_PLANE_FAILED);
+    const dir = this.writes.health();
+    if (dir.state === 'degraded') reasons.push(`state dir writes failing (${dir.lastError ?? 'I/O error'}): tasks keep running, their statuses are reported once stored`);
+    this.phase.setDegraded(reasons);
+  }
 
   /** Resumed tasks whose sandboxes may own links (see Worker.tasksOwningSandboxes). */
   tasksOwningSandboxes(): string[] {
@@ -133,7 +203,8 @@ export class Agent {
     this.remotes = new Remotes(knownManagers(this.config));
     this.identity = loadIdentity(this.config.stateDir) ?? (await this.join());
     this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
-    this.store = TaskStore.open(join(this.config.stateDir, 'worker'));
+    const storeDir = join(this.config.stateDir, 'worker');
+    this.store = new RetryingTaskStore(() => TaskStore.open(storeDir), this.writes);
     this.reporter = new StatusReporter(this.store, this.deps.log);
     this.worker = new Worker({
       store: this.store,
@@ -151,8 +222,16 @@ export class Agent {
     await cleanupOrphans(this.store, this.deps.executor, this.identity.info.nodeId, this.deps.log);
   }
 
+  private savedManagers: string | undefined;
+
+  /** Called from the session's stream handler: a disk failure is retried, never thrown there. */
   private saveManagers(): void {
-    writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), JSON.stringify(this.remotes.list()), 0o600);
+    const list = JSON.stringify(this.remotes.list());
+    if (list === this.savedManagers) return;
+    this.writes.run(MANAGERS_FILE, () => {
+      writeFileAtomicSync(join(this.config.stateDir, MANAGERS_FILE), list, 0o600);
+      this.savedManagers = list;
+    });
   }
 
   private async join(): Promise<NodeIdentity> {
@@ -166,6 +245,7 @@ export class Agent {
     for (;;) {
       const manager = this.remotes.pick(last)!;
       const t0 = performance.now();
+      this.phase.attempting('join', manager);
       try {
         const id = await joinWithToken(this.config.stateDir, manager, token, this.stopping.signal);
         this.joinMs = performance.now() - t0;
@@ -176,6 +256,7 @@ export class Agent {
         last = manager;
         this.remotes.observe(manager, WEIGHT_FAILURE);
         const d = backoff.next();
+        this.phase.failed('join', manager, err.message, d);
         this.deps.log('warn', 'join failed; retrying', { manager, err: err.message, retryMs: d });
         await sleep(d, undefined, { signal: this.stopping.signal });
       }
@@ -197,6 +278,7 @@ export class Agent {
       const manager = this.remotes.pick(lastFailed);
       if (!manager) throw new ConfigError('E_NO_MANAGER', 'no manager address known');
       const startedAt = Date.now();
+      this.phase.attempting('session', manager);
       const session = new Session({
         manager,
         rootCaPem: this.identity.rootCaPem,
@@ -219,6 +301,7 @@ export class Agent {
         this.counters.opened++;
         this.remotes.observe(manager, WEIGHT_SUCCESS);
         lastFailed = undefined;
+        this.phase.sessionUp(manager);
         this.deps.log('info', 'session established', { manager, session: session.sessionId, openMs: Math.round(session.timings.openMs), heartbeatPeriodMs: session.timings.heartbeatPeriodMs });
         this.reporter.setSender(session);
         const logsStop = new AbortController();
@@ -243,6 +326,7 @@ export class Agent {
         if (Date.now() - startedAt > SESSION_HEALTHY_AFTER_MS) backoff.reset();
         const code = (err as { code?: string }).code;
         const delay = code === 'E_ASSIGNMENTS_OUT_OF_SYNC' || code === 'E_SESSION_RENEWED' ? 0 : backoff.next();
+        this.phase.failed('session', manager, (err as Error).message, delay);
         this.deps.log('warn', 'session ended; reconnecting', { manager, err: (err as Error).message, retryMs: delay });
         await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
@@ -279,7 +363,7 @@ export class Agent {
     if (root && root !== this.identity.rootCaPem && root !== this.announcedRoot) {
       this.announcedRoot = root;
       this.deps.log('info', 'root CA changed; renewing the node certificate', { manager });
-      saveRootCa(this.config.stateDir, root);
+      this.writes.run('root CA', () => saveRootCa(this.config.stateDir, root));
       void this.renew(root);
     }
   }
@@ -310,11 +394,13 @@ export class Agent {
       const manager = this.session?.manager ?? this.remotes.pick();
       if (!manager) throw new Error('no manager known');
       this.identity = await renewCertificate(this.config.stateDir, manager, this.identity, rootCaPem ?? this.identity.rootCaPem, this.stopping.signal);
+      this.writes.noteWritten('certificates');
       this.deps.log('info', 'node certificate renewed', { node: this.identity.info.nodeId, notAfter: this.identity.info.notAfter.toISOString() });
       this.scheduleRenewal();
       // The next session presents the new certificate.
       this.session?.fail(new SessionError('E_SESSION_RENEWED', 'certificate renewed; re-establishing the session'));
     } catch (err) {
+      if (isIoError(err)) this.writes.noteFailure('certificates', err);
       this.deps.log('warn', 'certificate renewal failed; will retry', { err: (err as Error).message });
       clearTimeout(this.renewTimer);
       this.renewTimer = setTimeout(() => void this.renew(rootCaPem), RENEW_RETRY_MS);
@@ -328,8 +414,13 @@ export class Agent {
   }
 
   status(): AgentStatus {
+    // Answered from the first second: before start() has an identity (joining, retrying).
+    if ((this.identity as NodeIdentity | undefined) === undefined || (this.worker as Worker | undefined) === undefined) {
+      return { ...startingStatus(this.config, this.phase, this.deps.dataPlane, this.writes.health()), managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
+    }
     const s = this.session;
     return {
+      state: this.phase.status,
       nodeId: this.identity.info.nodeId,
       hostname: this.config.hostname,
       clusterId: this.identity.info.clusterId,
@@ -344,9 +435,11 @@ export class Agent {
       timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,
+      stateDir: this.writes.health(),
       networkKeys: this.networkKeys,
       dataPlane: this.deps.dataPlane ?? 'off',
       vipBackend: this.deps.vipBackend?.(),
+      dns: this.deps.dnsStats?.(),
       tasks: this.worker.tasks(),
     };
   }
@@ -358,6 +451,8 @@ export class Agent {
     this.session?.close();
     await this.loopDone?.catch(() => undefined);
     await this.worker?.close();
+    const unwritten = this.writes.close();
+    if (unwritten > 0) this.deps.log('warn', 'stopping with state dir writes not done; the manager sends the tasks again and the runners redo their statuses', { writes: unwritten });
     this.store?.close();
   }
 }

@@ -5,6 +5,10 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { DEFAULT_NETNS_DIR, type LogLevel } from '../base/index.js';
 
+/** agentd's exit status for a configuration error (sysexits' EX_CONFIG); the unit's
+ *  RestartPreventExitStatus= names it, so systemd does not restart into the same error. */
+export const EXIT_CONFIG_ERROR = 78;
+
 const DEFAULT_STATE_DIR = '/var/lib/berth';
 export const DEFAULT_CONFIG_FILE = '/etc/berth/agentd.json';
 export const DEFAULT_CONTROL_SOCKET = '/run/berth/agentd.sock';

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { BerthError } from '../base/index.js';
@@ -16,9 +16,9 @@ const MIN_PORT = 0;
 const MAX_PORT = 65535;
 const MAX_BACKLOG = 2 ** 31 - 1;
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-// From source (tsx) this file sits in native/; compiled, in dist/native/ beside no build/.
-const NATIVE_DIRS = [HERE, resolve(HERE, '..', '..', 'native')];
+// build/ beside this module: native/build in the source tree, dist/native/build in the built
+// layout (scripts/build.sh copies the addon there), never the one from a source tree.
+const NATIVE_DIRS = [dirname(fileURLToPath(import.meta.url))];
 
 export type SocketType = 'udp' | 'tcp';
 
@@ -52,6 +52,7 @@ export type NativeErrorCode =
   | 'E_NETNS_DELETE'
   | 'E_NETLINK_SEND'
   | 'E_NETLINK_RECV'
+  | 'E_SEND'
   | 'E_NOMEM';
 
 /** A bad argument or a missing build: not temporary. A failed system call (the subclasses) is:
@@ -106,6 +107,7 @@ interface NativeAddon {
   netlinkTransactAsync(fd: number, request: Buffer): Promise<Buffer[] | NativeFailure>;
   createNetnsAt(path: string): true | NativeFailure;
   deleteNetnsAt(path: string): true | NativeFailure;
+  sendUnixDatagram(path: string, data: Buffer): true | NativeFailure;
 }
 
 let addon: NativeAddon | undefined;
@@ -276,4 +278,23 @@ export function deleteNetnsAt(path: string): void {
   checkPath('deleteNetnsAt', path);
   const r = loadAddon().deleteNetnsAt(path);
   if (r !== true) throw syscallFailure(`deleteNetnsAt(${path})`, r);
+}
+
+// ---- unix datagrams ---------------------------------------------------------------------
+
+/** The longest unix socket address (sun_path). */
+const UNIX_PATH_MAX = 108;
+
+/**
+ * Sends `data` as one datagram to the unix datagram socket at `path` (a leading '@' names the
+ * abstract namespace), as sd_notify(3) does: Node has no unix datagram sockets. Never blocks:
+ * a receiver whose queue is full fails with EAGAIN.
+ */
+export function sendUnixDatagram(path: string, data: Buffer): void {
+  checkPath('sendUnixDatagram', path);
+  if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
+    throw new NativeError('E_INVALID_ARGUMENT', `sendUnixDatagram: ${path} is longer than a unix socket address holds (${UNIX_PATH_MAX} bytes)`);
+  }
+  const r = loadAddon().sendUnixDatagram(path, data);
+  if (r !== true) throw syscallFailure(`sendUnixDatagram(${path})`, r, r.syscall === 'sendto' && errnoName(r.errno) === 'ECONNREFUSED' ? 'nothing listens on that socket' : undefined);
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // agentd: the berth node agent. Flags > environment (BERTH_*) > config file > defaults.
 import { existsSync, readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { BERTH_VERSION } from '../version.js';
-import { DEFAULT_CONFIG_FILE, configFromEnv, parseConfigFile, resolveConfig, type AgentConfig, type ConfigInput } from '../config.js';
+import { DEFAULT_CONFIG_FILE, EXIT_CONFIG_ERROR, configFromEnv, parseConfigFile, resolveConfig, type AgentConfig, type ConfigInput } from '../config.js';
 import { createLogger, type LogFn } from '../log.js';
-import { Agent, knownManagers } from '../agent.js';
+import { Agent, knownManagers, startingStatus } from '../agent.js';
+import { AgentPhase } from '../phase.js';
+import { SystemdNotifier } from '../systemd.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
+import { ensureSandboxImage } from '../exec/docker/sandbox-image.js';
 import { startControlServer } from '../control.js';
 import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
@@ -31,7 +34,8 @@ const program = new Command('agentd')
   .option('--lb-tcp-timeout <duration>', 'idle timeout of TCP connections through a VIP or published port (default 24h; IPVS default is 15m); env BERTH_LB_TCP_TIMEOUT')
   .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
   .option('--cleanup', "remove every kernel object berth owns on this host (overlay namespaces, load balancers, gateway bridge, host rules) and exit; run with agentd stopped")
-  .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`);
+  .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`)
+  .exitOverride();
 
 program.action(async (opts: Record<string, unknown>) => {
   const configPath = (opts.config as string | undefined) ?? process.env.BERTH_CONFIG ?? DEFAULT_CONFIG_FILE;
@@ -60,35 +64,101 @@ program.action(async (opts: Record<string, unknown>) => {
     await NetworkController.cleanup({ advertiseAddress: config.advertiseAddr ?? '127.0.0.1', netnsDir: config.netnsDir, log });
     return;
   }
+  const notifier = SystemdNotifier.fromEnv(process.env, log);
+  notifier.start();
+  installTestStallHook(log);
   // First, before networking, the engine or the state dir are touched: one agentd per state dir.
   const stateLock = lockStateDir(config.stateDir);
   process.once('exit', () => stateLock.release());
   if (stateLock.replacedStale) log('warn', 'replaced the state dir lock of an agentd that died without releasing it', { holderPid: stateLock.replacedStale.pid, lock: stateLock.path });
-  const docker = dockerClient(config.dockerHost);
-  const plane = await openNetworking(config, log);
-  const networking = plane.networking;
-  const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
-  const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-  const agent = new Agent(config, { docker, executor, log, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
-  await agent.start();
-  networking?.start(() => agent.tasksOwningSandboxes());
+
+  // The control socket answers from here on: while the data plane opens, while the node joins
+  // or retries its managers (agentctl status shows the phase, the last error, the next attempt).
+  const phase = new AgentPhase();
+  let agent: Agent | undefined;
+  let networking: NetworkController | undefined;
+  let dataPlane = config.dataPlane ? 'opening' : 'off';
   const control = await startControlServer(config.controlSocket, {
-    '/status': () => agent.status(),
-    '/tasks': () => agent.status().tasks,
+    '/status': () => agent?.status() ?? startingStatus(config, phase, dataPlane),
+    '/tasks': () => agent?.status().tasks ?? [],
     '/gossip': () => networking?.gossipStats() ?? null,
     '/networks': () => networking?.status() ?? null,
   });
-  log('info', 'agentd running', { node: agent.nodeId, control: config.controlSocket, version: BERTH_VERSION });
+  phase.onChange(() => notifier.status(phase.describe()));
+  notifier.status(config.dataPlane ? 'starting: opening the data plane' : 'starting');
+
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;
     stopping = true;
     log('info', 'stopping (tasks keep running)', { signal: sig });
-    void Promise.all([networking?.close(), agent.stop(), control.close()]).finally(() => process.exit(0));
+    notifier.stopping();
+    void Promise.all([networking?.close(), agent?.stop(), control.close()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    const docker = dockerClient(config.dockerHost);
+    const plane = await openNetworking(config, log);
+    networking = plane.networking;
+    dataPlane = networking ? 'on' : config.dataPlane ? 'failed' : 'off';
+    // Only tasks the data plane plumbs get a sandbox; without one the image is never used.
+    if (networking) {
+      await ensureSandboxImage(docker, { log }).then(
+        (r) => log(r === 'imported' ? 'info' : 'debug', r === 'imported' ? 'imported the sandbox image' : 'sandbox image present'),
+        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail until it is there', { err: err.message, code: err.code }),
+      );
+    }
+    const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
+    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
+    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
+    agent = node;
+    // Ready (for systemd) once a session is up and the data plane has its desired state back.
+    void Promise.all([sessionUp(phase), networking?.restored()]).then(() => {
+      if (stopping) return;
+      notifier.markReady(`ready; ${phase.describe()}`);
+      log('info', 'ready: session up, data plane restored', { state: phase.status.state });
+    });
+    await node.start();
+    networking?.start(() => node.tasksOwningSandboxes());
+    log('info', 'agentd running', { node: node.nodeId, control: config.controlSocket, version: BERTH_VERSION });
+  } catch (err) {
+    // A stop during the join aborts it: that is the stop, not a failure.
+    if (stopping) return;
+    await control.close();
+    throw err;
+  }
 });
+
+/** The first time the node has a session (connected or degraded). */
+function sessionUp(phase: AgentPhase): Promise<void> {
+  return new Promise((resolve) => {
+    const up = (state: string) => state === 'connected' || state === 'degraded';
+    if (up(phase.status.state)) resolve();
+    phase.onChange((s) => {
+      if (up(s.state)) resolve();
+    });
+  });
+}
+
+/**
+ * TEST-ONLY HOOK, off unless BERTH_TEST_STALL_ON_SIGUSR2_MS is set: SIGUSR2 then blocks the event
+ * loop for that many ms, as a stuck handler would, so the watchdog test can show keep-alives
+ * stop. An operator never sets it; unset, SIGUSR2 keeps Node's default.
+ */
+function installTestStallHook(log: LogFn): void {
+  const ms = Number(process.env.BERTH_TEST_STALL_ON_SIGUSR2_MS);
+  delete process.env.BERTH_TEST_STALL_ON_SIGUSR2_MS;
+  if (!Number.isFinite(ms) || ms <= 0) return;
+  process.on('SIGUSR2', () => {
+    log('warn', 'test hook: blocking the event loop', { ms });
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // busy: nothing else runs on this thread meanwhile
+    }
+  });
+}
 
 /** The node's networking (overlays, embedded DNS, gossip), or why there is none. A node that
  *  cannot open it still runs tasks on no overlay, and says so in its log, in agentctl status and
@@ -114,7 +184,11 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
 }
 
 program.parseAsync().catch((err: unknown) => {
+  // Usage errors: commander has printed them; help and --version end here too, with 0.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG_ERROR);
   const code = err instanceof BerthError ? ` [${err.code}]` : '';
   process.stderr.write(`agentd: ${(err as Error).message}${code}\n`);
-  process.exit(1);
+  // A configuration error ends agentd with its own status, which the unit's
+  // RestartPreventExitStatus= names: restarting cannot fix the configuration.
+  process.exit(err instanceof ConfigError ? EXIT_CONFIG_ERROR : 1);
 });

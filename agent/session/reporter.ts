@@ -16,6 +16,7 @@ const REPORT_RETRY_MS = 1_000;
 export interface ReporterStore {
   /** One entry per task with an unreported status: its newest. */
   unreported(): ReadonlyArray<{ id: string; seq: number; status: StoredStatus }>;
+  /** Never throws for the disk: a write it refuses is retried, and the status is left out of unreported() meanwhile. */
   markReported(id: string, seq: number): void;
   /** Resolves once every write so far is on disk. */
   durable(): Promise<void>;
@@ -47,7 +48,10 @@ export class StatusReporter {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.flush();
+      this.flush().catch((err: unknown) => {
+        this.log('error', 'task status report stopped on an unexpected error; will retry', { err: (err as Error).message });
+        setTimeout(() => this.notify(), REPORT_RETRY_MS).unref();
+      });
     }, REPORT_BATCH_DELAY_MS);
   }
 

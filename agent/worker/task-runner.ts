@@ -12,7 +12,7 @@ const RETRY_DELAY_MAX_MS = 10_000;
 
 export interface RunnerDeps {
   executor: Executor;
-  /** Persists and queues the status; throws if it would move backwards. */
+  /** Persists and queues the status (a write the disk refuses is retried, never thrown); throws if it would move backwards. */
   saveStatus(taskId: string, status: StoredStatus): void;
   log: LogFn;
 }
@@ -29,7 +29,11 @@ export class TaskRunner {
   constructor(task: Task, status: StoredStatus, private readonly deps: RunnerDeps) {
     this.task = task;
     this.status = status;
-    this.loopDone = this.loop();
+    // A throw here is a bug (the store retries what the disk refuses), yet it must not end
+    // agentd and every other task with it.
+    this.loopDone = this.loop().catch((err: unknown) => {
+      this.deps.log('error', 'task runner stopped on an unexpected error', { task: this.task.id, err: (err as Error).message });
+    });
   }
 
   get id(): string {

@@ -1,6 +1,8 @@
 // The worker applies assignments in order — secrets, configs, then tasks — persisting every
 // task before acting on it, and keeps one TaskRunner per task. On restart it resumes every
-// stored task from its stored status.
+// stored task from its stored status. A new task the disk cannot take yet waits, unstarted,
+// until the store holds it (storeProgressed); a known task's update and every status go on in
+// memory while the store retries their writes.
 import type { AssignmentsMessage, Config, Secret, Task } from '../proto/api.js';
 import type { Executor } from '../exec/executor.js';
 import { SessionError } from '../errors.js';
@@ -17,8 +19,10 @@ const REMOVE_RETRY_MAX_MS = 30_000;
 
 /** What the worker needs of the persistent store (agent/store implements it). */
 export interface WorkerStore {
-  putTask(id: string, task: unknown): void;
-  putStatus(id: string, status: StoredStatus): number;
+  /** Returns whether the store holds the task now; false: the write waits for the disk and is retried. */
+  putTask(id: string, task: unknown): boolean;
+  /** Never throws for the disk: a write it refuses is retried (agent/store RetryingTaskStore). */
+  putStatus(id: string, status: StoredStatus): void;
   remove(id: string): void;
   list(): ReadonlyArray<{ id: string; task: unknown; status?: StoredStatus | undefined }>;
 }
@@ -46,6 +50,8 @@ export class Worker {
   private readonly runners = new Map<string, TaskRunner>();
   /** Tasks we hold without a runner: rejected on arrival, or already terminal. */
   private readonly parked = new Map<string, { task: Task; status: StoredStatus }>();
+  /** New tasks whose record the store could not write yet: not run until it is stored. */
+  private readonly unstored = new Map<string, Task>();
   private lastResultsIn: string | undefined;
   private readonly retries = new Map<string, NodeJS.Timeout>();
   /** Ids of the secrets and configs handed to the executor's store: a COMPLETE set drops
@@ -111,7 +117,7 @@ export class Worker {
     }
     if (type === AssignmentsType.COMPLETE) {
       const keep = new Set(tasks.map((t) => t.id).filter(isUsableTaskId));
-      for (const id of [...this.runners.keys(), ...this.parked.keys()]) if (!keep.has(id)) removed.tasks.push(id);
+      for (const id of [...this.runners.keys(), ...this.parked.keys(), ...this.unstored.keys()]) if (!keep.has(id)) removed.tasks.push(id);
       const keepSecrets = new Set(secrets.map((s) => s.id));
       const keepConfigs = new Set(configs.map((c) => c.id));
       for (const id of this.held.secrets) if (!keepSecrets.has(id)) removed.secrets.push(id);
@@ -144,7 +150,12 @@ export class Worker {
       parked.task = task;
       return;
     }
-    this.deps.store.putTask(task.id, encodeTask(task));
+    if (!this.deps.store.putTask(task.id, encodeTask(task))) {
+      if (!this.unstored.has(task.id)) this.deps.log('warn', 'task not started: its record waits for the task store', { task: task.id });
+      this.unstored.set(task.id, task);
+      return;
+    }
+    this.unstored.delete(task.id);
     const problem = taskProblem(task);
     const managerStatus = fromWireStatus(task.status) ?? initialStatus();
     if (problem) {
@@ -155,6 +166,12 @@ export class Worker {
       return;
     }
     this.track(task, managerStatus);
+  }
+
+  /** The store wrote what waited: start the new tasks it now holds. */
+  storeProgressed(): void {
+    if (this.closed) return;
+    for (const task of [...this.unstored.values()]) this.upsert(task);
   }
 
   private track(task: Task, status: StoredStatus): void {
@@ -180,6 +197,11 @@ export class Worker {
   }
 
   private async removeTask(id: string): Promise<void> {
+    if (this.unstored.delete(id)) {
+      // Nothing ran; the removal also drops the record's write still waiting.
+      this.deps.store.remove(id);
+      return;
+    }
     const runner = this.runners.get(id);
     this.runners.delete(id);
     const parked = this.parked.get(id);
@@ -250,6 +272,7 @@ export class Worker {
       });
     for (const r of this.runners.values()) add(r.current.task, r.current.status);
     for (const p of this.parked.values()) add(p.task, p.status);
+    for (const task of this.unstored.values()) add(task, { ...(fromWireStatus(task.status) ?? initialStatus()), message: 'waiting for the task store (state dir degraded)' });
     return views.sort((a, b) => a.service.localeCompare(b.service) || a.slot.localeCompare(b.slot) || a.id.localeCompare(b.id));
   }
 

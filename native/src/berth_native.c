@@ -16,10 +16,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -742,6 +744,47 @@ static napi_value netlink_transact_async(napi_env env, napi_callback_info info) 
   return promise;
 }
 
+// ---- unix datagrams (sd_notify) -----------------------------------------------------------
+
+// (path, data: Buffer) -> true | failure. One datagram to a unix datagram socket, on a socket
+// opened for the call (as sd_notify does): the service manager's NOTIFY_SOCKET. A path that
+// starts with '@' names the abstract namespace. MSG_DONTWAIT: a full receiver fails the send
+// with EAGAIN instead of blocking the event loop.
+static napi_value send_unix_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  struct sockaddr_un addr;
+  char path[sizeof addr.sun_path + 1];
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc != 2 || !get_string(env, argv[0], path, sizeof path, "path")) {
+    if (argc != 2) napi_throw_type_error(env, "E_INVALID_ARGUMENT", "expected 2 arguments");
+    return NULL;
+  }
+  bool is_buffer = false;
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, "E_INVALID_ARGUMENT", "data must be a Buffer");
+    return NULL;
+  }
+  size_t path_len = strlen(path);
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, path_len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return failure_object(env, "E_SOCKET", errno, "socket");
+  ssize_t sent = sendto(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr, addr_len);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return failure_object(env, "E_SEND", err, "sendto");
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_get_boolean(env, true, &out), NULL);
+  return out;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"openSocketInNetns", NULL, open_socket_in_netns_sync, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -750,6 +793,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"netlinkTransactAsync", NULL, netlink_transact_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"createNetnsAt", NULL, create_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"deleteNetnsAt", NULL, delete_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendUnixDatagram", NULL, send_unix_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK_OR_RETURN(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);
   return exports;

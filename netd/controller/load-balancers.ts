@@ -42,6 +42,8 @@ interface NetworkLb {
   dirty: boolean;
   running: Promise<void> | undefined;
   lastError: string | undefined;
+  /** What the last successful apply put in the kernel: the services and their backend count. */
+  applied: { services: number; backends: number };
 }
 
 export interface LoadBalancersStatus {
@@ -93,7 +95,7 @@ export class LoadBalancers {
   private network(id: string, subnet = ''): NetworkLb {
     let n = this.networks.get(id);
     if (!n) {
-      n = { id, subnet, source: undefined, backends: new Map(), byService: new Map(), services: new Map(), stale: new Set(), changed: undefined, netnsPath: undefined, dirty: false, running: undefined, lastError: undefined };
+      n = { id, subnet, source: undefined, backends: new Map(), byService: new Map(), services: new Map(), stale: new Set(), changed: undefined, netnsPath: undefined, dirty: false, running: undefined, lastError: undefined, applied: { services: 0, backends: 0 } };
       this.networks.set(id, n);
     }
     if (subnet) n.subnet = subnet;
@@ -235,6 +237,7 @@ export class LoadBalancers {
       n.changed = undefined;
       if (n.source) await this.plane.setLoadBalancer(n.id, { sourceAddress: n.source, vips: [] });
       else await this.plane.setLoadBalancer(n.id, undefined).catch(() => undefined);
+      n.applied = { services: 0, backends: 0 };
       this.onApplied(n.id, []);
       return;
     }
@@ -243,15 +246,14 @@ export class LoadBalancers {
     // `changed` lets the backend touch only those services (undefined: it diffs everything).
     await this.vip.apply({ netnsPath, sourceAddress: n.source, subnet: n.subnet, services, ...(changed && n.netnsPath === netnsPath ? { changed } : {}) });
     n.netnsPath = netnsPath;
+    n.applied = { services: services.length, backends: services.reduce((a, x) => a + x.backends.length, 0) };
     this.onApplied(n.id, services);
   }
 
+  /** What each network's load balancer has in the kernel now (as last applied); a read only. */
   status(): LoadBalancersStatus {
     return {
-      networks: [...this.networks.values()].map((n) => {
-        const services = n.source ? this.servicesOf(n) : [];
-        return { id: n.id, source: n.source, services: services.length, backends: services.reduce((a, s) => a + s.backends.length, 0), ...(n.lastError ? { error: n.lastError } : {}) };
-      }),
+      networks: [...this.networks.values()].map((n) => ({ id: n.id, source: n.source, ...n.applied, ...(n.lastError ? { error: n.lastError } : {}) })),
     };
   }
 }

@@ -157,6 +157,8 @@ export class NetworkController implements SandboxNetworking {
   private readonly lbKeys = new Map<string, Array<{ network: string; key: string; task: TaskNetworks; attachment: TaskNetworkAttachment }>>();
   private reconciler: Reconciler | undefined;
   private unwatch: Array<() => void> = [];
+  private restoredSignal: () => void = () => undefined;
+  private readonly restoredOnce = new Promise<void>((resolve) => (this.restoredSignal = resolve));
 
   private readonly plane: OverlayPlane;
   private readonly dns: SandboxDns;
@@ -463,7 +465,8 @@ export class NetworkController implements SandboxNetworking {
         this.lbs?.release();
         await this.ports?.release();
       })
-      .catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }));
+      .catch((err: Error) => this.log('warn', 'host rules not written', { err: err.message }))
+      .finally(() => this.restoredSignal());
     // The overlay plane, then berth's host rules and every load balancer, put back as wanted.
     const whole = {
       reconcile: async () => {
@@ -475,6 +478,15 @@ export class NetworkController implements SandboxNetworking {
     };
     this.reconciler = new Reconciler(whole, { intervalMs: this.reconcileIntervalMs, ready, log: this.log });
     this.reconciler.start();
+  }
+
+  /**
+   * Resolves once start() has desired state back — resumed tasks plumbed again, the gossip's
+   * endpoints in, load balancers and published ports written — or has given up waiting for it
+   * (its bounds): what agentd waits for before it tells systemd it is ready.
+   */
+  restored(): Promise<void> {
+    return this.restoredOnce;
   }
 
   status(): NetworkStatus {

@@ -63,6 +63,8 @@ export interface GatewayJoin {
   address: string;
   /** The bridge's address: the sandbox's default gateway. */
   gateway: string;
+  /** Something of an existing join had to be put back (the link, its address, state or route). */
+  repaired: boolean;
 }
 
 function vethHash(key: string): string {
@@ -288,6 +290,7 @@ export class GatewayBridge {
         const remembered = this.joined.get(key);
         const address = kept ?? (remembered !== undefined && !taken.has(remembered) ? remembered : pickAddress(this.cidr, key, taken));
         if (address === undefined) throw new NetdError('E_ADDRESS_IN_USE', `gateway subnet ${this.subnet} has no free address left for ${key}`);
+        let repaired = !healthy && (port !== undefined || inner !== undefined || remembered !== undefined);
         if (!healthy) {
           if (port) await deleteLink(this.host, port.link.index, hostName);
           if (inner) await deleteLink(sb, inner.index, ifname);
@@ -297,11 +300,18 @@ export class GatewayBridge {
         }
         const hostPort = healthy ? port : await this.port(hostName);
         if (!hostPort) throw new NetdError('E_NETLINK', `${hostName} is missing in ${this.host.netnsPath} right after creation`);
-        if (!hostPort.link.up) await setUp(this.host, hostPort.link.index, hostName);
-        if (!hostPort.isolated) await this.isolate(hostPort.link.index, hostName);
-        await this.configureInside(sb, inner!, ifname, address, healthy ? inSubnet.map((a) => a.local) : []);
+        if (!hostPort.link.up) {
+          await setUp(this.host, hostPort.link.index, hostName);
+          repaired ||= healthy;
+        }
+        if (!hostPort.isolated) {
+          await this.isolate(hostPort.link.index, hostName);
+          repaired ||= healthy;
+        }
+        const changedInside = await this.configureInside(sb, inner!, ifname, address, healthy ? inSubnet.map((a) => a.local) : []);
+        repaired ||= healthy && changedInside;
         this.joined.set(key, address);
-        return { address: `${formatIpv4(address)}/${this.cidr.prefixLen}`, gateway: this.gateway };
+        return { address: `${formatIpv4(address)}/${this.cidr.prefixLen}`, gateway: this.gateway, repaired };
       } finally {
         await sb.close();
       }
@@ -329,10 +339,13 @@ export class GatewayBridge {
     }
   }
 
-  /** Exactly one subnet address on the link, the link up, the default route via the bridge. */
-  private async configureInside(sb: Rtnl, link: LinkView, ifname: string, address: number, present: readonly number[]): Promise<void> {
+  /** Exactly one subnet address on the link, the link up, the default route via the bridge.
+   *  Returns whether anything had to change. */
+  private async configureInside(sb: Rtnl, link: LinkView, ifname: string, address: number, present: readonly number[]): Promise<boolean> {
     const prefixLen = this.cidr.prefixLen;
+    let changed = false;
     for (const other of present.filter((a) => a !== address)) {
+      changed = true;
       await sb.tolerate(
         `delete ${formatIpv4(other)}/${prefixLen} from ${ifname}`,
         (o) => sb.rt.delAddress({ family: AF_INET, prefixlen: prefixLen, index: link.index }, { local: ipv4Bytes(other), address: ipv4Bytes(other) }, o),
@@ -340,15 +353,20 @@ export class GatewayBridge {
       );
     }
     if (!present.includes(address)) {
+      changed = true;
       await sb.call(
         `add ${formatIpv4(address)}/${prefixLen} to ${ifname}`,
         (o) => sb.rt.newAddress({ family: AF_INET, prefixlen: prefixLen, index: link.index }, { local: ipv4Bytes(address), address: ipv4Bytes(address) }, o),
         NLM_F_CREATE | NLM_F_REPLACE,
       );
     }
-    if (!link.up) await setUp(sb, link.index, ifname);
+    if (!link.up) {
+      changed = true;
+      await setUp(sb, link.index, ifname);
+    }
     // After the up: a link that was down had lost its routes.
     if (!(await hasDefaultRoute(sb, link.index, this.gatewayAddress))) {
+      changed = true;
       await sb.call(
         `default route via ${this.gateway} dev ${ifname}`,
         (o) =>
@@ -366,6 +384,7 @@ export class GatewayBridge {
       if (r.data.dstLen !== 0 || table !== RT_TABLE_MAIN || r.data.type !== 'UNICAST') continue;
       const ours = r.attrs.oif === link.index && r.attrs.gateway !== undefined && ipv4FromBytes(r.attrs.gateway) === this.gateway;
       if (ours) continue;
+      changed = true;
       await sb.tolerate(
         `delete another default route in ${sb.netnsPath}`,
         (o) =>
@@ -377,6 +396,7 @@ export class GatewayBridge {
         [...GONE, 'ESRCH'],
       );
     }
+    return changed;
   }
 
   /** Deletes the key's veth (both ends). */

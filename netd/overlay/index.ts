@@ -226,7 +226,7 @@ export class OverlayDataPlane {
       await this.gateway.ensure();
       for (const [key, m] of [...this.gatewayMembers]) {
         if (!existsSync(m.netnsPath)) continue;
-        await this.gateway.join(key, m.netnsPath, m.ifname);
+        if ((await this.gateway.join(key, m.netnsPath, m.ifname)).repaired) report.sandboxesRepaired++;
       }
       // The live set: read under the gateway's lock, so a join that began meanwhile counts.
       report.linksRemoved += await this.gateway.stray(this.gatewayKeys);

@@ -282,7 +282,9 @@ test.serial('after a restart (new objects) ensure/join keep the sandbox\'s addre
     ['task-one', fx.sb1, 'eth0'],
     ['ingress-sbox', fx.ingress, 'eth1'],
   ] as const) {
-    t.is(bare((await fx.gw.join(key, ns.path, ifname)).address), addrOf(key), key);
+    const j = await fx.gw.join(key, ns.path, ifname);
+    t.is(bare(j.address), addrOf(key), key);
+    t.false(j.repaired, `${key}: a healthy join is not counted as a repair`);
   }
   t.is(await linkIndex(fx.sb1.path, 'eth0'), before.index);
   t.is(await linkIndex(fx.h0.netnsPath, gatewayVethName('task-one')), before.hostIndex);
@@ -297,7 +299,10 @@ test.serial('a join repairs a deleted default route and a lost address without r
   const index = await linkIndex(fx.sb2.path, 'eth0');
   await inNs(fx.sb2.path, 'ip', ['route', 'replace', 'default', 'dev', 'lo']);
   await inNs(fx.sb2.path, 'ip', ['addr', 'flush', 'dev', 'eth0']);
-  t.is(bare((await fx.gw.join('task-two', fx.sb2.path, 'eth0')).address), addrOf('task-two'));
+  const j = await fx.gw.join('task-two', fx.sb2.path, 'eth0');
+  t.is(bare(j.address), addrOf('task-two'));
+  t.true(j.repaired, 'the join says it repaired the sandbox');
+  t.false((await fx.gw.join('task-two', fx.sb2.path, 'eth0')).repaired, 'a second join finds nothing to repair');
   t.is(await linkIndex(fx.sb2.path, 'eth0'), index);
   const routes = (await inNs(fx.sb2.path, 'ip', ['route', 'show', 'default'])).trim().split('\n');
   t.deepEqual(routes.map((r) => r.split(' ').slice(0, 5).join(' ')), [`default via ${GATEWAY} dev eth0`]);
@@ -314,7 +319,9 @@ test.serial('a bridge deleted behind berth\'s back: ensure re-makes it, joins re
     ['task-two', fx.sb2, 'eth0'],
     ['ingress-sbox', fx.ingress, 'eth1'],
   ] as const) {
-    t.is(bare((await fx.gw.join(key, ns.path, ifname)).address), addrOf(key), key);
+    const j = await fx.gw.join(key, ns.path, ifname);
+    t.is(bare(j.address), addrOf(key), key);
+    t.true(j.repaired, `${key}: its link went with the bridge and was re-made`);
   }
   t.is(await ask(fx.sb1.path, fx.outside.address, OUTSIDE_PORT), `outside ${fx.h0.address}`);
   t.is(await ask(fx.outside.netnsPath, fx.h0.address, HOST_PUBLISHED), `task-one ${fx.outside.address}`);

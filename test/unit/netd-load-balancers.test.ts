@@ -69,7 +69,7 @@ function setup() {
     await net.settled();
     return applied.get(`/ns/${id}`)?.services.map((s) => ({ key: s.key, vip: s.vip, ports: s.ports, backends: s.backends }));
   };
-  return { net, backends, lbAddresses, applied, redirects };
+  return { net, lbs, backends, lbAddresses, applied, redirects };
 }
 
 const nodeAttachment = (n: ReturnType<typeof network>, address: string) => {
@@ -141,4 +141,20 @@ test('refused before anything is plumbed: an encrypted network, an unknown proto
     net.attach(task('t3', '10.9.0.7', { ports: [{ protocol: 0, target_port: 80, published_port: 8080, publish_mode: 0 }, { protocol: 0, target_port: 81, published_port: 8080, publish_mode: 0 }] }), '/proc/1/ns/net', { healthy: true }),
     { code: 'E_PORT_CONFLICT', message: /port 8080\/tcp is published twice/ },
   );
+});
+
+test('status reports what the last apply put in the kernel, and reading it changes nothing', async (t) => {
+  const { net, lbs, backends, applied } = setup();
+  await net.setNodeAttachments([nodeAttachment(network(NET), '10.9.0.3')]);
+  await net.attach(task('t1', '10.9.0.5'), '/proc/1/ns/net', { healthy: true });
+  await backends();
+  const lbStatus = () => lbs.status().networks.find((n) => n.id === NET);
+  t.like(lbStatus(), { services: 1, backends: 1 });
+  // A remote backend arrives; until its apply ran, status still says what the kernel has.
+  net.setRemote(NET, 'k-remote', { name: 'web.2.x', serviceName: 'web', serviceId: 'svc-web', virtualIp: '10.9.0.2', endpointIp: '10.9.0.7', aliases: [], taskAliases: [], serviceDisabled: false });
+  t.like(lbStatus(), { services: 1, backends: 1 }, 'not yet applied');
+  const specsBefore = applied.size;
+  t.deepEqual((await backends())?.[0]?.backends, [{ ip: '10.9.0.5', weight: 1 }, { ip: '10.9.0.7', weight: 1 }]);
+  t.is(applied.size, specsBefore);
+  t.like(lbStatus(), { services: 1, backends: 2 });
 });

@@ -19,7 +19,7 @@ function setup() {
   const dependencies = new InMemoryDependencies();
   // No task is assigned here: the executor is never asked for a controller.
   const executor = { dependencies } as unknown as Executor;
-  const store: WorkerStore = { putTask: () => undefined, putStatus: () => 0, remove: () => undefined, list: () => [] };
+  const store: WorkerStore = { putTask: () => true, putStatus: () => undefined, remove: () => undefined, list: () => [] };
   const worker = new Worker({ store, executor, onStatus: () => undefined, log: () => undefined });
   return { dependencies, worker };
 }
