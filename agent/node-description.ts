@@ -4,8 +4,11 @@ import si from 'systeminformation';
 import type Docker from 'dockerode';
 import type { NodeDescriptionIn } from './proto/api.js';
 
-// What the Docker executor supports; Docker's own worker reports the same built-ins.
-const NETWORK_PLUGINS = ['bridge', 'host', 'null', 'overlay'];
+// What the Docker executor supports; Docker's own worker reports the same built-ins. The
+// manager's scheduler places a task only on a node listing every network driver the task's
+// networks use, so overlay is listed only when this node can plumb overlays (netd's data plane up).
+const ENGINE_NETWORK_PLUGINS = ['bridge', 'host', 'null'];
+const OVERLAY_PLUGIN = 'overlay';
 const VOLUME_PLUGINS = ['local'];
 
 export interface HostInventory {
@@ -44,7 +47,13 @@ export async function engineInventory(docker: Docker): Promise<EngineInventory> 
   return { version: info.ServerVersion ?? 'unknown', labels, logDrivers: info.Plugins?.Log ?? [] };
 }
 
-export function buildNodeDescription(host: HostInventory, engine: EngineInventory, tls?: NodeDescriptionIn['tls_info']): NodeDescriptionIn {
+export interface NodeAbilities {
+  /** Whether this node programs overlay networks (agentd's data plane is up). */
+  overlay: boolean;
+}
+
+export function buildNodeDescription(host: HostInventory, engine: EngineInventory, abilities: NodeAbilities, tls?: NodeDescriptionIn['tls_info']): NodeDescriptionIn {
+  const networkPlugins = abilities.overlay ? [...ENGINE_NETWORK_PLUGINS, OVERLAY_PLUGIN] : ENGINE_NETWORK_PLUGINS;
   return {
     hostname: host.hostname,
     platform: { architecture: host.architecture, os: host.os },
@@ -53,7 +62,7 @@ export function buildNodeDescription(host: HostInventory, engine: EngineInventor
       engine_version: engine.version,
       labels: engine.labels,
       plugins: [
-        ...NETWORK_PLUGINS.map((name) => ({ type: 'Network', name })),
+        ...networkPlugins.map((name) => ({ type: 'Network', name })),
         ...VOLUME_PLUGINS.map((name) => ({ type: 'Volume', name })),
         ...engine.logDrivers.map((name) => ({ type: 'Log', name })),
       ],

@@ -2,7 +2,7 @@
 // executor's SandboxNetworking, network bootstrap keys, restore and reconcile); the overlay
 // plane, the gossip and the DNS are the controller's to use.
 export { NetworkController, type NetworkControllerOptions, type NetworkStatus, type NodeNetworkAttachment, type SandboxNetworking } from './controller/network-controller.js';
-export type { TaskNetwork, TaskNetworkAttachment, TaskNetworks, TaskPort } from './controller/task-networks.js';
+export { overlayAttachments, type TaskNetwork, type TaskNetworkAttachment, type TaskNetworks, type TaskPort } from './controller/task-networks.js';
 export type { GossipStats, NetworkKey } from './gossip/index.js';
 export { NetdError, NetdValidationError, NetworkNotFoundError, ReconcileError, type NetdErrorCode } from './errors.js';
 export type { ReconcileReport } from './types.js';

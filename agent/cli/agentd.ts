@@ -100,7 +100,8 @@ program.action(async (opts: Record<string, unknown>) => {
 
   try {
     const docker = dockerClient(config.dockerHost);
-    networking = config.dataPlane ? await openNetworking(config, log) : undefined;
+    const plane = await openNetworking(config, log);
+    networking = plane.networking;
     dataPlane = networking ? 'on' : config.dataPlane ? 'failed' : 'off';
     // Only tasks the data plane plumbs get a sandbox; without one the image is never used.
     if (networking) {
@@ -110,7 +111,7 @@ program.action(async (opts: Record<string, unknown>) => {
       );
     }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
-    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
+    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
     const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.
@@ -159,22 +160,27 @@ function installTestStallHook(log: LogFn): void {
   });
 }
 
-/** The node's networking (overlays, embedded DNS, gossip). A node that cannot open it still runs
- *  tasks (without overlay networking), and says so in its log and in agentctl status. */
-async function openNetworking(config: AgentConfig, log: LogFn): Promise<NetworkController | undefined> {
+/** The node's networking (overlays, embedded DNS, gossip), or why there is none. A node that
+ *  cannot open it still runs tasks on no overlay, and says so in its log, in agentctl status and
+ *  in its description to the manager (no overlay driver); a task on an overlay fails naming it. */
+async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networking: NetworkController } | { networking: undefined; reason: string }> {
+  if (!config.dataPlane) return { networking: undefined, reason: "agentd's data plane is off (--no-data-plane / BERTH_DATA_PLANE=false)" };
   const managers = knownManagers(config);
   const advertiseAddress = config.advertiseAddr ?? (managers[0] ? await localAddressToward(managers[0]) : undefined);
   if (!advertiseAddress) {
     log('warn', 'data plane off: no advertise address (pass --advertise-addr)');
-    return undefined;
+    return { networking: undefined, reason: "agentd's data plane failed to start: no advertise address (pass --advertise-addr)" };
   }
   // Gossip runs on its own port on the managers' hosts.
   const gossipSeeds = () => knownManagers(config).map((m) => splitHostPort(m)?.host ?? m);
   const lbTimeouts = { ...(config.lbTcpTimeoutS ? { tcp: config.lbTcpTimeoutS } : {}), ...(config.lbUdpTimeoutS ? { udp: config.lbUdpTimeoutS } : {}) };
-  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, log }).catch((err: Error) => {
-    log('error', 'data plane off: opening it failed; tasks run without overlay networks', { err: err.message });
-    return undefined;
-  });
+  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, log }).then(
+    (networking) => ({ networking }),
+    (err: Error) => {
+      log('error', 'data plane off: opening it failed; tasks on overlay networks fail on this node', { err: err.message });
+      return { networking: undefined, reason: `agentd's data plane failed to start (${err.message}); agentd's log says more` };
+    },
+  );
 }
 
 program.parseAsync().catch((err: unknown) => {

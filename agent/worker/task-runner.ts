@@ -48,8 +48,11 @@ export class TaskRunner {
   update(task: Task): void {
     const raisedTo = task.desired_state as number;
     this.task = task;
-    // A wait on a running container must yield to a shutdown request.
-    if (raisedTo >= TaskState.SHUTDOWN && this.inflight && this.inflightOp === 'wait') this.inflight.abort();
+    // Any step in flight yields to a shutdown request (SwarmKit cancels the outstanding
+    // operation too): a start waiting for a health that never comes, or a prepare pulling an
+    // image, would otherwise hold the task below SHUTDOWN — and the manager's updater waits for
+    // the old task of a slot to stop before it starts the new one. A shutdown runs to its end.
+    if (raisedTo >= TaskState.SHUTDOWN && this.inflight && this.inflightOp !== 'shutdown') this.inflight.abort();
     this.wake?.();
   }
 

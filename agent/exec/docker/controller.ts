@@ -28,6 +28,9 @@ const HEALTH_EVENTS = ['health_status', 'die', 'destroy'];
 const HEALTHY = 'health_status: healthy';
 const UNHEALTHY = 'health_status: unhealthy';
 const UNHEALTHY_MESSAGE = 'container unhealthy';
+/** While a start waits for health and no event comes, the container is looked at this often. */
+const HEALTH_RECHECK_MS = 2_000;
+const RECHECK = Symbol('recheck');
 
 export interface ControllerEnv {
   docker: Docker;
@@ -44,6 +47,9 @@ export interface ControllerEnv {
   networking: { sandboxes: SandboxNetworking; networks: TaskNetworks } | undefined;
   /** The engine network for a task berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode: 'bridge' | 'none';
+  /** Set when the task is on an overlay this node cannot plumb (no data plane): every step
+   *  that would run it fails with this error, and a container already running is stopped. */
+  unplumbable?: TaskError;
 }
 
 /** How long an inspect stays good enough for wait() to start from. */
@@ -112,6 +118,7 @@ export class DockerController implements Controller {
   }
 
   async prepare(signal: AbortSignal): Promise<void> {
+    if (this.env.unplumbable) throw this.env.unplumbable;
     const plan = this.plan();
     try {
       const files = await this.resolveFiles(plan, signal);
@@ -281,6 +288,7 @@ export class DockerController implements Controller {
   }
 
   async start(signal: AbortSignal): Promise<void> {
+    await this.refuseUnplumbable();
     const plan = this.plan();
     // After a host reboot the task directory is gone; put the files back before anything mounts them.
     if (!(await this.materialized(plan))) await this.materialize(plan, await this.resolveFiles(plan, signal));
@@ -341,27 +349,34 @@ export class DockerController implements Controller {
     this.env.networking?.sandboxes.setHealthy(this.task.id, healthy);
   }
 
-  /** Resolves once the container reports healthy; stops it and fails when it reports unhealthy. */
+  /**
+   * Resolves once the container reports healthy; stops it and fails when it reports unhealthy
+   * or exits. Events alone can miss the change: the engine answers an events request before it
+   * has subscribed it (moby's getEvents flushes the headers first), so a change right after the
+   * subscription can be lost, and the task would stay STARTING for good — holding a rolling
+   * update, which waits without a timeout for each new task to reach RUNNING. The container is
+   * looked at again every HEALTH_RECHECK_MS while no event comes.
+   */
   private async waitHealthy(id: string, signal: AbortSignal): Promise<void> {
     const ac = new AbortController();
     const stopFollowing = whenAborted(signal, () => ac.abort(signal.reason));
     try {
-      const events = await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal);
-      const now = await this.inspect(id);
-      if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
-      if (!now.State.Running) return this.exitedWhileStarting(now);
-      const status = healthStatus(now);
-      if (status === 'healthy') return this.setHealthy(true);
-      if (status === 'unhealthy') return await this.failUnhealthy();
-      for await (const ev of events) {
+      const events = (await containerEvents(this.docker, { container: [id], event: HEALTH_EVENTS }, ac.signal))[Symbol.asyncIterator]();
+      if (await this.startVerdict(id)) return;
+      let next = events.next();
+      for (;;) {
+        const got = await Promise.race([next, sleep(HEALTH_RECHECK_MS, RECHECK, { signal: ac.signal })]);
+        if (got === RECHECK) {
+          if (await this.startVerdict(id)) return;
+          continue;
+        }
+        if (got.done) break;
+        next = events.next();
+        const ev = got.value;
         if (ev.Action === HEALTHY) return this.setHealthy(true);
         if (ev.Action === UNHEALTHY) return await this.failUnhealthy();
         if (ev.Action === 'destroy') throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
-        if (ev.Action === 'die') {
-          const after = await this.inspect(id);
-          if (!after) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} was removed while starting`);
-          return this.exitedWhileStarting(after);
-        }
+        if (ev.Action === 'die' && (await this.startVerdict(id))) return;
       }
       if (signal.aborted) throw signal.reason;
       throw new TaskError('E_ENGINE', 'the engine closed the event stream while waiting for the container to become healthy', { temporary: true });
@@ -371,6 +386,24 @@ export class DockerController implements Controller {
       stopFollowing();
       ac.abort();
     }
+  }
+
+  /** What the container's state says of a start that waits for health: true when it is over
+   *  (healthy, or exited with 0); throws when it failed (exited non-zero, unhealthy, gone). */
+  private async startVerdict(id: string): Promise<boolean> {
+    const now = await this.inspect(id);
+    if (!now) throw new TaskError('E_NO_CONTAINER', `container ${this.plan().container.name} vanished while starting`);
+    if (!now.State.Running) {
+      this.exitedWhileStarting(now);
+      return true;
+    }
+    const status = healthStatus(now);
+    if (status === 'healthy') {
+      this.setHealthy(true);
+      return true;
+    }
+    if (status === 'unhealthy') await this.failUnhealthy();
+    return false;
   }
 
   private exitedWhileStarting(info: Docker.ContainerInspectInfo): void {
@@ -411,6 +444,7 @@ export class DockerController implements Controller {
   }
 
   async wait(signal: AbortSignal): Promise<ExitStatus> {
+    await this.refuseUnplumbable();
     const plan = this.plan();
     const name = plan.container.name;
     // The inspect containerStatus() made as the task started serves: if the container has
@@ -468,6 +502,19 @@ export class DockerController implements Controller {
     if (unhealthy) throw new TaskError('E_UNHEALTHY', UNHEALTHY_MESSAGE, { exitCode });
     if (exitCode !== 0) throw exitError(exitCode, after?.State.OOMKilled ?? false);
     return { exitCode: 0 };
+  }
+
+  /**
+   * A task resumed on a node that can no longer plumb its overlays (agentd restarted with the
+   * data plane off or failing) is stopped and fails naming the network, rather than run on cut
+   * off from its names, peers and load balancers; the manager places it elsewhere.
+   */
+  private async refuseUnplumbable(): Promise<void> {
+    const err = this.env.unplumbable;
+    if (!err) return;
+    await this.stopTask().catch(() => undefined);
+    await this.stopContainer(sandboxName(this.task), SANDBOX_STOP_S).catch(() => undefined);
+    throw err;
   }
 
   /** Stops one container: its stop signal, then SIGKILL when the grace period ends. */

@@ -78,9 +78,11 @@ export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
 }
 
 /**
- * Subscribes to container events matching `filters` and resolves once the engine answered,
- * so a caller can inspect the current state afterwards without missing a change. The
- * iterable ends (or throws) if the engine goes away, and ends quietly when `signal` aborts.
+ * Subscribes to container events matching `filters` and resolves once the engine answered.
+ * The engine answers before it has subscribed the request (moby's events handler flushes the
+ * headers first), so an event right after this resolves can still be lost: a caller that must
+ * not miss a change looks at the container again now and then too. The iterable ends (or
+ * throws) if the engine goes away, and ends quietly when `signal` aborts.
  */
 export async function containerEvents(docker: Docker, filters: EventFilter, signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
   const opts = { filters: { type: ['container'], ...filters }, abortSignal: signal };

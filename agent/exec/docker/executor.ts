@@ -5,8 +5,8 @@ import Docker from 'dockerode';
 import type { LogMessageIn, Node, NodeDescriptionIn, Task } from '../../proto/api.js';
 import { buildNodeDescription, engineInventory, hostInventory } from '../../node-description.js';
 import type { LogFn } from '../../../base/index.js';
-import type { NetworkKey, NodeNetworkAttachment, SandboxNetworking } from '../../../netd/index.js';
-import type { Executor, LogSource, LogSubscription } from '../executor.js';
+import { overlayAttachments, type NetworkKey, type NodeNetworkAttachment, type SandboxNetworking, type TaskNetworkAttachment } from '../../../netd/index.js';
+import { TaskError, type Executor, type LogSource, type LogSubscription } from '../executor.js';
 import { InMemoryDependencies } from '../dependencies.js';
 import { templateContext, type NodeInfo } from './container-config.js';
 import { expandTemplate } from './templates.js';
@@ -18,6 +18,7 @@ import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 import { SANDBOX_IMAGE } from './sandbox-image.js';
 
 const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
+const NO_DATA_PLANE = "agentd's data plane is not running";
 
 export interface DockerExecutorOptions {
   /** Where per-task tmpfs directories are mounted (default /run/berth/tasks). */
@@ -32,6 +33,9 @@ export interface DockerExecutorOptions {
   dependencyWaitMs?: number;
   /** The node's overlay + DNS plumbing (netd's controller); a task it wants gets a sandbox it plumbs. */
   networking?: SandboxNetworking & { setNetworkBootstrapKeys(keys: readonly NetworkKey[]): void; setNodeAttachments(a: readonly NodeNetworkAttachment[]): Promise<void> };
+  /** Why there is no `networking` (the data plane is off, or failed to open): a task on an
+   *  overlay then fails with this reason instead of running without its networks. */
+  noNetworkingReason?: string;
   /** The engine network for tasks berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode?: 'bridge' | 'none';
   log?: LogFn;
@@ -59,7 +63,7 @@ export class DockerExecutor implements Executor, LogSource {
 
   async describe(): Promise<NodeDescriptionIn> {
     const [host, engine] = await Promise.all([hostInventory(''), engineInventory(this.docker)]);
-    return buildNodeDescription(host, engine);
+    return buildNodeDescription(host, engine, { overlay: this.opts.networking !== undefined });
   }
 
   private node(task: Task): NodeInfo {
@@ -80,8 +84,8 @@ export class DockerExecutor implements Executor, LogSource {
   controller(task: Task): DockerController {
     // A sandbox costs a second container start: only tasks berth plumbs get one by default.
     const sandboxes = this.opts.networking;
-    const networks = sandboxes ? taskNetworksOf(task, { hostname: this.expandedHostname(task) }) : undefined;
-    const networking = sandboxes && networks && sandboxes.wants(networks) ? { sandboxes, networks } : undefined;
+    const networks = taskNetworksOf(task, { hostname: this.expandedHostname(task) });
+    const networking = sandboxes && sandboxes.wants(networks) ? { sandboxes, networks } : undefined;
     const sandboxed = this.opts.sandbox === true || networking !== undefined;
     return new DockerController(
       {
@@ -93,6 +97,7 @@ export class DockerExecutor implements Executor, LogSource {
         dependencyWaitMs: this.opts.dependencyWaitMs ?? DEFAULT_DEPENDENCY_WAIT_MS,
         networking,
         defaultNetworkMode: this.opts.defaultNetworkMode ?? 'bridge',
+        ...(sandboxes ? {} : { unplumbable: unplumbableNetworkError(overlayAttachments(networks), this.opts.noNetworkingReason) }),
       },
       task,
     );
@@ -113,4 +118,20 @@ export class DockerExecutor implements Executor, LogSource {
   cleanupOrphans(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {
     return cleanupOrphans(this.docker, this.taskDirs, keepTaskIds, nodeId);
   }
+}
+
+/**
+ * The error of a task on an overlay this node cannot plumb (its data plane is off or failed),
+ * naming the network and why; undefined when the task is on no overlay. Such a task reaches a
+ * node only when the manager placed it before the node stopped advertising the overlay driver
+ * (a restart with the data plane off, say): it fails rather than run cut off from its networks.
+ */
+export function unplumbableNetworkError(overlays: readonly TaskNetworkAttachment[], reason = NO_DATA_PLANE): TaskError | undefined {
+  const first = overlays[0];
+  if (!first) return undefined;
+  const names = overlays.map((a) => `"${a.network.name}" (${a.network.id})`).join(', ');
+  return new TaskError(
+    'E_NETWORK_UNAVAILABLE',
+    `overlay network ${names}: this node cannot plumb overlays: ${reason}; run agentd with its data plane on, or constrain the service to nodes that have it`,
+  );
 }
