@@ -166,6 +166,8 @@ export interface VipView {
 }
 
 export class NetworkController implements SandboxNetworking {
+  /** The underlay this controller opened on (set by open()): for agentctl doctor. */
+  underlay: { advertiseAddress: string; overlayMtu: number } | undefined;
   /** Names of services and networks seen in tasks and endpoints, for agentctl (ids → names). */
   private readonly names = new Map<string, string>();
   /** Health of each published task: a re-attach (start, wait, a new sandbox) keeps it. */
@@ -229,6 +231,7 @@ export class NetworkController implements SandboxNetworking {
     // The callback runs only after an apply, long after `controller` is assigned.
     const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller.lbApplied(network, services));
     const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
+    controller.underlay = { advertiseAddress, overlayMtu: plane.mtu };
     // Until start() has the resumed tasks back, the kernel keeps balancing as the last process left it.
     lbs.hold();
     controller.ports?.hold();
