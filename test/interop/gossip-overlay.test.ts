@@ -73,7 +73,7 @@ test('a berth task and a Docker task on one overlay reach each other across node
   t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
   t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
   // agentctl networks: the overlay with our sandbox and the Docker node's endpoint, the names held.
-  const nets = JSON.parse((await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'networks'], { cwd: PROJECT_ROOT })).stdout) as NetworkStatus;
+  const nets = JSON.parse((await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'networks', '--json'], { cwd: PROJECT_ROOT })).stdout) as NetworkStatus;
   t.log(JSON.stringify(nets.overlay));
   const mesh = nets.overlay.networks.find((n) => n.sandboxes > 0);
   t.truthy(mesh, JSON.stringify(nets.overlay));
