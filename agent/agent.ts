@@ -22,6 +22,10 @@ import type { NetworkStatus } from '../netd/index.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
 import { AgentPhase, type AgentPhaseStatus } from './phase.js';
+import { ClockSkew, type ClockSkewEstimate } from './clock-skew.js';
+import { AssignmentsType, TaskState } from './proto/enums.js';
+import type { AssignmentsMessage } from './proto/api.js';
+import type { TaskDetail } from './worker/worker.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
@@ -163,6 +167,7 @@ export class Agent {
   private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
   private description: NodeDescriptionIn | undefined;
   readonly phase: AgentPhase;
+  private readonly skew = new ClockSkew();
 
   constructor(
     private readonly config: AgentConfig,
@@ -290,7 +295,10 @@ export class Agent {
         }),
         handlers: {
           onSessionMessage: (m) => this.onSessionMessage(m, manager),
-          onAssignments: (m) => this.worker.assign(m),
+          onAssignments: (m) => {
+            this.observeSkew(m, Date.now());
+            return this.worker.assign(m);
+          },
         },
         log: this.deps.log,
       });
@@ -331,6 +339,31 @@ export class Agent {
         await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
+  }
+
+  /** Newly assigned tasks carry the scheduler's timestamp: samples of the clock skew (clock-skew.ts). */
+  private observeSkew(m: AssignmentsMessage, localMs: number): void {
+    if (m.type !== AssignmentsType.INCREMENTAL) return;
+    for (const c of m.changes) {
+      const st = c.assignment?.task?.status;
+      if (!st?.timestamp || (st.state as unknown) !== TaskState.ASSIGNED) continue;
+      this.skew.observe(Number(st.timestamp.seconds) * 1000 + Math.floor((st.timestamp.nanos ?? 0) / 1e6), localMs);
+    }
+  }
+
+  /** The node certificate's validity, once the node has an identity. */
+  certificateValidity(): { notBefore: string; notAfter: string } | undefined {
+    const id = this.identity as NodeIdentity | undefined;
+    return id && { notBefore: id.info.notBefore.toISOString(), notAfter: id.info.notAfter.toISOString() };
+  }
+
+  clockSkew(): ClockSkewEstimate | undefined {
+    return this.skew.estimate();
+  }
+
+  /** One task of this node by id (or unique prefix); undefined before the worker runs or when unknown. */
+  task(id: string): TaskDetail | undefined {
+    return (this.worker as Worker | undefined)?.task(id);
   }
 
   private onSessionMessage(msg: SessionMessage, manager: string): void {

@@ -11,9 +11,12 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { ControlSocketError } from './errors.js';
+import { BerthError, ControlRequestError, ControlSocketError } from './errors.js';
 
-export type ControlHandlers = Record<string, () => unknown>;
+/** One endpoint: the request's query parameters in, JSON out (or a promise of it). A BerthError
+ *  thrown (or rejected) answers 400 with its code; anything else 500. */
+export type ControlHandler = (query: URLSearchParams) => unknown;
+export type ControlHandlers = Record<string, ControlHandler>;
 
 /** How long a socket at the path has to accept a connection to count as served. */
 const PROBE_TIMEOUT_MS = 1_000;
@@ -23,16 +26,18 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
   if (mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(dir, 0o700);
   await removeStaleSocket(socketPath);
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const handler = req.method === 'GET' ? handlers[path] : undefined;
+    const url = new URL(req.url ?? '/', 'http://agentd');
+    const handler = req.method === 'GET' ? handlers[url.pathname] : undefined;
+    const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (!handler) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no such endpoint: ${req.method} ${path}`, endpoints: Object.keys(handlers) }));
+      reply(404, { error: `no such endpoint: ${req.method} ${url.pathname}`, code: 'E_NO_ENDPOINT', endpoints: Object.keys(handlers) });
       return;
     }
+    const failed = (err: unknown) => (err instanceof BerthError ? reply(400, { error: err.message, code: err.code }) : reply(500, { error: (err as Error).message }));
     try {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(handler()));
+      void Promise.resolve(handler(url.searchParams)).then((body) => reply(200, body), failed);
     } catch (err) {
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+      failed(err);
     }
   });
   // Random, so it is nobody's file; short, so it fits the 108-byte socket path limit about
@@ -127,6 +132,11 @@ function unlinkQuietly(path: string): void {
   }
 }
 
+/**
+ * GET `path` (with its query) from agentd's control socket. Rejects with a ControlRequestError:
+ * E_AGENTD_NOT_RUNNING (no socket, or nobody listening), E_CONTROL_DENIED (not root), or the
+ * code agentd answered with.
+ */
 export function controlRequest(socketPath: string, path: string, timeoutMs = 5_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.get({ socketPath, path, timeout: timeoutMs }, (res) => {
@@ -136,18 +146,21 @@ export function controlRequest(socketPath: string, path: string, timeoutMs = 5_0
       res.on('end', () => {
         try {
           const parsed = JSON.parse(body) as unknown;
-          if ((res.statusCode ?? 500) >= 400) reject(new Error((parsed as { error?: string }).error ?? `HTTP ${res.statusCode}`));
-          else resolve(parsed);
+          if ((res.statusCode ?? 500) >= 400) {
+            const e = parsed as { error?: string; code?: string };
+            reject(new ControlRequestError(e.code ?? 'E_CONTROL_FAILED', e.error ?? `HTTP ${res.statusCode}`));
+          } else resolve(parsed);
         } catch (err) {
           reject(err);
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new ControlRequestError('E_CONTROL_TIMEOUT', `no answer from ${socketPath} within ${timeoutMs} ms (agentd stalled? see journalctl -u agentd)`, { temporary: true })));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new Error(`agentd is not running (no control socket at ${socketPath})`));
-      else if (err.code === 'EACCES') reject(new Error(`permission denied on ${socketPath}: agentctl must run as root`));
-      else reject(err);
+      if (err instanceof ControlRequestError) reject(err);
+      else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ControlRequestError('E_AGENTD_NOT_RUNNING', `agentd is not running (no control socket at ${socketPath})`, { cause: err }));
+      else if (err.code === 'EACCES') reject(new ControlRequestError('E_CONTROL_DENIED', `permission denied on ${socketPath}: agentctl must run as root`, { cause: err }));
+      else reject(new ControlRequestError('E_CONTROL_FAILED', `talking to agentd at ${socketPath} failed: ${err.message}`, { cause: err }));
     });
   });
 }

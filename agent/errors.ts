@@ -29,3 +29,7 @@ export class LayoutError extends BerthError {
 
 /** The control socket's path is taken: another server listens there, or it is not a socket. */
 export class ControlSocketError extends BerthError {}
+
+/** A control-socket request failed: agentd is not running (E_AGENTD_NOT_RUNNING), refused it,
+ *  or answered with an error of its own (its code). */
+export class ControlRequestError extends BerthError {}

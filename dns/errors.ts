@@ -8,7 +8,11 @@ export type DnsErrorCode =
   | 'E_DNS_BAD_CONFIG'
   | 'E_DNS_NO_UPSTREAM'
   | 'E_DNS_LISTEN'
-  | 'E_DNS_CLOSED';
+  | 'E_DNS_CLOSED'
+  | 'E_DNS_BAD_NAME'
+  | 'E_DNS_BAD_REPLY'
+  | 'E_DNS_PROBE'
+  | 'E_DNS_PROBE_TIMEOUT';
 
 export class DnsError extends BerthError {
   declare readonly code: DnsErrorCode;

@@ -5,6 +5,7 @@
 export { EmbeddedDns, type EmbeddedDnsOptions, type EmbeddedDnsStats } from './embedded.js';
 export { DnsError, type DnsErrorCode } from './errors.js';
 export type { NameRecords, RecordStats } from './records.js';
+export { PROBE_TYPES, probeInNetns, type ProbeAnswer, type ProbeRecord, type ProbeType } from './probe.js';
 export type {
   NetworkId,
   NetworkRecord,

@@ -298,3 +298,8 @@ export function sendUnixDatagram(path: string, data: Buffer): void {
   const r = loadAddon().sendUnixDatagram(path, data);
   if (r !== true) throw syscallFailure(`sendUnixDatagram(${path})`, r, r.syscall === 'sendto' && errnoName(r.errno) === 'ECONNREFUSED' ? 'nothing listens on that socket' : undefined);
 }
+
+/** Loads the addon (a no-op once loaded); throws E_NATIVE_MISSING / E_NATIVE_LOAD with the fix. */
+export function loadNativeAddon(): void {
+  loadAddon();
+}

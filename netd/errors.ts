@@ -29,7 +29,8 @@ export type NetdErrorCode =
   | 'E_IPVS'
   | 'E_ENCRYPTED_UNSUPPORTED'
   | 'E_PORT_CONFLICT'
-  | 'E_INVALID_PORT';
+  | 'E_INVALID_PORT'
+  | 'E_TASK_NOT_ATTACHED';
 
 export class NetdError extends BerthError {
   declare readonly code: NetdErrorCode;

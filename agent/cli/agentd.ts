@@ -15,6 +15,8 @@ import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
 import { localAddressToward, splitHostPort } from '../advertise.js';
 import { NetworkController } from '../../netd/index.js';
+import { agentdFacts } from '../doctor/facts.js';
+import { taskEndpoint, dnsEndpoint } from '../control-endpoints.js';
 
 const program = new Command('agentd')
   .description('berth node agent: joins a Swarm manager and runs its tasks on this host')
@@ -83,6 +85,11 @@ program.action(async (opts: Record<string, unknown>) => {
     '/tasks': () => agent?.status().tasks ?? [],
     '/gossip': () => networking?.gossipStats() ?? null,
     '/networks': () => networking?.status() ?? null,
+    '/task': (q) => taskEndpoint(q, agent, networking),
+    '/vips': () => networking?.vips() ?? null,
+    '/peers': () => networking?.peers() ?? null,
+    '/dns': (q) => dnsEndpoint(q, agent, networking),
+    '/doctor': () => agentdFacts(config, agent, networking, dataPlane, phase.status.state),
   });
   phase.onChange(() => notifier.status(phase.describe()));
   notifier.status(config.dataPlane ? 'starting: opening the data plane' : 'starting');

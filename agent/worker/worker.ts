@@ -46,6 +46,15 @@ export interface TaskView {
   image?: string;
 }
 
+/** One task in detail (agentctl task <id>). */
+export interface TaskDetail extends TaskView {
+  serviceId: string;
+  nodeId: string;
+  /** When the task's current status was set (ISO). */
+  since: string;
+  networks: Array<{ id: string; name: string; addresses: string[] }>;
+}
+
 export class Worker {
   private readonly runners = new Map<string, TaskRunner>();
   /** Tasks we hold without a runner: rejected on arrival, or already terminal. */
@@ -274,6 +283,27 @@ export class Worker {
     for (const p of this.parked.values()) add(p.task, p.status);
     for (const task of this.unstored.values()) add(task, { ...(fromWireStatus(task.status) ?? initialStatus()), message: 'waiting for the task store (state dir degraded)' });
     return views.sort((a, b) => a.service.localeCompare(b.service) || a.slot.localeCompare(b.slot) || a.id.localeCompare(b.id));
+  }
+
+  /** The task with this id, or one whose id starts with it when only one does; undefined if none. */
+  task(idOrPrefix: string): TaskDetail | undefined {
+    const all: Array<{ task: Task; status: StoredStatus }> = [
+      ...[...this.runners.values()].map((r) => r.current),
+      ...this.parked.values(),
+      ...[...this.unstored.values()].map((task) => ({ task, status: fromWireStatus(task.status) ?? initialStatus() })),
+    ];
+    const exact = all.filter((x) => x.task.id === idOrPrefix);
+    const found = exact.length === 1 ? exact : idOrPrefix.length > 0 ? all.filter((x) => x.task.id.startsWith(idOrPrefix)) : [];
+    if (found.length !== 1) return undefined;
+    const { task, status } = found[0]!;
+    const view = this.tasks().find((v) => v.id === task.id)!;
+    return {
+      ...view,
+      serviceId: task.service_id,
+      nodeId: task.node_id,
+      since: status.timestamp,
+      networks: (task.networks ?? []).map((n) => ({ id: n.network?.id ?? '', name: n.network?.spec?.annotations?.name ?? '', addresses: [...(n.addresses ?? [])] })),
+    };
   }
 
   /** Stops driving tasks (containers keep running) — used on agent shutdown. */

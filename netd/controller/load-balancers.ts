@@ -250,6 +250,11 @@ export class LoadBalancers {
     this.onApplied(n.id, services);
   }
 
+  /** Each network's services as last built (VIP, ports, backends with weights); a read only. */
+  services(): Array<{ id: string; source: string | undefined; services: LbService[]; error?: string }> {
+    return [...this.networks.values()].map((n) => ({ id: n.id, source: n.source, services: [...n.services.values()], ...(n.lastError ? { error: n.lastError } : {}) }));
+  }
+
   /** What each network's load balancer has in the kernel now (as last applied); a read only. */
   status(): LoadBalancersStatus {
     return {

@@ -10,7 +10,8 @@
 // first, then the links. Network keys from the manager start (or re-key) the gossip.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogFn } from '../../base/index.js';
-import { EmbeddedDns } from '../../dns/index.js';
+import { EmbeddedDns, probeInNetns, type ProbeAnswer, type ProbeType } from '../../dns/index.js';
+import { NetdError } from '../errors.js';
 import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '../gossip/index.js';
 import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
@@ -99,7 +100,7 @@ export type SandboxDns = Pick<EmbeddedDns, 'records' | 'openSandbox' | 'closeSan
 
 /** The cluster's gossip as the controller uses it. */
 export interface ClusterPort {
-  gossip: Pick<Gossip, 'setKeys' | 'settled' | 'stats' | 'close'>;
+  gossip: Pick<Gossip, 'setKeys' | 'settled' | 'stats' | 'close'> & Partial<Pick<Gossip, 'members'>>;
   endpoints: Pick<ClusterEndpoints, 'publish' | 'withdraw' | 'setDisabled'>;
 }
 
@@ -143,7 +144,32 @@ export interface NetworkStatus {
   vip: ({ backend: string } & LoadBalancersStatus) | undefined;
 }
 
+/** The cluster's gossip members and what this node holds of other nodes' endpoints, per network. */
+export interface NetworkPeers {
+  /** This node's gossip name; undefined until the manager sent the keys. */
+  node: string | undefined;
+  members: Array<{ name: string; address: string; port: number; state: string; incarnation: number }>;
+  networks: Array<{ id: string; name: string | undefined; remoteEndpoints: number }>;
+}
+
+/** This node's load balancers: per network, each service's VIP, ports and backends. */
+export interface VipView {
+  backend: string | undefined;
+  networks: Array<{
+    id: string;
+    name: string | undefined;
+    /** This node's LB address on the network (the source of balanced connections). */
+    source: string | undefined;
+    error?: string;
+    services: Array<{ id: string; name: string | undefined; vip: string | undefined; ports: string[]; backends: Array<{ ip: string; weight: number }> }>;
+  }>;
+}
+
 export class NetworkController implements SandboxNetworking {
+  /** The underlay this controller opened on (set by open()): for agentctl doctor. */
+  underlay: { advertiseAddress: string; overlayMtu: number } | undefined;
+  /** Names of services and networks seen in tasks and endpoints, for agentctl (ids → names). */
+  private readonly names = new Map<string, string>();
   /** Health of each published task: a re-attach (start, wait, a new sandbox) keeps it. */
   private readonly health = new Map<string, boolean>();
   /** Endpoints announced per task: network → key. */
@@ -205,6 +231,7 @@ export class NetworkController implements SandboxNetworking {
     // The callback runs only after an apply, long after `controller` is assigned.
     const lbs = new LoadBalancers(plane, vip, log, (network, services) => controller.lbApplied(network, services));
     const controller = new NetworkController({ plane, dns, cluster: { gossip, endpoints }, lbs, ...(hostRules ? { hostRules } : {}) }, opts);
+    controller.underlay = { advertiseAddress, overlayMtu: plane.mtu };
     // Until start() has the resumed tasks back, the kernel keeps balancing as the last process left it.
     lbs.hold();
     controller.ports?.hold();
@@ -252,6 +279,8 @@ export class NetworkController implements SandboxNetworking {
       if (redirects.length > 0) await this.redirect(netnsPath, redirects);
       // The routing mesh's network carries no names (Docker resolves nothing on ingress).
       const named = wire.filter((a) => !a.network.ingress);
+      this.names.set(task.serviceId, task.serviceName);
+      for (const a of wire) this.names.set(a.network.id, a.network.name);
       for (const a of named) this.dns.records.setNetwork({ id: a.network.id, name: a.network.name });
       const healthy = this.health.get(task.taskId) ?? opts.healthy;
       this.dns.records.setTask(taskRecord(task, named, healthy), serviceRecord(task, named));
@@ -363,6 +392,7 @@ export class NetworkController implements SandboxNetworking {
    *  DNS counts it); it never stops the others. */
   setRemote(network: string, key: string, record: EndpointRecord): void {
     const { task, service } = remoteRecords(key, network, record);
+    if (record.serviceId && record.serviceName) this.names.set(record.serviceId, record.serviceName);
     try {
       this.dns.records.setTask(task, service);
     } catch (err) {
@@ -418,6 +448,7 @@ export class NetworkController implements SandboxNetworking {
         continue;
       }
       this.nodeAttachments.set(id, a);
+      this.names.set(id, a.network.name);
       const ip = stripPrefix(a.address);
       this.lbs?.setSource(id, a.network.subnet ?? '', ip);
       const addr = endpointAddress({ network: a.network, addresses: [a.address], aliases: [], serviceAliases: [], vips: [] });
@@ -495,6 +526,45 @@ export class NetworkController implements SandboxNetworking {
       dns: this.dns.stats(),
       reconcile: { runs: this.reconciler?.runs ?? 0, last: this.reconciler?.last },
       vip: this.lbs ? { backend: this.lbs.kind, ...this.lbs.status() } : undefined,
+    };
+  }
+
+  /**
+   * Asks the embedded DNS from inside the task's sandbox, as the task would (agentctl dns): the
+   * same listener, the same view (names of the sandbox's networks only), the same forwarder.
+   */
+  async resolveAs(taskId: string, name: string, type: ProbeType): Promise<ProbeAnswer & { netnsPath: string }> {
+    const a = this.attached.get(taskId);
+    if (!a) {
+      throw new NetdError('E_TASK_NOT_ATTACHED', `task ${taskId} has no sandbox on an overlay network attached here (not on this node, not on an overlay, or not started yet): agentctl tasks lists this node's tasks`, { temporary: false });
+    }
+    return { ...(await probeInNetns(a.netnsPath, name, type)), netnsPath: a.netnsPath };
+  }
+
+  /** The task's sandbox namespace, when this process attached it. */
+  sandboxOf(taskId: string): string | undefined {
+    return this.attached.get(taskId)?.netnsPath;
+  }
+
+  peers(): NetworkPeers {
+    const gossip = this.cluster?.gossip;
+    return {
+      node: gossip?.stats()?.node,
+      members: gossip?.members?.() ?? [],
+      networks: this.plane.status().networks.map((n) => ({ id: n.id, name: this.names.get(n.id), remoteEndpoints: n.remoteEndpoints })),
+    };
+  }
+
+  vips(): VipView {
+    return {
+      backend: this.lbs?.kind,
+      networks: (this.lbs?.services() ?? []).map((n) => ({
+        id: n.id,
+        name: this.names.get(n.id),
+        source: n.source,
+        ...(n.error ? { error: n.error } : {}),
+        services: n.services.map((svc) => ({ id: svc.key, name: this.names.get(svc.key), vip: svc.vip, ports: svc.ports.map((p) => `${p.port}/${p.protocol}`), backends: svc.backends.map((b) => ({ ip: b.ip, weight: b.weight })) })),
+      })),
     };
   }
 

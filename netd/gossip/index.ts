@@ -74,6 +74,12 @@ export class Gossip {
     return { node: this.nodeName, members: this.ml.alive().length, memberlist: this.ml.stats(), networkdb: this.db.stats() };
   }
 
+  /** Every peer memberlist knows (dead and left ones until forgotten); [] until the gossip runs. */
+  members(): Array<{ name: string; address: string; port: number; state: 'alive' | 'suspect' | 'dead' | 'left'; incarnation: number }> {
+    const states = ['alive', 'suspect', 'dead', 'left'] as const;
+    return (this.ml?.allMembers() ?? []).map((m) => ({ name: m.name, address: m.address, port: m.port, state: states[m.state] ?? 'left', incarnation: m.incarnation }));
+  }
+
   /** New keys from the manager: start with them, or re-key. */
   setKeys(keys: readonly NetworkKey[]): void {
     const next = gossipKeys(keys);

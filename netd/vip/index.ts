@@ -4,6 +4,7 @@
 import type { LogFn } from '../../base/index.js';
 import { IpvsBackend, ipvsAvailable } from './ipvs.js';
 import { NftablesBackend } from './nftables.js';
+import { runNft } from '../nft.js';
 import type { VipBackend, VipBackendKind, VipBackendOptions } from './types.js';
 
 export * from './types.js';
@@ -18,4 +19,23 @@ export async function openVipBackend(choice: VipBackendChoice, opts: VipBackendO
   if (choice === 'ipvs' && !available) log('warn', 'vip backend ipvs requested but this kernel has no IPVS ("IPVS" generic-netlink family absent; modprobe ip_vs?); it will fail until it does', {});
   if (choice === 'ipvs' || available) return new IpvsBackend(options);
   return new NftablesBackend(options);
+}
+
+/** What this kernel offers the VIP load balancers, and what `auto` picks: for agentctl doctor. */
+export interface VipSupport {
+  /** The "IPVS" generic-netlink family resolves (ip_vs loaded or built in). */
+  ipvs: boolean;
+  /** `nft list tables` works: the nf_tables kernel side and the tool are there. */
+  nftables: boolean;
+  nftablesError: string | undefined;
+  auto: VipBackendKind;
+}
+
+export async function probeVipSupport(): Promise<VipSupport> {
+  const ipvs = await ipvsAvailable();
+  const nft = await runNft('', { args: ['list', 'tables'] }).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+  return { ipvs, nftables: nft === undefined, nftablesError: nft, auto: ipvs ? 'ipvs' : 'nftables' };
 }

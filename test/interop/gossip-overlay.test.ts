@@ -75,7 +75,7 @@ test('a berth task and a Docker task on one overlay reach each other across node
   t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
   t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
   // agentctl networks: the overlay with our sandbox and the Docker node's endpoint, the names held.
-  const nets = JSON.parse((await run(agentctl, [...agentctlArgs, '--socket', agentd.controlSocket, 'networks'])).stdout) as NetworkStatus;
+  const nets = JSON.parse((await run(agentctl, [...agentctlArgs, '--socket', agentd.controlSocket, 'networks', '--json'])).stdout) as NetworkStatus;
   t.log(JSON.stringify(nets.overlay));
   const mesh = nets.overlay.networks.find((n) => n.sandboxes > 0);
   t.truthy(mesh, JSON.stringify(nets.overlay));
