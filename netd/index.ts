@@ -6,4 +6,5 @@ export type { TaskNetwork, TaskNetworkAttachment, TaskNetworks, TaskPort } from 
 export type { GossipStats, NetworkKey } from './gossip/index.js';
 export { NetdError, NetdValidationError, NetworkNotFoundError, ReconcileError, type NetdErrorCode } from './errors.js';
 export type { ReconcileReport } from './types.js';
-export type { ReconcileRun } from './controller/reconciler.js';
+export type { ReconcileRun, ReconcileTotals } from './controller/reconciler.js';
+export { vipSyncEvents, type VipSyncEvent } from './events.js';
