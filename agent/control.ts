@@ -13,6 +13,15 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { ControlSocketError } from './errors.js';
 
+/** A handler's answer sent as it is, not as JSON (the Prometheus text at /metrics). */
+export class RawResponse {
+  constructor(
+    readonly contentType: string,
+    readonly body: string,
+  ) {}
+}
+
+/** Each path's handler: its value is sent as JSON, or as it is when a RawResponse; it may be a promise. */
 export type ControlHandlers = Record<string, () => unknown>;
 
 /** How long a socket at the path has to accept a connection to count as served. */
@@ -29,11 +38,7 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no such endpoint: ${req.method} ${path}`, endpoints: Object.keys(handlers) }));
       return;
     }
-    try {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(handler()));
-    } catch (err) {
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
-    }
+    void answer(handler, res);
   });
   // Random, so it is nobody's file; short, so it fits the 108-byte socket path limit about
   // wherever the public one does.
@@ -68,6 +73,17 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
       await closeServer(server);
     },
   };
+}
+
+/** Sends the handler's value; a handler that throws or rejects is a 500 naming the error. */
+export async function answer(handler: () => unknown, res: http.ServerResponse): Promise<void> {
+  try {
+    const value = await handler();
+    if (value instanceof RawResponse) res.writeHead(200, { 'content-type': value.contentType }).end(value.body);
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  } catch (err) {
+    res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+  }
 }
 
 /**

@@ -21,3 +21,6 @@ export class StateLockedError extends BerthError {
 
 /** The control socket's path is taken: another server listens there, or it is not a socket. */
 export class ControlSocketError extends BerthError {}
+
+/** The --metrics-addr listener could not start (the port is taken, or the address is not this host's). */
+export class MetricsListenError extends BerthError {}
