@@ -1,4 +1,6 @@
-// Shared ava settings: TypeScript runs through tsx, no build step before tests.
+// Shared ava settings: test files run through tsx; agentd and agentctl run from dist/ (the
+// harness, scripts/lib/built.ts, rebuilds it when a source is newer). Run on the pinned Node:
+// the npm scripts put it first on PATH (scripts/node-env.sh).
 export function suite(dir, extra = {}) {
   return {
     files: [`test/${dir}/**/*.test.ts`],

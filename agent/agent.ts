@@ -18,6 +18,7 @@ import { RetryingTaskStore, StateWrites, TaskStore, isIoError, type StateDirHeal
 import { isLogSource, type Executor } from './exec/executor.js';
 import { runLogBroker } from './logs/index.js';
 import type { NodeDescriptionIn, SessionMessage } from './proto/api.js';
+import type { NetworkStatus } from '../netd/index.js';
 import { writeFileAtomicSync } from './fs-atomic.js';
 import { IssuanceState, NodeAvailability, NodeState, enumName } from './proto/enums.js';
 import { AgentPhase, type AgentPhaseStatus } from './phase.js';
@@ -89,6 +90,8 @@ export interface AgentStatus {
   dataPlane: string;
   /** The VIP load balancer in use (ipvs | nftables), when the data plane is on. */
   vipBackend: string | undefined;
+  /** The embedded DNS's counters (queries, forwarding, drops), when the data plane is on. */
+  dns: NetworkStatus['dns'] | undefined;
   tasks: ReturnType<Worker['tasks']>;
 }
 
@@ -120,6 +123,7 @@ export function startingStatus(config: Pick<AgentConfig, 'hostname' | 'managers'
     networkKeys: 0,
     stateDir,
     dataPlane,
+    dns: undefined,
     vipBackend: undefined,
     tasks: [],
   };
@@ -133,6 +137,7 @@ export interface AgentDeps {
   /** The node's phase (joining, retrying, connected, degraded); agentd makes it before the agent, to answer from its first second. */
   phase?: AgentPhase;
   vipBackend?: () => string | undefined;
+  dnsStats?: () => NetworkStatus['dns'] | undefined;
   docker: Docker;
   executor: Executor;
   log: LogFn;
@@ -434,6 +439,7 @@ export class Agent {
       networkKeys: this.networkKeys,
       dataPlane: this.deps.dataPlane ?? 'off',
       vipBackend: this.deps.vipBackend?.(),
+      dns: this.deps.dnsStats?.(),
       tasks: this.worker.tasks(),
     };
   }

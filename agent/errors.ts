@@ -19,6 +19,14 @@ export class StateLockedError extends BerthError {
   }
 }
 
+/** A file that ships beside agentd's modules (protos, the native addon, the sandbox image
+ *  tarball) is missing from its layout: a partial build or a damaged install. */
+export class LayoutError extends BerthError {
+  constructor(message: string) {
+    super('E_LAYOUT_INCOMPLETE', message);
+  }
+}
+
 /** The control socket's path is taken: another server listens there, or it is not a socket. */
 export class ControlSocketError extends BerthError {}
 

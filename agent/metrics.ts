@@ -166,9 +166,24 @@ export class AgentMetrics {
       const f = dns()?.forwarder;
       if (f) emit({}, f.timeouts);
     });
-    this.counter('dns_forward_overflows_total', 'Forwarded queries refused at once because the forwarder was at its concurrency cap with a full queue (counted in the failures too).', [], (emit) => {
+    this.counter(
+      'dns_forward_overflows_total',
+      "Forwarded queries refused (answered SERVFAIL) at the forwarder's caps: the node-wide queue full (scope node), or the asking sandbox's share in flight and its own queue full (scope sandbox).",
+      ['scope'],
+      (emit) => {
+        const f = dns()?.forwarder;
+        if (!f) return;
+        emit({ scope: 'node' }, f.overflow);
+        emit({ scope: 'sandbox' }, f.overShare);
+      },
+    );
+    this.counter('dns_forward_wrong_source_total', 'Datagrams on an upstream socket dropped because they came from another address or port than the one asked (spoofing attempts, or a misrouted reply).', [], (emit) => {
       const f = dns()?.forwarder;
-      if (f) emit({}, f.overflow);
+      if (f) emit({}, f.wrongSource);
+    });
+    this.gauge('dns_tcp_connections', 'TCP connections to the embedded DNS open now (all sandboxes).', [], (emit) => {
+      const l = dns()?.listeners;
+      if (l) emit({}, l.tcpConnections);
     });
     this.counter('dns_truncated_total', 'Forwarded answers too large for the client, sent truncated (TC) so it retries over TCP.', [], (emit) => {
       const s = dns()?.server;

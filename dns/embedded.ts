@@ -3,7 +3,7 @@
 // names through `records` (its own tasks, and other nodes' endpoints from the cluster's gossip)
 // and opens/closes sandboxes; the table itself is private (the server reads it as a NameLookup).
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
-import { openSandboxListener, type ListenerOptions, type SandboxListener } from './listener.js';
+import { emptyListenerStats, openSandboxListener, type ListenerOptions, type ListenerStats, type SandboxListener } from './listener.js';
 import { NameTable, type NameTableOptions, type NetworkId, type SandboxId } from './name-table.js';
 import { NameRegistry, type NameRecords, type RecordStats } from './records.js';
 import { hostUpstreams, type Upstream } from './resolv-conf.js';
@@ -35,6 +35,8 @@ export interface EmbeddedDnsStats {
   forwarder: ForwarderStats;
   /** Sandboxes with listeners open. */
   sandboxes: number;
+  /** TCP connections, and how often a pipelining client was held at the cap. */
+  listeners: ListenerStats;
   /** Names held, and records refused (by reason). */
   records: RecordStats;
 }
@@ -48,6 +50,7 @@ export class EmbeddedDns {
   private readonly registry: NameRegistry;
   private readonly listenOpts: ListenerOptions;
   private readonly listeners = new Map<SandboxId, Promise<SandboxListener>>();
+  private readonly listenerStats = emptyListenerStats();
 
   private constructor(table: NameTable, forwarder: Forwarder, listen: ListenerOptions) {
     this.table = table;
@@ -72,7 +75,7 @@ export class EmbeddedDns {
     this.table.setSandbox({ id, networkIds });
     let l = this.listeners.get(id);
     if (!l) {
-      l = openSandboxListener(this.server, id, netnsPath, this.listenOpts);
+      l = openSandboxListener(this.server, id, netnsPath, this.listenOpts, this.listenerStats);
       this.listeners.set(id, l);
       l.catch(() => this.listeners.delete(id));
     }
@@ -88,7 +91,7 @@ export class EmbeddedDns {
   }
 
   stats(): EmbeddedDnsStats {
-    return { server: this.server.stats(), forwarder: this.forwarder.stats(), sandboxes: this.listeners.size, records: this.registry.stats() };
+    return { server: this.server.stats(), forwarder: this.forwarder.stats(), sandboxes: this.listeners.size, listeners: { ...this.listenerStats }, records: this.registry.stats() };
   }
 
   async close(): Promise<void> {

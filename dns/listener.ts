@@ -25,15 +25,18 @@ import { EMBEDDED_DNS_ADDRESS } from '../base/index.js';
 import { DnsError } from './errors.js';
 import type { SandboxId } from './name-table.js';
 import type { DnsServer } from './server.js';
-import { MAX_MESSAGE_LEN } from './wire.js';
 
 const EMBEDDED_DNS_PORT = 53;
 /** RFC 7766 6.2.3: servers should close idle TCP connections; seconds, not minutes. */
 const TCP_IDLE_MS = 10_000;
 /** Per sandbox; a task opening more is misbehaving and waits in the backlog. */
 const MAX_TCP_CONNECTIONS = 64;
-/** Pipelined queries per TCP connection answered concurrently; more pause the reads. */
-const MAX_TCP_PIPELINE = 32;
+/**
+ * Pipelined queries per TCP connection answered concurrently. At the cap the connection's
+ * reads pause (what the client sent waits in the kernel, then in its own socket) and resume as
+ * answers go out: one connection cannot queue thousands of queries into the forwarder.
+ */
+export const MAX_TCP_PIPELINE = 32;
 /** Room for a burst of ~2,000 queries queued in the kernel while the event loop is busy. */
 const UDP_RECV_BUFFER = 1 << 20;
 const TCP_LENGTH_PREFIX = 2;
@@ -41,6 +44,20 @@ const TCP_LENGTH_PREFIX = 2;
 export interface ListenerOptions {
   address?: string;
   port?: number;
+}
+
+/** Counters of the TCP side, shared by every listener of one EmbeddedDns. */
+export interface ListenerStats {
+  /** TCP connections open now. */
+  tcpConnections: number;
+  /** Times a connection's reads were paused with MAX_TCP_PIPELINE queries outstanding. */
+  tcpReadsPaused: number;
+  /** The most queries one connection had outstanding at once (never above MAX_TCP_PIPELINE). */
+  tcpPipelinePeak: number;
+}
+
+export function emptyListenerStats(): ListenerStats {
+  return { tcpConnections: 0, tcpReadsPaused: 0, tcpPipelinePeak: 0 };
 }
 
 export interface SandboxListener {
@@ -87,11 +104,55 @@ function listenTcp(server: net.Server, fd: number): Promise<void> {
 }
 
 /** Serves one TCP connection: length-prefixed messages, pipelined, answered in any order (RFC 7766 6.2.1.1). */
-function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: SandboxId): void {
-  let pending: Buffer | undefined;
+function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: SandboxId, stats: ListenerStats): void {
+  /** Received and not handled yet: the rest of a message, or whole ones waiting for the cap. */
+  let unread: Buffer | undefined;
   let outstanding = 0;
+  let paused = false;
+  let handling = false;
+  /** The client sent its last query (half-close): answer what it asked, then close our side. */
+  let ended = false;
   conn.setTimeout(TCP_IDLE_MS, () => conn.destroy());
   conn.on('error', () => conn.destroy());
+  const endWhenAnswered = () => {
+    if (ended && outstanding === 0 && !handling && !conn.writableEnded) conn.end();
+  };
+  const handleUnread = () => {
+    handling = true;
+    let buf = unread;
+    unread = undefined;
+    while (buf && outstanding < MAX_TCP_PIPELINE && buf.length >= TCP_LENGTH_PREFIX) {
+      const len = buf.readUInt16BE(0);
+      if (buf.length < TCP_LENGTH_PREFIX + len) break;
+      const msg = buf.subarray(TCP_LENGTH_PREFIX, TCP_LENGTH_PREFIX + len);
+      buf = buf.subarray(TCP_LENGTH_PREFIX + len);
+      const r = server.handle(msg, sandboxId, 'tcp');
+      // A malformed message on a stream leaves nothing sane to continue with.
+      if (r === undefined) {
+        handling = false;
+        conn.destroy();
+        return;
+      }
+      outstanding++;
+      if (outstanding > stats.tcpPipelinePeak) stats.tcpPipelinePeak = outstanding;
+      if (r instanceof Promise) void r.then(write);
+      else write(r);
+    }
+    // A partial message is copied out of the chunk, which would otherwise stay alive for it.
+    unread = !buf || buf.length === 0 ? undefined : outstanding >= MAX_TCP_PIPELINE ? buf : Buffer.from(buf);
+    handling = false;
+    if (outstanding >= MAX_TCP_PIPELINE) {
+      if (!paused) {
+        paused = true;
+        stats.tcpReadsPaused++;
+        conn.pause();
+      }
+    } else if (paused) {
+      paused = false;
+      conn.resume();
+    }
+    endWhenAnswered();
+  };
   const write = (reply: Buffer) => {
     outstanding--;
     if (conn.destroyed) return;
@@ -101,25 +162,17 @@ function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: Sand
     conn.write(len);
     conn.write(reply);
     conn.uncork();
-    if (outstanding < MAX_TCP_PIPELINE && conn.isPaused()) conn.resume();
+    // Synchronous answers come back inside handleUnread's loop, which carries on by itself.
+    if (paused && !handling) handleUnread();
+    endWhenAnswered();
   };
   conn.on('data', (chunk: Buffer) => {
-    let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
-    while (buf.length >= TCP_LENGTH_PREFIX) {
-      const len = buf.readUInt16BE(0);
-      if (buf.length < TCP_LENGTH_PREFIX + len) break;
-      const msg = buf.subarray(TCP_LENGTH_PREFIX, TCP_LENGTH_PREFIX + len);
-      buf = buf.subarray(TCP_LENGTH_PREFIX + len);
-      const r = server.handle(msg, sandboxId, 'tcp');
-      // A malformed message on a stream leaves nothing sane to continue with.
-      if (r === undefined) return conn.destroy();
-      outstanding++;
-      if (r instanceof Promise) void r.then(write);
-      else write(r);
-    }
-    pending = buf.length > 0 ? Buffer.from(buf) : undefined;
-    if (pending && pending.length > TCP_LENGTH_PREFIX + MAX_MESSAGE_LEN) conn.destroy();
-    else if (outstanding >= MAX_TCP_PIPELINE) conn.pause();
+    unread = unread ? Buffer.concat([unread, chunk]) : chunk;
+    handleUnread();
+  });
+  conn.on('end', () => {
+    ended = true;
+    endWhenAnswered();
   });
 }
 
@@ -128,7 +181,7 @@ function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: Sand
  * netnsPath (/proc/PID/ns/net or /var/run/netns/NAME; its `lo` must be up) and serves them
  * with server, answering as sandbox sandboxId.
  */
-export async function openSandboxListener(server: DnsServer, sandboxId: SandboxId, netnsPath: string, opts: ListenerOptions = {}): Promise<SandboxListener> {
+export async function openSandboxListener(server: DnsServer, sandboxId: SandboxId, netnsPath: string, opts: ListenerOptions = {}, stats = emptyListenerStats()): Promise<SandboxListener> {
   const address = opts.address ?? EMBEDDED_DNS_ADDRESS;
   const port = opts.port ?? EMBEDDED_DNS_PORT;
   const family = net.isIP(address) === 6 ? 'udp6' : 'udp4';
@@ -137,10 +190,15 @@ export async function openSandboxListener(server: DnsServer, sandboxId: SandboxI
   let tcpFd: number | undefined;
   let udp: dgram.Socket | undefined;
   const conns = new Set<net.Socket>();
-  const tcp = net.createServer({ noDelay: true }, (conn) => {
+  // Half-open: a client may send its queries and shut its side; the answers still go out.
+  const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (conn) => {
     conns.add(conn);
-    conn.on('close', () => conns.delete(conn));
-    serveTcpConnection(conn, server, sandboxId);
+    stats.tcpConnections++;
+    conn.on('close', () => {
+      conns.delete(conn);
+      stats.tcpConnections--;
+    });
+    serveTcpConnection(conn, server, sandboxId, stats);
   });
   tcp.maxConnections = MAX_TCP_CONNECTIONS;
   try {

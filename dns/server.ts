@@ -174,7 +174,7 @@ export class DnsServer {
         return reply;
       }
     }
-    return this.forward(msg, q, transport, maxSize);
+    return this.forward(msg, q, from, transport, maxSize);
   }
 
   private remember(key: string, reply: Buffer, questionEnd: number, answers: number): void {
@@ -205,9 +205,10 @@ export class DnsServer {
     for (let i = 0; i < offsets.length; i++) from.copy(out, offsets[i]!, offsets[order[i]!]!, offsets[order[i]!]! + length);
   }
 
-  private async forward(msg: Buffer, q: Query, transport: Transport, maxSize: number): Promise<Buffer> {
+  /** Forwarded within the asking sandbox's share of the forwarder. */
+  private async forward(msg: Buffer, q: Query, from: SandboxId, transport: Transport, maxSize: number): Promise<Buffer> {
     this.counters.forwarded++;
-    const reply = this.forwarder ? await this.forwarder.forward(msg, q.questionEnd, transport === 'tcp') : undefined;
+    const reply = this.forwarder ? await this.forwarder.forward(msg, q.questionEnd, transport === 'tcp', from) : undefined;
     if (!reply) {
       this.counters.servfail++;
       return encodeEmpty(msg, q, RCode.SERVFAIL);

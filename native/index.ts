@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { BerthError } from '../base/index.js';
@@ -16,9 +16,9 @@ const MIN_PORT = 0;
 const MAX_PORT = 65535;
 const MAX_BACKLOG = 2 ** 31 - 1;
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-// From source (tsx) this file sits in native/; compiled, in dist/native/ beside no build/.
-const NATIVE_DIRS = [HERE, resolve(HERE, '..', '..', 'native')];
+// build/ beside this module: native/build in the source tree, dist/native/build in the built
+// layout (scripts/build.sh copies the addon there), never the one from a source tree.
+const NATIVE_DIRS = [dirname(fileURLToPath(import.meta.url))];
 
 export type SocketType = 'udp' | 'tcp';
 

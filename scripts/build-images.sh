@@ -3,19 +3,25 @@
 #   .cache/images/busybox.tar  busybox-static + tini (as init) + /etc/passwd, for test tasks
 #   .cache/images/pause.tar    the berth sandbox pause program (native/build/pause)
 # Idempotent: rebuilds only when an input is newer than the tarball.
+# Usage: build-images.sh [busybox] [pause]   (default: both; the package needs only pause)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.cache/images
 mkdir -p "$out"
+wanted=("$@")
+[ ${#wanted[@]} -eq 0 ] && wanted=(busybox pause)
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 busybox_bin=/bin/busybox
 tini_bin=/usr/bin/tini-static
 pause_bin=native/build/pause
+if want busybox; then
 for f in "$busybox_bin" "$tini_bin"; do
   [ -x "$f" ] || { echo "build-images: $f missing (apt-get install busybox-static tini; npm run setup does it)" >&2; exit 1; }
 done
+fi
 
-if [ ! -s "$out/busybox.tar" ] || [ "$busybox_bin" -nt "$out/busybox.tar" ] || [ "$0" -nt "$out/busybox.tar" ]; then
+if want busybox && { [ ! -s "$out/busybox.tar" ] || [ "$busybox_bin" -nt "$out/busybox.tar" ] || [ "$0" -nt "$out/busybox.tar" ]; }; then
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
   mkdir -p "$root"/{bin,sbin,etc,tmp,root,run,proc,sys,dev,var/tmp}
@@ -36,7 +42,9 @@ if [ ! -s "$out/busybox.tar" ] || [ "$busybox_bin" -nt "$out/busybox.tar" ] || [
   echo "build-images: $out/busybox.tar"
 fi
 
-if [ -x "$pause_bin" ]; then
+if ! want pause; then
+  :
+elif [ -x "$pause_bin" ]; then
   if [ ! -s "$out/pause.tar" ] || [ "$pause_bin" -nt "$out/pause.tar" ]; then
     root=$(mktemp -d)
     cp "$pause_bin" "$root/pause"

@@ -43,11 +43,19 @@ NODE_GYP="$ROOT/node_modules/.bin/node-gyp"
 [[ -x "$NODE_GYP" ]] || die "node-gyp missing at $NODE_GYP: run npm ci first."
 
 cd "$NATIVE"
+# The addon is built against the headers of the Node that runs this script (the pinned one, via
+# scripts/node-env.sh); a build for another Node is configured again from scratch.
+NODE_STAMP="$BUILD/.node-version"
+NODE_VERSION_NOW="$(node --version)"
+if [[ -f "$BUILD/Makefile" && "$(cat "$NODE_STAMP" 2>/dev/null)" != "$NODE_VERSION_NOW" ]]; then
+  "$NODE_GYP" clean --loglevel=warn
+fi
 if [[ ! -f "$BUILD/Makefile" || "$NATIVE/binding.gyp" -nt "$BUILD/Makefile" ]]; then
   "$NODE_GYP" configure --loglevel=warn "${NODEDIR_ARGS[@]}"
 fi
 "$NODE_GYP" build --loglevel=warn "${NODEDIR_ARGS[@]}"
 [[ -f "$ADDON" ]] || die "node-gyp finished but $ADDON is missing."
+echo "$NODE_VERSION_NOW" >"$NODE_STAMP"
 
 if [[ ! -x "$PAUSE_BIN" || "$PAUSE_SRC" -nt "$PAUSE_BIN" || "$0" -nt "$PAUSE_BIN" ]]; then
   # Static glibc lives in libc6-dev (libc.a); a failed link there is the usual cause.

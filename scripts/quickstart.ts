@@ -11,7 +11,8 @@ import { createHosts } from './lib/hosts.js';
 import { startDockerd } from './lib/dockerd.js';
 import { startSwarmManager } from './lib/swarm.js';
 import { startAgentd, waitConnected } from './lib/agentd.js';
-import { PROJECT_ROOT, TEST_IMAGE } from './lib/images.js';
+import { builtAgentctl } from './lib/built.js';
+import { TEST_IMAGE } from './lib/images.js';
 import { runQuiet, sleep, waitFor } from './lib/exec.js';
 
 const STATE_FILE = '/run/berth-quickstart.json';
@@ -73,7 +74,7 @@ async function up(): Promise<void> {
   const agentd = await startAgentd({ host: nodeHost, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, hostname: 'berth-node-1', detached: true });
   st.pids.push(agentd.pid);
   st.dirs.push(agentd.stateDir, join(agentd.controlSocket, '..'));
-  st.agentctl = [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'agent/cli/agentctl.ts'), '--socket', agentd.controlSocket];
+  st.agentctl = [...(await builtAgentctl()), '--socket', agentd.controlSocket];
   save();
   const status = await waitConnected(agentd);
   process.stderr.write(`quickstart: agentd joined as node ${status.nodeId}; creating service "${DEMO_SERVICE}" (3 replicas on the berth node)\n`);
@@ -145,10 +146,10 @@ async function up(): Promise<void> {
   );
   process.stdout.write(`\n$ docker -H ${engine.dockerHost} exec ${task} ping -c 2 ${peerIp}   # a task on Docker's own worker, across nodes\n${ping}`);
   process.stdout.write(`\n$ agentctl gossip\n`);
-  const g = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'gossip'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const g = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'gossip'], { cwd: '/', stdio: ['ignore', 'inherit', 'inherit'] });
   if (g.status !== 0) throw new Error('agentctl gossip failed');
   process.stdout.write(`\n$ agentctl status\n`);
-  const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(st.agentctl[0]!, [...st.agentctl.slice(1), 'status'], { cwd: '/', stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error('agentctl status failed');
   process.stdout.write(
     `\nThe cluster keeps running. Try:\n  ${docker} service scale ${DEMO_SERVICE}=5\n  nsenter --net=${nodeHost.netnsPath} wget -qO- http://${nodeHost.address}:${DEMO_PORT}/\n  ${st.agentctl.join(' ')} status\n  npm run quickstart -- --down\n`,

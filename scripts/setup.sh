@@ -1,53 +1,38 @@
 #!/usr/bin/env bash
-# Host setup for berth's quickstart and test suites. Idempotent, and fast when already done:
-# apt packages are installed only when missing, npm ci runs only when the lockfile changed,
-# native helpers and image tarballs are rebuilt only when their inputs changed.
+# Host setup for berth's quickstart (and the first half of the test setup, scripts/setup-test.sh):
+# only what building berth and running the quickstart needs. A Docker Engine already installed
+# (docker-ce included) is used, never replaced. Idempotent, and fast when already done: apt
+# packages only when missing, the pinned Node only when absent, npm ci only when the lockfile
+# changed, native helpers, image tarballs and dist/ only when their inputs changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SETUP_NAME=setup
+. scripts/lib/setup-common.sh
+require_root
 
+engine=$(docker_engine_packages)
+# Runtime: netns/links (iproute2, util-linux's nsenter), berth's rules (nftables, iptables),
+# sysctl (procps). Build: the native addon and the static pause program (build-essential,
+# python3 for node-gyp), the pinned Node's integrity check (openssl). The demo's image:
+# busybox-static and tini.
 APT_PACKAGES=(
-  docker.io tini iproute2 nftables iptables
-  qemu-system-x86 linux-image-amd64 ipvsadm
-  busybox-static dnsutils dnsperf tcpdump iputils-ping
-  util-linux procps kmod xz-utils zstd cpio
-  build-essential python3
+  $engine iproute2 nftables iptables util-linux procps
+  build-essential python3 openssl ca-certificates
+  busybox-static tini
 )
+apt_install "${APT_PACKAGES[@]}"
 
-log() { echo "setup: $*" >&2; }
-
-if [ "$(id -u)" != 0 ]; then
-  echo "setup: must run as root (installs packages, builds network namespaces and engines)" >&2
-  exit 1
-fi
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/berth-apt.log 2>&1 || {
-    tail -30 /tmp/berth-apt.log >&2
-    exit 1
-  }
-fi
-
-# The VM harness boots Debian's kernel; a fresh install may leave only the compressed image.
-ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || { log "no /boot/vmlinuz-*-amd64 after installing linux-image-amd64"; exit 1; }
+step "Node (scripts/node.pin)" bash scripts/install-node.sh
+. scripts/node-env.sh
+log "node $(node --version) from $BERTH_NODE_HOME"
 
 stamp=node_modules/.berth-lock-stamp
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
-  touch "$stamp"
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ] || [ "$(cat "$stamp")" != "$(node --version)" ]; then
+  step "npm ci" npm ci --no-audit --no-fund --loglevel=error
+  node --version >"$stamp"
 fi
 
-log "native helpers"
-bash scripts/build-native.sh
-log "local image tarballs"
-bash scripts/build-images.sh
-log "typescript build"
-npx tsc -p tsconfig.build.json
+step "native helpers" bash scripts/build-native.sh
+step "local image tarballs" bash scripts/build-images.sh
+step "dist/ (the built layout)" bash scripts/build.sh --if-stale
 log "done"

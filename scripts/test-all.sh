@@ -4,6 +4,9 @@
 # non-zero when it finds no test file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Every suite on the pinned Node (scripts/node.pin), however this script was started.
+. scripts/node-env.sh || exit 1
+echo "node $(node --version) ($(command -v node))"
 
 suites=(unit integration interop vm)
 failed_suites=()

@@ -31,6 +31,16 @@ function formatState(st: AgentStatus['state']): string {
   return lines.join('\n');
 }
 
+function formatDns(d: NonNullable<AgentStatus['dns']>): string {
+  const f = d.forwarder;
+  const malformed = Object.values(d.server.malformed).reduce((a, b) => a + b, 0);
+  return [
+    `dns:          ${d.server.queries} queries (${d.server.local} local, ${d.server.forwarded} forwarded, ${d.server.servfail} servfail), ${d.sandboxes} sandboxes`,
+    `  dropped:    ${f.wrongSource} answers from a wrong source, ${f.unmatched} unmatched answers, ${malformed} malformed queries`,
+    `  refused:    ${f.overShare} over a sandbox's share, ${f.overflow} over the node's queue; TCP reads paused ${d.listeners.tcpReadsPaused} times`,
+  ].join('\n');
+}
+
 function formatStatus(s: AgentStatus): string {
   if (!s.nodeId) {
     // Not joined yet (or the identity is still loading): what agentd is doing is all there is.
@@ -47,6 +57,7 @@ function formatStatus(s: AgentStatus): string {
     `certificate:  expires ${s.certificate.notAfter}, renews ${s.certificate.renewAt ?? '-'}`,
     `state dir:    ${formatStateDir(s.stateDir)}`,
     `data plane:   ${s.dataPlane}${s.vipBackend ? `  (vip backend: ${s.vipBackend})` : ''}`,
+    ...(s.dns ? [formatDns(s.dns)] : []),
     `tasks:        ${s.tasks.length}`,
   ];
   for (const t of s.tasks) lines.push(`  ${t.service}.${t.slot} ${t.id}  ${t.state} (desired ${t.desired})${t.err ? `  ${t.err}` : ''}`);
@@ -81,6 +92,15 @@ program
   .description('the overlay networks programmed here (VNI, namespace, sandboxes, remote endpoints), DNS counters (records refused), the last reconcile (null when the data plane is off)')
   .action(async () => {
     process.stdout.write(`${JSON.stringify(await controlRequest(socket(), '/networks'), null, 2)}\n`);
+  });
+
+program
+  .command('version')
+  .description('the berth version and the Node runtime agentctl runs on (no agentd needed)')
+  .option('--json', 'print JSON')
+  .action((opts: { json?: boolean }) => {
+    const v = { berth: BERTH_VERSION, node: process.versions.node };
+    process.stdout.write(`${opts.json ? JSON.stringify(v) : `berth ${v.berth} (node ${v.node})`}\n`);
   });
 
 program.parseAsync().catch((err: unknown) => {

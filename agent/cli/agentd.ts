@@ -9,6 +9,7 @@ import { Agent, knownManagers, startingStatus } from '../agent.js';
 import { AgentPhase } from '../phase.js';
 import { SystemdNotifier } from '../systemd.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
+import { ensureSandboxImage } from '../exec/docker/sandbox-image.js';
 import { RawResponse, startControlServer } from '../control.js';
 import { AgentMetrics } from '../metrics.js';
 import { startMetricsListener } from '../metrics-http.js';
@@ -122,9 +123,16 @@ program.action(async (opts: Record<string, unknown>) => {
     const docker = dockerClient(config.dockerHost);
     networking = config.dataPlane ? await openNetworking(config, log) : undefined;
     dataPlane = networking ? 'on' : config.dataPlane ? 'failed' : 'off';
+    // Only tasks the data plane plumbs get a sandbox; without one the image is never used.
+    if (networking) {
+      await ensureSandboxImage(docker, { log }).then(
+        (r) => log(r === 'imported' ? 'info' : 'debug', r === 'imported' ? 'imported the sandbox image' : 'sandbox image present'),
+        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail until it is there', { err: err.message, code: err.code }),
+      );
+    }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
     const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend });
+    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.
     void Promise.all([sessionUp(phase), networking?.restored()]).then(() => {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { LayoutError } from '../errors.js';
 import type { ProtoGrpcType as CaProto } from './gen/ca.js';
 import type { ProtoGrpcType as DispatcherProto } from './gen/dispatcher.js';
 import type { ProtoGrpcType as LogBrokerProto } from './gen/logbroker.js';
@@ -18,13 +19,12 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
+// Beside this module, in the source tree and in the built layout alike (scripts/build.sh copies
+// them into dist/): an installed agentd reads nothing from a source tree.
 function protoDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // From source: agent/proto. From dist/agent/proto: the .proto files stay in the source tree.
-  for (const d of [here, join(here, '..', '..', '..', 'agent', 'proto')]) {
-    if (existsSync(join(d, 'ca.proto'))) return d;
-  }
-  throw new Error(`berth's .proto files not found near ${here}`);
+  if (existsSync(join(here, 'ca.proto'))) return here;
+  throw new LayoutError(`berth's .proto files are missing from ${here}: rebuild with \`npm run build\` (a package install: reinstall the berth package)`);
 }
 
 export type SwarmApi = (CaProto & DispatcherProto & LogBrokerProto)['docker']['swarmkit']['v1'];

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { BerthError } from '../../base/index.js';
 
+// Beside this module, in the source tree and in the built layout (scripts/build.sh copies it).
 function protoPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // From source: netd/gossip/. From dist/netd/gossip: the .proto file stays in the source tree.
-  for (const d of [here, join(here, '..', '..', '..', 'netd', 'gossip')]) if (existsSync(join(d, 'networkdb.proto'))) return join(d, 'networkdb.proto');
-  throw new Error(`netd/gossip/networkdb.proto not found near ${here}`);
+  const path = join(dirname(fileURLToPath(import.meta.url)), 'networkdb.proto');
+  if (existsSync(path)) return path;
+  throw new BerthError('E_LAYOUT_INCOMPLETE', `${path} is missing: rebuild with \`npm run build\` (a package install: reinstall the berth package)`);
 }
 
 // keepCase: the field names stay as in the .proto (l_time, not lTime).

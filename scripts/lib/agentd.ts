@@ -1,7 +1,9 @@
-// Runs a real agentd process (from source, through tsx) against a private dockerd: inside a
-// test host's namespace (nsenter), or in the test's own namespace when no host is given (to
-// reach a fake manager on 127.0.0.1; then the process is agentd itself, so SIGKILL hits the
-// agent, not a wrapper). Logs go to a file the test can read.
+// Runs a real agentd process against a private dockerd: the built one (dist/, the layout the
+// package installs; rebuilt first when a source is newer), or any agentd command given (the
+// installed /usr/bin/agentd). Inside a test host's namespace (nsenter), or in the test's own
+// namespace when no host is given (to reach a fake manager on 127.0.0.1). The command execs
+// down to agentd itself, so SIGKILL hits the agent, not a wrapper. Its working directory is /,
+// so nothing it finds is found through the source tree. Logs go to a file the test can read.
 import { closeSync, openSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -11,11 +13,10 @@ import { loadIdentity } from '../../agent/ca/identity.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 import type { AgentStatus } from '../../agent/agent.js';
 import { HarnessError, StopWaiting, runQuiet, uniqueName, waitFor } from './exec.js';
-import { PROJECT_ROOT } from './images.js';
+import { builtAgentd } from './built.js';
 import type { PrivateDockerd } from './dockerd.js';
 import type { TestHost } from './hosts.js';
 
-const AGENTD_ENTRY = join(PROJECT_ROOT, 'agent', 'cli', 'agentd.ts');
 const STOP_TIMEOUT_MS = 10_000;
 const STATUS_TIMEOUT_MS = 2_000;
 const BASE = '/var/lib/berth-test';
@@ -32,6 +33,9 @@ export interface AgentdOptions {
   logLevel?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** The agentd argv to run (default: the built agentd on this process's Node); it must exec
+   *  down to agentd, as /usr/bin/agentd does. */
+  command?: readonly string[];
   /** Outlive this process (the quickstart); by default agentd is killed when the test process exits. */
   detached?: boolean;
 }
@@ -58,10 +62,10 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
   const controlSocket = `${controlDir}/agentd.sock`;
   const logPath = `${BASE}/${id}.log`;
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const [agentdCmd, ...agentdCmdArgs] = opts.command ?? (await builtAgentd());
+  if (agentdCmd === undefined) throw new HarnessError('E_AGENTD_SPAWN', 'an empty agentd command');
   const agentdArgs = [
-    '--import',
-    'tsx',
-    AGENTD_ENTRY,
+    ...agentdCmdArgs,
     '--manager',
     opts.manager,
     '--state-dir',
@@ -81,9 +85,9 @@ export async function startAgentd(opts: AgentdOptions): Promise<AgentdProcess> {
     ...(opts.joinToken ? ['--join-token', opts.joinToken] : []),
     ...(opts.extraArgs ?? []),
   ];
-  const [cmd, args] = opts.host ? ['nsenter', [`--net=${opts.host.netnsPath}`, process.execPath, ...agentdArgs]] : [process.execPath, agentdArgs];
+  const [cmd, args] = opts.host ? ['nsenter', [`--net=${opts.host.netnsPath}`, agentdCmd, ...agentdArgs]] : [agentdCmd, agentdArgs];
   const fd = openSync(logPath, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, detached: opts.detached ?? false });
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], cwd: '/', env: { ...process.env, ...opts.env }, detached: opts.detached ?? false });
   closeSync(fd);
   if (opts.detached) child.unref();
   const pid = child.pid;

@@ -35,8 +35,9 @@ export interface PrivateDockerd {
 export interface DockerdOptions {
   /** Start inside this test host's network namespace (recommended: one engine per host). */
   host?: TestHost;
-  /** Import local/busybox:test and berth/pause:local after start (default true). */
-  images?: boolean;
+  /** Import local/busybox:test and berth/pause:local after start (default true); 'test-only':
+   *  only local/busybox:test, so the sandbox image is agentd's own to import. */
+  images?: boolean | 'test-only';
   extraArgs?: string[];
 }
 
@@ -147,7 +148,8 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
   };
   try {
     await waitReady();
-    if (opts.images ?? true) await importImages(engine.dockerHost);
+    const images = opts.images ?? true;
+    if (images !== false) await importImages(engine.dockerHost, { pause: images === true });
   } catch (err) {
     const tail = logTail();
     await stop().catch(() => undefined);

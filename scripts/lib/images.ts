@@ -19,14 +19,16 @@ function buildImageTarballs(): Promise<void> {
   return built;
 }
 
-/** Imports the busybox test image and the pause image into the engine at dockerHost. */
-export async function importImages(dockerHost: string): Promise<void> {
+/** Imports the busybox test image and (unless `pause: false`: agentd then imports its own
+ *  from its layout) the pause image into the engine at dockerHost. */
+export async function importImages(dockerHost: string, opts: { pause?: boolean } = {}): Promise<void> {
   await buildImageTarballs();
-  for (const f of ['busybox.tar', 'pause.tar']) {
+  const pause = opts.pause ?? true;
+  for (const f of pause ? ['busybox.tar', 'pause.tar'] : ['busybox.tar']) {
     if (!existsSync(join(IMAGES_DIR, f))) {
       throw new HarnessError('E_NO_IMAGE', `${join(IMAGES_DIR, f)} missing: run npm run setup`);
     }
   }
   await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENV PATH=/bin:/sbin', '-c', 'ENTRYPOINT ["/sbin/tini", "--"]', '-c', 'CMD ["/bin/sh"]', join(IMAGES_DIR, 'busybox.tar'), TEST_IMAGE]);
-  await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENTRYPOINT ["/pause"]', join(IMAGES_DIR, 'pause.tar'), PAUSE_IMAGE]);
+  if (pause) await run(DOCKER_CLI, ['-H', dockerHost, 'import', '-c', 'ENTRYPOINT ["/pause"]', join(IMAGES_DIR, 'pause.tar'), PAUSE_IMAGE]);
 }

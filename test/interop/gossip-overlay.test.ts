@@ -5,7 +5,8 @@
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
 import { run, waitFor } from '../../scripts/lib/exec.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
+import { builtAgentctl } from '../../scripts/lib/built.js';
 import { controlRequest } from '../../agent/control.js';
 import type { GossipStats } from '../../netd/gossip/index.js';
 import type { NetworkStatus } from '../../netd/index.js';
@@ -62,8 +63,9 @@ test('a berth task and a Docker task on one overlay reach each other across node
   await waitFor('Docker resolves tasks.onberth', async () => (await lookup(d.docker, dockerCtr, 'tasks.onberth')).includes(berthIp!), 30_000, 500);
   t.deepEqual(await lookup(d.docker, dockerCtr, 'onberth'), [berthVip], 'the berth service by its VIP, from a Docker task');
 
-  // What an operator sees: agentctl gossip.
-  const ctl = await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'gossip'], { cwd: PROJECT_ROOT });
+  // What an operator sees: agentctl gossip (the built one, as shipped).
+  const [agentctl, ...agentctlArgs] = await builtAgentctl();
+  const ctl = await run(agentctl, [...agentctlArgs, '--socket', agentd.controlSocket, 'gossip']);
   const after = JSON.parse(ctl.stdout) as GossipStats;
   t.log(JSON.stringify(after));
   t.is(after.node, joined.node);
@@ -73,7 +75,7 @@ test('a berth task and a Docker task on one overlay reach each other across node
   t.true(after.networkdb.tableEventsIn >= 1, JSON.stringify(after.networkdb));
   t.true(after.memberlist.pingsAnswered + after.memberlist.pushPulls >= 1);
   // agentctl networks: the overlay with our sandbox and the Docker node's endpoint, the names held.
-  const nets = JSON.parse((await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'networks'], { cwd: PROJECT_ROOT })).stdout) as NetworkStatus;
+  const nets = JSON.parse((await run(agentctl, [...agentctlArgs, '--socket', agentd.controlSocket, 'networks'])).stdout) as NetworkStatus;
   t.log(JSON.stringify(nets.overlay));
   const mesh = nets.overlay.networks.find((n) => n.sandboxes > 0);
   t.truthy(mesh, JSON.stringify(nets.overlay));

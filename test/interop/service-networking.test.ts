@@ -1,11 +1,12 @@
 // Service networking on a berth node with a real manager: a default (VIP) service answers by
 // its VIP from another task, balanced over its replicas; a published port (routing mesh)
-// answers on the berth host's address; agentctl names the VIP backend. On this machine's kernel
+// answers on the berth host's address; agentctl names the VIP backend and shows the DNS's
+// counters (drops included). On this machine's kernel
 // (no IPVS) Docker's own worker answers neither — berth's nftables backend does.
 import test from 'ava';
 import { startBerthCluster } from '../harness/cluster.js';
 import { run, waitFor } from '../../scripts/lib/exec.js';
-import { TEST_IMAGE } from '../../scripts/lib/images.js';
+import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const HTTP_PORT = 8080;
 const PUBLISHED_PORT = 18080;
@@ -92,4 +93,11 @@ test('a VIP service balances across its replicas; published ports answer on the 
 
   const s = await agentd.status();
   t.regex(String(s.vipBackend), /^(nftables|ipvs)$/);
+  // The client's lookups of `web` went through the embedded DNS; its drop counters are there too.
+  t.true((s.dns?.server.queries ?? 0) > 0, 'the DNS counters are in the status');
+  t.is(s.dns?.forwarder.wrongSource, 0);
+  const text = (await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'status'], { cwd: PROJECT_ROOT })).stdout;
+  t.regex(text, /^dns: +\d+ queries/m);
+  t.regex(text, /dropped: +0 answers from a wrong source, \d+ unmatched answers/);
+  t.regex(text, /refused: +\d+ over a sandbox's share, \d+ over the node's queue/);
 });

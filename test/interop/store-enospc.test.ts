@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { startBerthCluster } from '../harness/cluster.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
 import { StopWaiting, run, runQuiet, uniqueName, waitFor } from '../../scripts/lib/exec.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
+import { builtAgentctl } from '../../scripts/lib/built.js';
 import { logRecords } from '../fixtures/local-agentd.js';
 
 const TMPFS_SIZE = '4m';
@@ -69,7 +70,8 @@ test('state dir full (ENOSPC) during an assignment burst: agentd stays up and de
   await engine.docker(['kill', victim!]);
 
   await new Promise((r) => setTimeout(r, FULL_FOR_MS));
-  const cli = (await run(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'agent/cli/agentctl.ts'), '--socket', a.controlSocket, 'status'], { cwd: PROJECT_ROOT })).stdout;
+  const [agentctl, ...agentctlArgs] = await builtAgentctl();
+  const cli = (await run(agentctl, [...agentctlArgs, '--socket', a.controlSocket, 'status'])).stdout;
   t.regex(cli, /state dir: +degraded since .*write\(s\) waiting.*ENOSPC/, 'agentctl status shows the degraded state');
   const whileFull = await a.status();
   t.is(whileFull.stateDir.state, 'degraded', 'still degraded while the disk is full');

@@ -4,7 +4,7 @@
 import test from 'ava';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { Forwarder } from '../../dns/forwarder.js';
+import { Forwarder, UDP_QUERIES_PER_SOCKET } from '../../dns/forwarder.js';
 import { NameTable } from '../../dns/name-table.js';
 import { chooseUpstreams, hostUpstreams, isLoopback, parseResolvConf } from '../../dns/resolv-conf.js';
 import { DnsServer } from '../../dns/server.js';
@@ -294,4 +294,176 @@ test('hostUpstreams: reads the files; none configured is E_DNS_NO_UPSTREAM', asy
   t.is(err?.code, 'E_DNS_NO_UPSTREAM');
   const missing = await t.throwsAsync(hostUpstreams(join(dir, 'missing.conf'), []), { instanceOf: DnsError });
   t.regex(missing?.message ?? '', /cannot read .*missing\.conf/);
+});
+
+// ---- spoofing: the sender is checked, the source port and the id are unpredictable ----
+
+interface Observed {
+  port: number;
+  id: number;
+}
+
+/** An upstream on 127.0.0.1 that answers everything and records where each query came from. */
+async function observingUpstream(onQuery?: (msg: Buffer, q: Query, rinfo: dgram.RemoteInfo, answer: () => void) => void): Promise<{ port: number; seen: Observed[]; close(): void }> {
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  const seen: Observed[] = [];
+  let closed = false;
+  udp.on('message', (msg, rinfo) => {
+    const query = parseQuery(msg);
+    if (typeof query === 'string') return;
+    seen.push({ port: rinfo.port, id: query.id });
+    const answer = () => {
+      if (!closed) udp.send(answerFor(msg, query, 512), rinfo.port, rinfo.address);
+    };
+    if (onQuery) onQuery(msg, query, rinfo, answer);
+    else answer();
+  });
+  return {
+    port: udp.address().port,
+    seen,
+    close: () => {
+      closed = true;
+      udp.close();
+    },
+  };
+}
+
+function bindUdp(address: string, port: number): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(port, address, () => resolve(s));
+  });
+}
+
+const FORGED_A = Uint8Array.from([6, 6, 6, 6]);
+
+/** The answer to q with the forger's address in it: right id, right question. */
+function forgedAnswer(msg: Buffer, query: Query): Buffer {
+  return encodeResponse(msg, query, { rcode: 0, authoritative: true, answers: [{ type: RRType.A, ttl: 60, address: FORGED_A }], maxSize: 512 });
+}
+
+const sendTo = (s: dgram.Socket, b: Buffer, port: number, address: string) => new Promise<void>((r) => s.send(b, port, address, () => r()));
+
+test('an answer from another address or port than the upstream asked is dropped and counted; the genuine one is accepted', async (t) => {
+  const forgers: dgram.Socket[] = [];
+  let forged = 0;
+  const up = await observingUpstream((msg, query, rinfo, answer) => {
+    // Both forgers know the id, the question and the forwarder's port (the worst case); the
+    // genuine answer leaves only after theirs are delivered.
+    void Promise.all(forgers.map((f) => sendTo(f, forgedAnswer(msg, query), rinfo.port, rinfo.address))).then(() => {
+      forged += forgers.length;
+      setTimeout(answer, 50);
+    });
+  });
+  t.teardown(() => up.close());
+  // Same port on another loopback address, and another port on the upstream's own address.
+  forgers.push(await bindUdp('127.0.0.2', up.port), await bindUdp('127.0.0.1', 0));
+  t.teardown(() => forgers.forEach((f) => f.close()));
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('victim.example.test');
+  const reply = await fwd.forward(msg, query.questionEnd, false);
+  t.is(forged, 2);
+  t.truthy(reply);
+  t.deepEqual([...reply!.subarray(reply!.length - 4)], [192, 0, 2, 1], 'the genuine answer, not the forged 6.6.6.6');
+  t.like(fwd.stats(), { wrongSource: 2, answered: 1 });
+});
+
+const SEQUENTIAL_QUERIES = 24;
+/** Distinct ports expected among SEQUENTIAL_QUERIES: the kernel picks among ~28,000, so a repeat is rare but possible. */
+const MIN_DISTINCT_PORTS = SEQUENTIAL_QUERIES - 3;
+const BURST_QUERIES = 200;
+
+test('source ports and ids: a fresh random port and id for queries one after another', async (t) => {
+  const up = await observingUpstream();
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  for (let i = 0; i < SEQUENTIAL_QUERIES; i++) {
+    const { msg, q: query } = q(`s${i}.example.test`);
+    t.truthy(await fwd.forward(msg, query.questionEnd, false));
+  }
+  const ports = new Set(up.seen.map((s) => s.port));
+  const ids = new Set(up.seen.map((s) => s.id));
+  t.log(`${ports.size} ports, ${ids.size} ids in ${SEQUENTIAL_QUERIES} queries`);
+  t.true(ports.size >= MIN_DISTINCT_PORTS, `${ports.size} distinct source ports: ${[...ports].join(' ')}`);
+  t.true(ids.size >= MIN_DISTINCT_PORTS, `${ids.size} distinct ids`);
+  t.false(ids.has(0xbeef), "the client's id never goes upstream");
+});
+
+test('source ports: a burst shares a socket among at most a few queries', async (t) => {
+  const up = await observingUpstream();
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }] });
+  t.teardown(() => fwd.close());
+  const replies = await Promise.all(
+    Array.from({ length: BURST_QUERIES }, (_, i) => {
+      const { msg, q: query } = q(`b${i}.example.test`);
+      return fwd.forward(msg, query.questionEnd, false);
+    }),
+  );
+  t.true(replies.every((r) => r !== undefined));
+  const perPort = new Map<number, number>();
+  for (const s of up.seen) perPort.set(s.port, (perPort.get(s.port) ?? 0) + 1);
+  const most = Math.max(...perPort.values());
+  t.log(`${perPort.size} ports for ${BURST_QUERIES} concurrent queries, at most ${most} on one`);
+  t.true(most <= UDP_QUERIES_PER_SOCKET, `${most} queries on one port`);
+  t.true(perPort.size >= BURST_QUERIES / UDP_QUERIES_PER_SOCKET);
+});
+
+// ---- a fair share per sandbox ----
+
+test('fair share: a sandbox over its share waits or is refused alone; another sandbox goes straight through', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: FAST_TIMEOUT_MS * 4, attempts: 1, maxInFlight: 8, maxInFlightPerSandbox: 2, maxQueuedPerSandbox: 3 });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  const noisy = Array.from({ length: 10 }, () => fwd.forward(msg, query.questionEnd, false, 'noisy'));
+  t.like(fwd.stats(), { inFlight: 2, queued: 3, overShare: 5 });
+  const quiet = [fwd.forward(msg, query.questionEnd, false, 'quiet'), fwd.forward(msg, query.questionEnd, false, 'quiet')];
+  t.like(fwd.stats(), { inFlight: 4, queued: 3, overShare: 5 }, 'the quiet sandbox is not queued behind the noisy one');
+  await Promise.all([...noisy, ...quiet]);
+  t.like(fwd.stats(), { inFlight: 0, queued: 0, failed: 12 });
+});
+
+test('fair share: with the node-wide cap reached, waiting sandboxes are served in turn', async (t) => {
+  const order: string[] = [];
+  const up = await observingUpstream((_msg, query, _rinfo, answer) => {
+    order.push(query.name.split('.')[0]!);
+    setTimeout(answer, 30);
+  });
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], maxInFlight: 1, maxInFlightPerSandbox: 1 });
+  t.teardown(() => fwd.close());
+  const ask = (sb: string, i: number) => {
+    const { msg, q: query } = q(`${sb}.${i}.example.test`);
+    return fwd.forward(msg, query.questionEnd, false, sb);
+  };
+  const all = [...Array.from({ length: 4 }, (_, i) => ask('a', i)), ask('b', 0), ask('b', 1), ask('c', 0)];
+  t.true((await Promise.all(all)).every((r) => r !== undefined));
+  t.deepEqual(order, ['a', 'a', 'b', 'c', 'a', 'b', 'a'], 'round robin among the waiting sandboxes');
+});
+
+test('fair share: a full node-wide queue makes room from the longest queue, never from a shorter one', async (t) => {
+  const up = await fakeUpstream('silent');
+  t.teardown(() => up.close());
+  const fwd = new Forwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], attemptTimeoutMs: FAST_TIMEOUT_MS, attempts: 1, maxInFlight: 1, maxQueued: 4 });
+  t.teardown(() => fwd.close());
+  const { msg, q: query } = q('x.example.test');
+  const noisy = Array.from({ length: 5 }, () => fwd.forward(msg, query.questionEnd, false, 'noisy'));
+  t.like(fwd.stats(), { inFlight: 1, queued: 4, overflow: 0 });
+  const quiet = fwd.forward(msg, query.questionEnd, false, 'quiet');
+  let quietRefused = false;
+  void quiet.then(() => (quietRefused = true));
+  t.like(fwd.stats(), { queued: 4, overflow: 1 }, "the noisy sandbox's oldest waiting query gave way");
+  t.is(await noisy[1], undefined);
+  t.false(quietRefused, 'the quiet sandbox waits in its own queue');
+  const again = fwd.forward(msg, query.questionEnd, false, 'noisy');
+  t.like(fwd.stats(), { queued: 4, overflow: 2 }, 'the longest queue asking again is refused');
+  t.is(await again, undefined);
+  await Promise.all([...noisy, quiet]);
+  t.like(fwd.stats(), { inFlight: 0, queued: 0 });
 });

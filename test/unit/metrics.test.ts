@@ -45,8 +45,9 @@ function fakeNetworkStatus(): NetworkStatus {
     overlay: { networks: [], sandboxes: 4, rejectedEndpoints: 0 },
     dns: {
       server: { queries: 60, local: 40, forwarded: 18, servfail: 3, notimp: 1, badvers: 1, truncated: 2, malformed: { 'short-header': 5, response: 1 } as NetworkStatus['dns']['server']['malformed'] },
-      forwarder: { forwarded: 18, answered: 15, failed: 3, overflow: 1, queued: 2, inFlight: 4, tcpFallbacks: 0, timeouts: 6, unmatched: 0 },
+      forwarder: { forwarded: 18, answered: 15, failed: 3, overflow: 1, overShare: 2, queued: 2, inFlight: 4, tcpFallbacks: 0, timeouts: 6, unmatched: 0, wrongSource: 5, udpSockets: 2 },
       sandboxes: 4,
+      listeners: { tcpConnections: 3, tcpReadsPaused: 0, tcpPipelinePeak: 1 },
       records: { networks: 1, services: 2, tasks: 5, rejected: 2, rejectedBy: { name: 0, address: 2, port: 0, shape: 0 } },
     },
     reconcile: {
@@ -123,6 +124,8 @@ const EXPECTED_FAMILIES = [
   'berth_dns_forward_failures_total',
   'berth_dns_forward_timeouts_total',
   'berth_dns_forward_overflows_total',
+  'berth_dns_forward_wrong_source_total',
+  'berth_dns_tcp_connections',
   'berth_dns_truncated_total',
   'berth_dns_forward_in_flight',
   'berth_dns_forward_queued',
@@ -183,7 +186,10 @@ test.serial('the registry renders every family, with HELP and TYPE, from the sta
   t.is(v('berth_dns_dropped_total', { reason: 'short-header' }), 5);
   t.is(v('berth_dns_forward_failures_total'), 3);
   t.is(v('berth_dns_forward_timeouts_total'), 6);
-  t.is(v('berth_dns_forward_overflows_total'), 1);
+  t.is(v('berth_dns_forward_overflows_total', { scope: 'node' }), 1);
+  t.is(v('berth_dns_forward_overflows_total', { scope: 'sandbox' }), 2);
+  t.is(v('berth_dns_forward_wrong_source_total'), 5);
+  t.is(v('berth_dns_tcp_connections'), 3);
   t.is(v('berth_dns_records_rejected_total', { reason: 'address' }), 2);
   t.is(v('berth_reconcile_runs_total'), 2);
   t.is(v('berth_reconcile_failures_total'), 1);

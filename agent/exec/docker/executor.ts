@@ -15,9 +15,8 @@ import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
 import { nodeAttachmentsOf, taskNetworksOf } from './task-networks.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
+import { SANDBOX_IMAGE } from './sandbox-image.js';
 
-/** The sandbox image: the native pause program (native/pause), imported locally. */
-const DEFAULT_PAUSE_IMAGE = 'berth/pause:local';
 const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
 
 export interface DockerExecutorOptions {
@@ -89,7 +88,7 @@ export class DockerExecutor implements Executor, LogSource {
         docker: this.docker,
         dependencies: this.dependencies,
         taskDirs: this.taskDirs,
-        sandboxImage: sandboxed ? (this.opts.pauseImage ?? DEFAULT_PAUSE_IMAGE) : undefined,
+        sandboxImage: sandboxed ? (this.opts.pauseImage ?? SANDBOX_IMAGE) : undefined,
         node: this.node(task),
         dependencyWaitMs: this.opts.dependencyWaitMs ?? DEFAULT_DEPENDENCY_WAIT_MS,
         networking,

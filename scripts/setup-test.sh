@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Host setup for the test suites: scripts/setup.sh (what the quickstart needs), then what only
+# the tests use — the VM suite's qemu and Debian kernel (with IPVS), ipvsadm, dnsperf and dig
+# for the DNS tests and benchmarks, tcpdump, ping, the initramfs tools. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+SETUP_NAME=setup-test
+. scripts/lib/setup-common.sh
+require_root
+
+TEST_PACKAGES=(
+  qemu-system-x86 linux-image-amd64 ipvsadm
+  dnsutils dnsperf tcpdump iputils-ping
+  kmod xz-utils zstd cpio
+)
+apt_install "${TEST_PACKAGES[@]}"
+
+# The VM harness boots Debian's kernel; a fresh install may leave only the compressed image.
+ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || die "no /boot/vmlinuz-*-amd64 after installing linux-image-amd64"
+log "done"
