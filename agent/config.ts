@@ -2,6 +2,7 @@
 // Resolution is pure; reading the file and parsing argv happen in the CLI.
 import os from 'node:os';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_NETNS_DIR, type LogLevel } from '../base/index.js';
 
@@ -43,6 +44,9 @@ export interface AgentConfig {
   /** Idle timeouts of connections through a VIP or published port, seconds (undefined: berth's defaults). */
   lbTcpTimeoutS: number | undefined;
   lbUdpTimeoutS: number | undefined;
+  /** Where the Prometheus metrics are also served over TCP (the control socket always serves
+   *  them); undefined: nowhere else. Loopback only unless metricsAllowRemote. */
+  metricsAddr: { host: string; port: number } | undefined;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -63,6 +67,10 @@ export interface ConfigInput {
   /** Durations, as reconcileInterval. */
   lbTcpTimeout?: string | number | undefined;
   lbUdpTimeout?: string | number | undefined;
+  /** host:port, the host an IP address: 127.0.0.1:9323, [::1]:9323. */
+  metricsAddr?: string | undefined;
+  /** Serve metrics on a non-loopback metricsAddr (they are unauthenticated). */
+  metricsAllowRemote?: boolean | string | undefined;
 }
 
 const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -80,6 +88,8 @@ const ENV_KEYS: Record<keyof ConfigInput, string> = {
   vipBackend: 'BERTH_VIP_BACKEND',
   lbTcpTimeout: 'BERTH_LB_TCP_TIMEOUT',
   lbUdpTimeout: 'BERTH_LB_UDP_TIMEOUT',
+  metricsAddr: 'BERTH_METRICS_ADDR',
+  metricsAllowRemote: 'BERTH_METRICS_ALLOW_REMOTE',
 };
 
 const VIP_BACKENDS = ['auto', 'ipvs', 'nftables'] as const;
@@ -164,6 +174,33 @@ function vipBackendOf(v: string | undefined): AgentConfig['vipBackend'] {
   return b as AgentConfig['vipBackend'];
 }
 
+function isTrue(v: boolean | string | undefined): boolean {
+  return v === true || v === 'true' || v === '1';
+}
+
+/**
+ * The metrics listener's address. Loopback only by default: the endpoint has no
+ * authentication and names the node's services, networks and tasks' states (Docker's
+ * --metrics-addr is off by default and its docs ask for loopback too); metricsAllowRemote opens it.
+ */
+function metricsAddrOf(v: string | undefined, allowRemote: boolean): AgentConfig['metricsAddr'] {
+  if (v === undefined || v.trim() === '') return undefined;
+  const text = v.trim();
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  const host = m?.[1];
+  const port = Number(m?.[2]);
+  if (!host || isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError('E_CONFIG_METRICS_ADDR', `metrics address "${text}" must be an IP address and a port, e.g. 127.0.0.1:9323 or [::1]:9323`);
+  }
+  if (!allowRemote && ipaddr.process(host).range() !== 'loopback') {
+    throw new ConfigError(
+      'E_CONFIG_METRICS_ADDR',
+      `metrics address "${text}" is not a loopback address: the metrics endpoint has no authentication; use 127.0.0.1:<port> (and scrape through a proxy), or pass --metrics-allow-remote to serve it on ${host}`,
+    );
+  }
+  return { host, port };
+}
+
 /** Merges the layers (later wins) and validates the result. */
 export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): AgentConfig {
   const merged: ConfigInput = {};
@@ -191,6 +228,7 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     vipBackend: vipBackendOf(merged.vipBackend),
     lbTcpTimeoutS: timeoutSecondsOf(merged.lbTcpTimeout, 'lb tcp timeout'),
     lbUdpTimeoutS: timeoutSecondsOf(merged.lbUdpTimeout, 'lb udp timeout'),
-    dataPlane: merged.dataPlane === undefined ? true : merged.dataPlane === true || merged.dataPlane === 'true' || merged.dataPlane === '1',
+    dataPlane: merged.dataPlane === undefined ? true : isTrue(merged.dataPlane),
+    metricsAddr: metricsAddrOf(merged.metricsAddr, isTrue(merged.metricsAllowRemote)),
   };
 }

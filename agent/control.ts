@@ -13,8 +13,16 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { BerthError, ControlRequestError, ControlSocketError } from './errors.js';
 
-/** One endpoint: the request's query parameters in, JSON out (or a promise of it). A BerthError
- *  thrown (or rejected) answers 400 with its code; anything else 500. */
+/** A handler's answer sent as it is, not as JSON (the Prometheus text at /metrics). */
+export class RawResponse {
+  constructor(
+    readonly contentType: string,
+    readonly body: string,
+  ) {}
+}
+
+/** One endpoint: the request's query parameters in, JSON (or a RawResponse) out, or a promise of
+ *  it. A BerthError thrown (or rejected) answers 400 with its code; anything else 500. */
 export type ControlHandler = (query: URLSearchParams) => unknown;
 export type ControlHandlers = Record<string, ControlHandler>;
 
@@ -28,17 +36,11 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://agentd');
     const handler = req.method === 'GET' ? handlers[url.pathname] : undefined;
-    const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (!handler) {
-      reply(404, { error: `no such endpoint: ${req.method} ${url.pathname}`, code: 'E_NO_ENDPOINT', endpoints: Object.keys(handlers) });
+      reply(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}`, code: 'E_NO_ENDPOINT', endpoints: Object.keys(handlers) });
       return;
     }
-    const failed = (err: unknown) => (err instanceof BerthError ? reply(400, { error: err.message, code: err.code }) : reply(500, { error: (err as Error).message }));
-    try {
-      void Promise.resolve(handler(url.searchParams)).then((body) => reply(200, body), failed);
-    } catch (err) {
-      failed(err);
-    }
+    void answer(() => handler(url.searchParams), res);
   });
   // Random, so it is nobody's file; short, so it fits the 108-byte socket path limit about
   // wherever the public one does.
@@ -73,6 +75,23 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
       await closeServer(server);
     },
   };
+}
+
+function reply(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** Sends the handler's value (JSON, or a RawResponse as it is); a BerthError thrown or rejected is
+ *  a 400 with its code, anything else a 500 naming the error. */
+export async function answer(handler: () => unknown, res: http.ServerResponse): Promise<void> {
+  try {
+    const value = await handler();
+    if (value instanceof RawResponse) res.writeHead(200, { 'content-type': value.contentType }).end(value.body);
+    else reply(res, 200, value);
+  } catch (err) {
+    if (err instanceof BerthError) reply(res, 400, { error: err.message, code: err.code });
+    else reply(res, 500, { error: (err as Error).message });
+  }
 }
 
 /**

@@ -33,3 +33,6 @@ export class ControlSocketError extends BerthError {}
 /** A control-socket request failed: agentd is not running (E_AGENTD_NOT_RUNNING), refused it,
  *  or answered with an error of its own (its code). */
 export class ControlRequestError extends BerthError {}
+
+/** The --metrics-addr listener could not start (the port is taken, or the address is not this host's). */
+export class MetricsListenError extends BerthError {}

@@ -9,6 +9,19 @@ import { NameRegistry, type NameRecords, type RecordStats } from './records.js';
 import { hostUpstreams, type Upstream } from './resolv-conf.js';
 import { DnsServer, type DnsStats } from './server.js';
 import type { ForwarderStats } from './forwarder.js';
+import { dnsForwardEvents } from './events.js';
+
+/** The forwarder, timing each forwarded query for observers (dns/events.ts) while anyone listens. */
+class TimedForwarder extends Forwarder {
+  override forward(...args: Parameters<Forwarder['forward']>): ReturnType<Forwarder['forward']> {
+    if (!dnsForwardEvents.hasSubscribers) return super.forward(...args);
+    const t0 = performance.now();
+    return super.forward(...args).then((reply) => {
+      dnsForwardEvents.publish({ ms: performance.now() - t0, answered: reply !== undefined });
+      return reply;
+    });
+  }
+}
 
 export interface EmbeddedDnsOptions extends NameTableOptions, Omit<ForwarderOptions, 'upstreams'> {
   /** Default: the host's resolvers (resolv.conf, or the upstreams behind a loopback stub). */
@@ -51,7 +64,7 @@ export class EmbeddedDns {
   static async create(opts: EmbeddedDnsOptions = {}): Promise<EmbeddedDns> {
     const upstreams = opts.upstreams ?? (await hostUpstreams(opts.resolvConfPath));
     const table = new NameTable(opts);
-    return new EmbeddedDns(table, new Forwarder({ ...opts, upstreams }), opts.listen ?? {});
+    return new EmbeddedDns(table, new TimedForwarder({ ...opts, upstreams }), opts.listen ?? {});
   }
 
   /**

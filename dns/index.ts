@@ -4,6 +4,7 @@
 // NameRegistry, DnsServer, the codec...) through their own files.
 export { EmbeddedDns, type EmbeddedDnsOptions, type EmbeddedDnsStats } from './embedded.js';
 export { DnsError, type DnsErrorCode } from './errors.js';
+export { dnsForwardEvents, type DnsForwardEvent } from './events.js';
 export type { NameRecords, RecordStats } from './records.js';
 export { PROBE_TYPES, probeInNetns, type ProbeAnswer, type ProbeRecord, type ProbeType } from './probe.js';
 export type {

@@ -6,6 +6,7 @@ export { overlayAttachments, type TaskNetwork, type TaskNetworkAttachment, type 
 export type { GossipStats, NetworkKey } from './gossip/index.js';
 export { NetdError, NetdValidationError, NetworkNotFoundError, ReconcileError, type NetdErrorCode } from './errors.js';
 export type { ReconcileReport } from './types.js';
-export type { ReconcileRun } from './controller/reconciler.js';
+export type { ReconcileRun, ReconcileTotals } from './controller/reconciler.js';
 export type { NetworkPeers, VipView } from './controller/network-controller.js';
 export { probeVipSupport, type VipSupport } from './vip/index.js';
+export { vipSyncEvents, type VipSyncEvent } from './events.js';

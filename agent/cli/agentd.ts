@@ -10,7 +10,9 @@ import { AgentPhase } from '../phase.js';
 import { SystemdNotifier } from '../systemd.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
 import { ensureSandboxImage } from '../exec/docker/sandbox-image.js';
-import { startControlServer } from '../control.js';
+import { RawResponse, startControlServer } from '../control.js';
+import { AgentMetrics } from '../metrics.js';
+import { startMetricsListener } from '../metrics-http.js';
 import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
 import { localAddressToward, splitHostPort } from '../advertise.js';
@@ -35,6 +37,8 @@ const program = new Command('agentd')
   .option('--vip-backend <kind>', 'VIP load balancer: auto (IPVS where the kernel has it, else nftables), ipvs, nftables; env BERTH_VIP_BACKEND')
   .option('--lb-tcp-timeout <duration>', 'idle timeout of TCP connections through a VIP or published port (default 24h; IPVS default is 15m); env BERTH_LB_TCP_TIMEOUT')
   .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
+  .option('--metrics-addr <host:port>', 'also serve Prometheus metrics over TCP here, e.g. 127.0.0.1:9323 (loopback only unless --metrics-allow-remote; the control socket always serves GET /metrics); env BERTH_METRICS_ADDR')
+  .option('--metrics-allow-remote', 'allow a non-loopback --metrics-addr (the endpoint is unauthenticated); env BERTH_METRICS_ALLOW_REMOTE=true')
   .option('--cleanup', "remove every kernel object berth owns on this host (overlay namespaces, load balancers, gateway bridge, host rules) and exit; run with agentd stopped")
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`)
   .exitOverride();
@@ -58,6 +62,8 @@ program.action(async (opts: Record<string, unknown>) => {
     vipBackend: opts.vipBackend as string | undefined,
     lbTcpTimeout: opts.lbTcpTimeout as string | undefined,
     lbUdpTimeout: opts.lbUdpTimeout as string | undefined,
+    metricsAddr: opts.metricsAddr as string | undefined,
+    metricsAllowRemote: opts.metricsAllowRemote === true ? true : undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
@@ -80,6 +86,11 @@ program.action(async (opts: Record<string, unknown>) => {
   let agent: Agent | undefined;
   let networking: NetworkController | undefined;
   let dataPlane = config.dataPlane ? 'opening' : 'off';
+  const metrics = new AgentMetrics({
+    agent: () => agent?.status() ?? startingStatus(config, phase, dataPlane),
+    networking: () => networking?.status(),
+    gossip: () => networking?.gossipStats(),
+  });
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent?.status() ?? startingStatus(config, phase, dataPlane),
     '/tasks': () => agent?.status().tasks ?? [],
@@ -90,7 +101,17 @@ program.action(async (opts: Record<string, unknown>) => {
     '/peers': () => networking?.peers() ?? null,
     '/dns': (q) => dnsEndpoint(q, agent, networking),
     '/doctor': () => agentdFacts(config, agent, networking, dataPlane, phase.status.state),
+    '/metrics': async () => {
+      const m = await metrics.render();
+      return new RawResponse(m.contentType, m.body);
+    },
   });
+  const metricsListener = config.metricsAddr
+    ? await startMetricsListener(config.metricsAddr, metrics).catch(async (err: unknown) => {
+        await control.close();
+        throw err;
+      })
+    : undefined;
   phase.onChange(() => notifier.status(phase.describe()));
   notifier.status(config.dataPlane ? 'starting: opening the data plane' : 'starting');
 
@@ -100,7 +121,7 @@ program.action(async (opts: Record<string, unknown>) => {
     stopping = true;
     log('info', 'stopping (tasks keep running)', { signal: sig });
     notifier.stopping();
-    void Promise.all([networking?.close(), agent?.stop(), control.close()]).finally(() => process.exit(0));
+    void Promise.all([networking?.close(), agent?.stop(), control.close(), metricsListener?.close()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -133,7 +154,7 @@ program.action(async (opts: Record<string, unknown>) => {
   } catch (err) {
     // A stop during the join aborts it: that is the stop, not a failure.
     if (stopping) return;
-    await control.close();
+    await Promise.all([control.close(), metricsListener?.close()]);
     throw err;
   }
 });

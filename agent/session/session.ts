@@ -9,6 +9,7 @@ import type { AssignmentsMessage, HeartbeatResponse, NodeDescriptionIn, SessionM
 import { SessionError } from '../errors.js';
 import type { LogFn } from '../../base/index.js';
 import { MANAGER_SERVER_NAME, channelOptions, grpcCodeName, isGrpcError, pinnedTls, unary } from '../grpc-util.js';
+import { heartbeatEvents } from '../events.js';
 
 /** How long to wait for the first SessionMessage (the manager sends it in ~0.1 s). */
 const SESSION_OPEN_TIMEOUT_MS = 10_000;
@@ -136,6 +137,7 @@ export class Session {
       },
     );
     this.timings.heartbeatRttMs = performance.now() - t0;
+    heartbeatEvents.publish({ manager: this.manager, rttMs: this.timings.heartbeatRttMs });
     const p = res.period;
     if (p) this.timings.heartbeatPeriodMs = Number(p.seconds) * 1000 + Math.floor(p.nanos / 1e6);
   }

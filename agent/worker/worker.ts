@@ -13,6 +13,7 @@ import { isUsableTaskId, taskProblem } from './validate-task.js';
 import { AssignmentAction, AssignmentsType } from '../proto/enums.js';
 import type { StoredStatus } from '../store/index.js';
 import type { LogFn } from '../../base/index.js';
+import { taskRunningEvents } from '../events.js';
 
 const REMOVE_RETRY_MS = 1_000;
 const REMOVE_RETRY_MAX_MS = 30_000;
@@ -67,6 +68,9 @@ export class Worker {
    *  every one it does not name (SwarmKit's worker resets its stores on a COMPLETE set). */
   private readonly held = { secrets: new Set<string>(), configs: new Set<string>() };
   private closed = false;
+  /** When each new task's assignment arrived (performance.now()), until it reaches RUNNING or
+   *  ends: the assignment-to-running latency. Tasks resumed from the store are not timed. */
+  private readonly arrivedAt = new Map<string, number>();
 
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -159,6 +163,8 @@ export class Worker {
       parked.task = task;
       return;
     }
+    const managerStatus = fromWireStatus(task.status) ?? initialStatus();
+    if (managerStatus.state < TaskState.RUNNING && !this.arrivedAt.has(task.id)) this.arrivedAt.set(task.id, performance.now());
     if (!this.deps.store.putTask(task.id, encodeTask(task))) {
       if (!this.unstored.has(task.id)) this.deps.log('warn', 'task not started: its record waits for the task store', { task: task.id });
       this.unstored.set(task.id, task);
@@ -166,7 +172,6 @@ export class Worker {
     }
     this.unstored.delete(task.id);
     const problem = taskProblem(task);
-    const managerStatus = fromWireStatus(task.status) ?? initialStatus();
     if (problem) {
       this.deps.log('warn', 'rejecting malformed task', { task: task.id, err: problem });
       const rejected: StoredStatus = { state: TaskState.REJECTED, message: 'rejected', err: problem, timestamp: new Date().toISOString() };
@@ -200,12 +205,18 @@ export class Worker {
 
   private saveStatus(id: string, status: StoredStatus): void {
     this.deps.store.putStatus(id, status);
+    const arrived = this.arrivedAt.get(id);
+    if (arrived !== undefined && status.state >= TaskState.RUNNING) {
+      this.arrivedAt.delete(id);
+      if (status.state === TaskState.RUNNING) taskRunningEvents.publish({ taskId: id, ms: performance.now() - arrived });
+    }
     const parked = this.parked.get(id);
     if (parked) parked.status = status;
     this.deps.onStatus();
   }
 
   private async removeTask(id: string): Promise<void> {
+    this.arrivedAt.delete(id);
     if (this.unstored.delete(id)) {
       // Nothing ran; the removal also drops the record's write still waiting.
       this.deps.store.remove(id);

@@ -8,6 +8,7 @@
 // absent = gone (an unhealthy local task leaves at once).
 import type { LogFn } from '../../base/index.js';
 import type { LbPort, LbService, VipBackend } from '../vip/index.js';
+import { vipSyncEvents } from '../events.js';
 
 export interface LbBackendEntry {
   serviceId: string;
@@ -194,10 +195,13 @@ export class LoadBalancers {
     try {
       while (n.dirty) {
         n.dirty = false;
+        const t0 = performance.now();
         try {
           await this.applyNetwork(n);
           n.lastError = undefined;
+          vipSyncEvents.publish({ network: n.id, backend: this.vip.kind, ms: performance.now() - t0, ok: true });
         } catch (err) {
+          vipSyncEvents.publish({ network: n.id, backend: this.vip.kind, ms: performance.now() - t0, ok: false });
           n.changed = undefined;
           n.lastError = (err as Error).message;
           this.log('warn', 'load balancer not applied', { network: n.id, err: n.lastError });

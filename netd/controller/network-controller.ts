@@ -17,7 +17,7 @@ import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { OverlayDataPlane } from '../overlay/index.js';
 import { ClusterEndpoints } from './cluster-endpoints.js';
-import { Reconciler, type ReconcileRun } from './reconciler.js';
+import { Reconciler, type ReconcileRun, type ReconcileTotals } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
 import { openVipBackend, type VipBackendChoice, type LbTimeouts } from '../vip/index.js';
 import { LoadBalancers, type LoadBalancersStatus } from './load-balancers.js';
@@ -139,7 +139,7 @@ export interface NetworkControllerOptions {
 export interface NetworkStatus {
   overlay: ReturnType<OverlayDataPlane['status']>;
   dns: ReturnType<EmbeddedDns['stats']>;
-  reconcile: { runs: number; last: ReconcileRun | undefined };
+  reconcile: { runs: number; last: ReconcileRun | undefined; totals: ReconcileTotals };
   /** The VIP backend in use and this node's load balancers. */
   vip: ({ backend: string } & LoadBalancersStatus) | undefined;
 }
@@ -524,7 +524,7 @@ export class NetworkController implements SandboxNetworking {
     return {
       overlay: this.plane.status(),
       dns: this.dns.stats(),
-      reconcile: { runs: this.reconciler?.runs ?? 0, last: this.reconciler?.last },
+      reconcile: { runs: this.reconciler?.runs ?? 0, last: this.reconciler?.last, totals: this.reconciler?.totals ?? { repaired: {}, failed: 0 } },
       vip: this.lbs ? { backend: this.lbs.kind, ...this.lbs.status() } : undefined,
     };
   }

@@ -31,6 +31,12 @@ export interface ReconcileRun {
   error?: string;
 }
 
+/** Every run since start: what they repaired, by kind (non-zero only), and how many failed. */
+export interface ReconcileTotals {
+  repaired: Partial<ReconcileReport>;
+  failed: number;
+}
+
 /** The kinds of a report with a non-zero count, in the report's order. */
 export function fixedCounts(r: ReconcileReport): Partial<ReconcileReport> {
   return Object.fromEntries(Object.entries(r).filter(([, n]) => n !== 0)) as Partial<ReconcileReport>;
@@ -43,6 +49,7 @@ export class Reconciler {
   private started = false;
   private count = 0;
   private lastRun: ReconcileRun | undefined;
+  private readonly sums: ReconcileTotals = { repaired: {}, failed: 0 };
 
   constructor(
     private readonly plane: Reconcilable,
@@ -60,6 +67,10 @@ export class Reconciler {
 
   get last(): ReconcileRun | undefined {
     return this.lastRun;
+  }
+
+  get totals(): ReconcileTotals {
+    return { repaired: { ...this.sums.repaired }, failed: this.sums.failed };
   }
 
   start(): void {
@@ -101,6 +112,8 @@ export class Reconciler {
     const ms = Math.round(performance.now() - t0);
     const fixed = report ? fixedCounts(report) : {};
     this.count++;
+    if (error) this.sums.failed++;
+    for (const [kind, n] of Object.entries(fixed) as Array<[keyof ReconcileReport, number]>) this.sums.repaired[kind] = (this.sums.repaired[kind] ?? 0) + n;
     this.lastRun = { trigger, at: new Date().toISOString(), ms, fixed, ...(error ? { error: error.message } : {}) };
     if (error) {
       this.opts.log('warn', 'data plane reconcile failed', { trigger, ms, err: error.message, code: (error as { code?: string }).code, ...fixed });

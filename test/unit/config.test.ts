@@ -47,3 +47,20 @@ test('reconcile interval: default 60 s, durations with units, a bare number is s
     t.throws(() => resolveConfig([{ reconcileInterval: bad }]), { instanceOf: ConfigError, message: new RegExp(`reconcile interval "${bad}"`) }, bad);
   }
 });
+
+test('metrics address: off by default; loopback IPv4/IPv6 accepted; anything else refused unless remote is allowed', (t) => {
+  t.is(resolveConfig([]).metricsAddr, undefined);
+  t.deepEqual(resolveConfig([{ metricsAddr: '127.0.0.1:9323' }]).metricsAddr, { host: '127.0.0.1', port: 9323 });
+  t.deepEqual(resolveConfig([{ metricsAddr: '[::1]:9323' }]).metricsAddr, { host: '::1', port: 9323 });
+  t.deepEqual(resolveConfig([configFromEnv({ BERTH_METRICS_ADDR: '127.0.0.2:1' })]).metricsAddr, { host: '127.0.0.2', port: 1 });
+  for (const remote of ['10.0.0.5:9323', '0.0.0.0:9323', '[::]:9323', '[fd00::1]:9323']) {
+    t.throws(() => resolveConfig([{ metricsAddr: remote }]), { instanceOf: ConfigError, message: /not a loopback address.*--metrics-allow-remote/ }, remote);
+  }
+  t.deepEqual(resolveConfig([{ metricsAddr: '0.0.0.0:9323', metricsAllowRemote: true }]).metricsAddr, { host: '0.0.0.0', port: 9323 });
+  t.deepEqual(resolveConfig([configFromEnv({ BERTH_METRICS_ADDR: '10.0.0.5:9323', BERTH_METRICS_ALLOW_REMOTE: 'true' })]).metricsAddr, { host: '10.0.0.5', port: 9323 });
+  for (const bad of ['localhost:9323', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', ':9323', '::1:9323']) {
+    const err = t.throws(() => resolveConfig([{ metricsAddr: bad }]), { instanceOf: ConfigError }, bad);
+    t.is(err?.code, 'E_CONFIG_METRICS_ADDR');
+  }
+  t.notThrows(() => parseConfigFile('{"metricsAddr": "127.0.0.1:9323", "metricsAllowRemote": false}', 'x.json'));
+});

@@ -121,3 +121,19 @@ test('on close, a socket that is no longer its own is left alone', async (t) => 
   t.true(existsSync(path));
   t.is(await controlRequest(path, '/'), 'other');
 });
+
+test('a handler returning a promise is answered with what it resolves to; a rejection is a 500 naming it', async (t) => {
+  const dir = scratch();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'agentd.sock');
+  const control = await startControlServer(path, {
+    '/later': async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      return { answered: 'later' };
+    },
+    '/fails': () => Promise.reject(new Error('not ready')),
+  });
+  t.teardown(() => control.close());
+  t.deepEqual(await controlRequest(path, '/later'), { answered: 'later' });
+  await t.throwsAsync(controlRequest(path, '/fails'), { message: 'not ready' });
+});
