@@ -7,10 +7,11 @@
 // that finishes while no manager can hear it is reported once one can, and the manager ends up
 // with the state agentd has for every task.
 import test, { type ExecutionContext } from 'ava';
-import { startMultiManagerCluster, type MultiManagerCluster } from '../harness/cluster.js';
+import { killConnections, startMultiManagerCluster, type MultiManagerCluster } from '../harness/cluster.js';
 import type { SwarmManager } from '../../scripts/lib/swarm.js';
-import { Cleanup, requireRoot, run, sleep, waitFor } from '../../scripts/lib/exec.js';
+import { Cleanup, requireRoot, sleep, waitFor } from '../../scripts/lib/exec.js';
 import { TEST_IMAGE } from '../../scripts/lib/images.js';
+import { logRecords } from '../fixtures/local-agentd.js';
 
 const SERVICE = 'web';
 const REPLICAS = 3;
@@ -118,7 +119,13 @@ interface Recovery {
  * returning when it stopped them), measures the recovery and checks what every fault must leave:
  * the same task containers, the same tasks on the manager, the finishing task's status reported.
  */
-async function survive(t: ExecutionContext, name: string, fault: (finish: () => Promise<void>) => Promise<{ stoppedAt: number; stopped: SwarmManager[] }>): Promise<Recovery> {
+async function survive(
+  t: ExecutionContext,
+  name: string,
+  opts: { leaderStays: boolean },
+  fault: (finish: () => Promise<void>) => Promise<{ stoppedAt: number; stopped: SwarmManager[] }>,
+): Promise<Recovery> {
+  const leaderBefore = await fx.managers.leader();
   const before = await containers();
   const tasksBefore = (await managerTasks(SERVICE)).map((x) => `${x.id} ${x.state} ${x.desired}`).sort();
   t.is(before.length, REPLICAS);
@@ -155,8 +162,17 @@ async function survive(t: ExecutionContext, name: string, fault: (finish: () => 
       `Ready on ${st.manager} ${recovery.movedMs} ms after the stop, ${readyMs} ms after the swarm had a leader again; ${recovery.sessionsFailed} failed session rounds`,
   );
   t.true(noticedAt > 0, 'the session with the stopped manager failed');
+  const rounds = logRecords(fx.agentd.logs())
+    .filter((r) => Date.parse(String(r.time)) >= stoppedAt && (r.msg === 'session ended; reconnecting' || r.msg === 'session established'))
+    .map((r) => `+${Date.parse(String(r.time)) - stoppedAt} ms ${r.msg === 'session established' ? 'established' : `ended (${String(r.err)}; retry ${String(r.retryMs)} ms)`} ${String(r.manager)}`);
+  t.log(`${name}: agentd's session rounds:\n  ${rounds.join('\n  ')}`);
   t.true(recovery.noticedMs <= HEARTBEAT_BOUND_MS, `the lost session noticed within the heartbeat bound (${recovery.noticedMs} ms)`);
   t.true(readyMs <= READY_BOUND_MS, `Ready again within ${READY_BOUND_MS} ms of a leader (${readyMs} ms)`);
+  if (opts.leaderStays) {
+    t.true(leader.address === leaderBefore?.address, 'the leader did not change');
+    // The swarm kept its leader throughout: the node moved within the heartbeat bound of the stop.
+    t.true(recovery.movedMs <= HEARTBEAT_BOUND_MS, `moved within the heartbeat bound (${recovery.movedMs} ms)`);
+  }
 
   // No status lost: the task that finished while no manager could hear it is complete there.
   const reportedAt = Date.now();
@@ -191,7 +207,7 @@ async function steerAway(avoid: SwarmManager): Promise<void> {
   const ip = avoid.address.split(':')[0]!;
   await fx.host.exec('ip', ['route', 'add', 'prohibit', `${ip}/32`]);
   try {
-    await run('nsenter', [`--net=${fx.host.netnsPath}`, 'ss', '-K', 'dst', ip]).catch(() => undefined);
+    await killConnections(fx.host, ip);
     await waitFor('agentd on another manager', async () => {
       const s = await fx.agentd.status();
       return s.connected && s.manager !== avoid.address;
@@ -201,13 +217,13 @@ async function steerAway(avoid: SwarmManager): Promise<void> {
   }
 }
 
-test.serial('the manager agentd is connected to stops: agentd moves to another, tasks untouched, no status lost', async (t) => {
+test.serial('the manager agentd is connected to, the leader, stops: agentd moves to another, tasks untouched, no status lost', async (t) => {
   const current = fx.managers.byAddress((await fx.agentd.status()).manager!)!;
-  const leader = await fx.managers.leader();
-  t.log(`connected to ${current.address} (${current === leader ? 'the leader' : 'a follower'})`);
+  // agentd joined through the first manager, which ran swarm init: the leader.
+  t.true(current.address === (await fx.managers.leader())?.address, `agentd is on the leader (${current.address})`);
   let stopped: SwarmManager[] = [];
   try {
-    await survive(t, 'connected', async (finish) => {
+    await survive(t, 'connected', { leaderStays: false }, async (finish) => {
       const stoppedAt = Date.now();
       await current.dockerd.down();
       stopped = [current];
@@ -228,10 +244,30 @@ test.serial('the leader stops while agentd is on a follower: agentd registers wi
   t.log(`connected to follower ${on}; stopping leader ${leader.address}`);
   let stopped: SwarmManager[] = [];
   try {
-    await survive(t, 'leader', async (finish) => {
+    await survive(t, 'leader', { leaderStays: false }, async (finish) => {
       const stoppedAt = Date.now();
       await leader.dockerd.down();
       stopped = [leader];
+      await finish();
+      return { stoppedAt, stopped };
+    });
+  } finally {
+    await restore(stopped);
+  }
+});
+
+test.serial('the follower agentd is connected to stops: agentd moves to another within the heartbeat bound, tasks untouched, no status lost', async (t) => {
+  const leader = (await fx.managers.leader())!;
+  if ((await fx.agentd.status()).manager === leader.address) await steerAway(leader);
+  await waitFor('the node Ready', nodeReady, 30_000, 200);
+  const current = fx.managers.byAddress((await fx.agentd.status()).manager!)!;
+  t.not(current, leader, 'agentd is on a follower');
+  let stopped: SwarmManager[] = [];
+  try {
+    await survive(t, 'follower', { leaderStays: true }, async (finish) => {
+      const stoppedAt = Date.now();
+      await current.dockerd.down();
+      stopped = [current];
       await finish();
       return { stoppedAt, stopped };
     });
@@ -247,7 +283,7 @@ test.serial('quorum lost for 30 s and regained: agentd is Ready again, tasks unt
   const stop = [on, others[0]!];
   let stopped: SwarmManager[] = [];
   try {
-    await survive(t, 'quorum', async (finish) => {
+    await survive(t, 'quorum', { leaderStays: false }, async (finish) => {
       const stoppedAt = Date.now();
       await Promise.all(stop.map((m) => m.dockerd.down()));
       stopped = stop;

@@ -1,0 +1,197 @@
+// The berth node's dockerd restarted under a running service (issue #13), with live-restore off
+// and on: a real manager (whose own Docker worker runs a `peer` task on the same overlay) and a
+// berth node running a 3-replica service on that overlay. After the engine comes back the tasks
+// are reconciled with it and the manager has the truth: with live-restore off the containers
+// died with the engine, so their tasks are reported failed and the manager replaces them; with
+// live-restore on the containers kept running, and the same tasks stay RUNNING, untouched.
+// Either way: no duplicate (one running container and sandbox per running task) and no orphan
+// (every berth container belongs to a task agentd has), names resolve to exactly the running
+// tasks — from a berth task and from the Docker task — and the gossip carries exactly them (as
+// Docker's own node sees it, and as agentd counts endpoint_table entries).
+import test, { type ExecutionContext } from 'ava';
+import { startBerthCluster, type BerthCluster } from '../harness/cluster.js';
+import { controlRequest } from '../../agent/control.js';
+import type { GossipStats } from '../../netd/gossip/index.js';
+import { requireRoot, sleep, waitFor } from '../../scripts/lib/exec.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
+
+const NETWORK = 'restartnet';
+const SUBNET_PREFIX = '10.129.0.';
+const SERVICE = 'web';
+const REPLICAS = 3;
+/** PID 1 that stops at once on SIGTERM. */
+const IDLE = "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done";
+/** How long the engine stays down. */
+const DOWN_MS = 5_000;
+
+interface ManagerTask {
+  id: string;
+  state: string;
+  desired: string;
+  node: string;
+  ip: string | undefined;
+}
+
+async function serviceTasks(c: BerthCluster, service: string): Promise<ManagerTask[]> {
+  const d = c.manager.dockerd;
+  const ids = (await d.docker(['service', 'ps', service, '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const format = '{{.ID}} {{.Status.State}} {{.DesiredState}} {{.NodeID}} {{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}';
+  return (await d.docker(['inspect', '--type', 'task', '-f', format, ...ids])).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [id, state, desired, node, ...addrs] = l.trim().split(/\s+/);
+      const ip = addrs.map((x) => x.split('/')[0]!).find((x) => x.startsWith(SUBNET_PREFIX));
+      return { id: id!, state: state!, desired: desired!, node: node!, ip };
+    });
+}
+
+const running = async (c: BerthCluster) => (await serviceTasks(c, SERVICE)).filter((x) => x.state === 'running' && x.desired === 'running');
+
+interface BerthContainer {
+  id: string;
+  role: string;
+  task: string;
+  running: boolean;
+  startedAt: string;
+}
+
+/** Every container berth made on the node's engine (by berth's labels), running or not. */
+async function berthContainers(c: BerthCluster): Promise<BerthContainer[]> {
+  const ids = (await c.engine.docker(['ps', '-aq', '--filter', 'label=io.berth.role'])).stdout.split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const out = (await c.engine.docker(['inspect', '-f', '{{.Id}} {{index .Config.Labels "io.berth.role"}} {{index .Config.Labels "io.berth.task.id"}} {{.State.Running}} {{.State.StartedAt}}', ...ids])).stdout;
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [id, role, task, isRunning, startedAt] = l.split(' ');
+      return { id: id!, role: role!, task: task!, running: isRunning === 'true', startedAt: startedAt! };
+    });
+}
+
+const addresses = (text: string) => [...text.matchAll(new RegExp(`Address:\\s+(${SUBNET_PREFIX.replaceAll('.', '\\.')}\\d+)`, 'g'))].map((m) => m[1]!).sort();
+
+/** tasks.web as a berth task's resolver answers it (inside one running web task). */
+async function berthLookup(c: BerthCluster): Promise<string[]> {
+  const ctr = (await c.engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=task', '--filter', `label=com.docker.swarm.service.name=${SERVICE}`])).stdout.split('\n')[0]!;
+  const out = await c.engine.docker(['exec', ctr, 'nslookup', `tasks.${SERVICE}`, '127.0.0.11'], 30_000).then(
+    (r) => r.stdout,
+    (e: Error) => e.message,
+  );
+  return addresses(out);
+}
+
+/** tasks.web as Docker's embedded DNS answers it, in the manager's own `peer` task. */
+async function dockerLookup(c: BerthCluster): Promise<string[]> {
+  const ctr = (await c.manager.dockerd.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=peer'])).stdout.trim();
+  const out = await c.manager.dockerd.docker(['exec', ctr, 'nslookup', `tasks.${SERVICE}`, '127.0.0.11'], 30_000).then(
+    (r) => r.stdout,
+    (e: Error) => e.message,
+  );
+  return addresses(out);
+}
+
+/** The web tasks Docker's node has from the gossip (`docker network inspect -v`: endpoint_table). */
+async function dockerGossip(c: BerthCluster): Promise<string[]> {
+  const out = (await c.manager.dockerd.docker(['network', 'inspect', '-v', '-f', '{{json .Services}}', NETWORK])).stdout;
+  const services = JSON.parse(out) as Record<string, { Tasks?: Array<{ EndpointIP: string }> } | undefined>;
+  return (services[SERVICE]?.Tasks ?? []).map((x) => x.EndpointIP).sort();
+}
+
+/** endpoint_table entries agentd's gossip holds (its own and Docker's `peer`). */
+async function gossipEntries(c: BerthCluster): Promise<number> {
+  return ((await controlRequest(c.agentd.controlSocket, '/gossip', 10_000)) as GossipStats | null)?.networkdb.tables['endpoint_table']?.live ?? 0;
+}
+
+async function setUp(t: ExecutionContext, liveRestore: boolean): Promise<BerthCluster> {
+  requireRoot('dockerd restart interop');
+  const c = await startBerthCluster(t, {}, { extraArgs: liveRestore ? ['--live-restore'] : [] });
+  const d = c.manager.dockerd;
+  await d.docker(['network', 'create', '--driver', 'overlay', '--subnet', `${SUBNET_PREFIX}0/24`, NETWORK]);
+  const create = ['service', 'create', '--detach', '--no-resolve-image', '--network', NETWORK];
+  await d.docker([...create, '--name', 'peer', '--constraint', 'node.role==manager', TEST_IMAGE, 'sh', '-c', IDLE]);
+  await d.docker([...create, '--name', SERVICE, '--replicas', String(REPLICAS), '--constraint', `node.id==${c.status.nodeId}`, TEST_IMAGE, 'sleep', '3600']);
+  await waitFor('the service and the peer running', async () => (await running(c)).length === REPLICAS && (await serviceTasks(c, 'peer')).some((x) => x.state === 'running'), 120_000, 250);
+  const want = (await running(c)).map((x) => x.ip ?? '?').sort();
+  await waitFor('both resolvers and Docker’s gossip have the three tasks', async () => {
+    const [b, dl, g] = await Promise.all([berthLookup(c), dockerLookup(c), dockerGossip(c)]);
+    return JSON.stringify([b, dl, g]) === JSON.stringify([want, want, want]);
+  }, 60_000, 500);
+  return c;
+}
+
+/** What must hold once the engine is back, whatever live-restore did: measured and checked. */
+async function checkConverged(t: ExecutionContext, c: BerthCluster, backAt: number, entriesBefore: number): Promise<ManagerTask[]> {
+  const live = await waitFor(`${REPLICAS} tasks running on the manager`, async () => {
+    const r = await running(c);
+    return r.length === REPLICAS && r.every((x) => x.node === c.status.nodeId) ? r : undefined;
+  }, 120_000, 250);
+  const runningAt = Date.now();
+  const want = live.map((x) => x.ip ?? '?').sort();
+  // Names and the gossip follow the running tasks (Docker's DNS reads its gossip's copy).
+  await waitFor('names and gossip entries of exactly the running tasks', async () => {
+    const [b, dl, g, n] = await Promise.all([berthLookup(c), dockerLookup(c), dockerGossip(c), gossipEntries(c)]);
+    return JSON.stringify([b, dl, g]) === JSON.stringify([want, want, want]) && n === entriesBefore;
+  }, 60_000, 500).catch(async () => {
+    const [b, dl, g, n] = await Promise.all([berthLookup(c), dockerLookup(c), dockerGossip(c), gossipEntries(c)]);
+    t.fail(`want ${want.join(',')}: berth DNS ${b.join(',')}; Docker DNS ${dl.join(',')}; Docker's gossip ${g.join(',')}; agentd's endpoint_table ${n} (before ${entriesBefore})`);
+  });
+  const namesAt = Date.now();
+  t.log(`engine back → ${REPLICAS} tasks running on the manager in ${runningAt - backAt} ms, names and gossip right ${namesAt - backAt} ms after`);
+  // Held a while: nothing stale comes back, nothing more is restarted.
+  await sleep(5_000);
+  const agentTasks = new Set((await c.agentd.status()).tasks.map((x) => x.id));
+  const containers = await berthContainers(c);
+  const liveIds = new Set(live.map((x) => x.id));
+  for (const role of ['task', 'sandbox']) {
+    const up = containers.filter((x) => x.role === role && x.running);
+    t.deepEqual(up.map((x) => x.task).sort(), [...liveIds].sort(), `one running ${role} container per running task, no duplicate`);
+  }
+  const orphans = containers.filter((x) => !agentTasks.has(x.task));
+  t.deepEqual(orphans.map((x) => `${x.role} ${x.task}`), [], 'no container of a task agentd does not have');
+  t.deepEqual((await running(c)).map((x) => x.id).sort(), [...liveIds].sort(), 'the same tasks still running');
+  t.deepEqual(await berthLookup(c), want);
+  t.deepEqual(await dockerGossip(c), want);
+  t.log(`containers: ${containers.filter((x) => x.running).length} running, ${containers.filter((x) => !x.running).length} exited (tasks agentd keeps)`);
+  return live;
+}
+
+test.serial('dockerd restarted with live-restore off: the tasks that died are reported failed and replaced; no duplicate, no orphan, names and gossip right', async (t) => {
+  const c = await setUp(t, false);
+  const before = await running(c);
+  const entriesBefore = await gossipEntries(c);
+  await c.engine.restart({ downMs: DOWN_MS });
+  const backAt = Date.now();
+  const live = await checkConverged(t, c, backAt, entriesBefore);
+  // The old tasks ended on the manager as failed (their containers died), replaced by new ones.
+  const all = await serviceTasks(c, SERVICE);
+  for (const old of before) {
+    const now = all.find((x) => x.id === old.id);
+    t.truthy(now, `task ${old.id} still in the history`);
+    // SIGTERM from the stopping engine: `sleep` dies of it, tini exits 143.
+    t.is(now!.state, 'failed', `task ${old.id} failed`);
+    t.is(now!.desired, 'shutdown');
+  }
+  t.false(live.some((x) => before.some((o) => o.id === x.id)), 'the running tasks are replacements');
+  t.log(`${before.length} tasks lost with the engine: ${all.filter((x) => before.some((o) => o.id === x.id)).map((x) => x.state).join(', ')}`);
+});
+
+test.serial('dockerd restarted with live-restore on: the same tasks keep running and stay RUNNING; no duplicate, no orphan, names and gossip right', async (t) => {
+  const c = await setUp(t, true);
+  const before = await running(c);
+  const containersBefore = (await berthContainers(c)).filter((x) => x.running);
+  const entriesBefore = await gossipEntries(c);
+  await c.engine.restart({ downMs: DOWN_MS });
+  const backAt = Date.now();
+  const live = await checkConverged(t, c, backAt, entriesBefore);
+  t.deepEqual(live.map((x) => x.id).sort(), before.map((x) => x.id).sort(), 'the same tasks running');
+  t.deepEqual(
+    (await berthContainers(c)).filter((x) => x.running).map((x) => `${x.id} ${x.startedAt}`).sort(),
+    containersBefore.map((x) => `${x.id} ${x.startedAt}`).sort(),
+    'the same containers, never restarted',
+  );
+  const states = (await c.agentd.status()).tasks.filter((x) => before.some((o) => o.id === x.id)).map((x) => x.state);
+  t.deepEqual(states, before.map(() => 'RUNNING'), 'agentd has them RUNNING');
+});
