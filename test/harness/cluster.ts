@@ -9,6 +9,7 @@ import { run, waitFor, type RunResult } from '../../scripts/lib/exec.js';
 import { startAgentd, waitConnected, type AgentdOptions, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import type { AgentStatus } from '../../agent/agent.js';
 import { TaskDirs } from '../../agent/exec/docker/task-dir.js';
+import { readFileSync } from 'node:fs';
 
 export interface BerthCluster {
   underlay: Underlay;
@@ -83,8 +84,8 @@ export interface SwarmManagers {
   readonly all: readonly SwarmManager[];
   /** The manager whose gRPC address is `address` (agentd's status names managers so). */
   byAddress(address: string): SwarmManager | undefined;
-  /** Runs the docker CLI against the first manager that answers it (a call that needs a leader
-   *  fails on every manager while the swarm has none). */
+  /** Runs the docker CLI against the first running manager that answers it (a call that needs a
+   *  leader fails on every manager while the swarm has none). */
   docker(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** The current leader as the managers see it; undefined while there is none. */
   leader(): Promise<SwarmManager | undefined>;
@@ -104,8 +105,8 @@ export async function startSwarmManagers(t: Teardown, hosts: readonly TestHost[]
   const all: SwarmManager[] = [first];
   for (let i = 1; i < count; i++) all.push(await joinSwarmAsManager(engines[i]!, hosts[i]!, first));
   const docker = async (args: readonly string[], timeoutMs = MANAGER_CALL_TIMEOUT_MS): Promise<RunResult> => {
-    let last: unknown;
-    for (const m of all) {
+    let last: unknown = new Error('no manager is running');
+    for (const m of all.filter((x) => isRunning(x.dockerd))) {
       try {
         return await m.dockerd.docker(args, timeoutMs);
       } catch (err) {
@@ -125,7 +126,7 @@ export async function startSwarmManagers(t: Teardown, hosts: readonly TestHost[]
     byAddress: (address) => all.find((m) => m.address === address),
     docker,
     async leader() {
-      for (const m of all) {
+      for (const m of all.filter((x) => isRunning(x.dockerd))) {
         const id = await leaderSeenBy(m);
         if (id) return byId(id);
       }
@@ -147,10 +148,12 @@ export async function startSwarmManagers(t: Teardown, hosts: readonly TestHost[]
   return set;
 }
 
-function isRunning(engine: PrivateDockerd): boolean {
+/** Whether the engine's process exists and is not stopped (SIGSTOP) or a zombie. */
+export function isRunning(engine: PrivateDockerd): boolean {
   try {
-    process.kill(engine.pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${engine.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'T' && state !== 't' && state !== 'Z';
   } catch {
     return false;
   }
