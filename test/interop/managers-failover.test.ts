@@ -7,6 +7,8 @@
 // node back Ready within 15 s of the swarm having a leader again, and lose no status: a task
 // that finishes while no manager can hear it is reported once one can, and the manager ends up
 // with the state agentd has for every task.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { killConnections, startMultiManagerCluster, type MultiManagerCluster } from '../harness/cluster.js';
 import type { SwarmManager } from '../../scripts/lib/swarm.js';
@@ -40,6 +42,9 @@ test.before(async () => {
   // The session's manager list names all three, though agentd was given only the first.
   const addresses = fx.managers.all.map((m) => m.address).sort();
   await waitFor('agentd to know every manager', async () => JSON.stringify((await fx.agentd.status()).managers.sort()) === JSON.stringify(addresses), 30_000, 200);
+  // …and saved for the next start.
+  const saved = JSON.parse(readFileSync(join(fx.agentd.stateDir, 'managers.json'), 'utf8')) as string[];
+  if (JSON.stringify(saved.sort()) !== JSON.stringify(addresses)) throw new Error(`managers.json holds ${saved.join(', ')}, not ${addresses.join(', ')}`);
 });
 
 test.after.always(async () => {
