@@ -12,7 +12,7 @@ import { joinWithToken, loadIdentity, renewCertificate, saveRootCa, tlsInfo, typ
 import { renewalDelayMs } from './ca/certificates.js';
 import { Session } from './session/session.js';
 import { StatusReporter } from './session/reporter.js';
-import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
+import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, WEIGHT_UNREACHABLE, jitteredBackoff } from './session/remotes.js';
 import { Worker } from './worker/worker.js';
 import { TaskStore } from './store/index.js';
 import { isLogSource, type Executor } from './exec/executor.js';
@@ -237,7 +237,7 @@ export class Agent {
         if (this.stopping.signal.aborted) break;
         this.counters.failed++;
         this.counters.lastError = (err as Error).message;
-        this.remotes.observe(manager, WEIGHT_FAILURE);
+        this.remotes.observe(manager, session.reachedManager ? WEIGHT_FAILURE : WEIGHT_UNREACHABLE);
         lastFailed = manager;
         // A session that registered and lived a heartbeat period shows that side worked; its end is
         // most likely that manager going away, and the dispatcher declares the node down (and
