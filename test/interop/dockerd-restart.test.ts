@@ -73,15 +73,16 @@ async function berthContainers(c: BerthCluster): Promise<BerthContainer[]> {
 
 const addresses = (text: string) => [...text.matchAll(new RegExp(`Address:\\s+(${SUBNET_PREFIX.replaceAll('.', '\\.')}\\d+)`, 'g'))].map((m) => m[1]!).sort();
 
-/** tasks.web as a berth task's resolver answers it (inside one running web task). */
-async function berthLookup(c: BerthCluster): Promise<string[]> {
+/** The answer to tasks.web from a berth task's resolver (inside one running web task), as text. */
+async function berthLookupText(c: BerthCluster): Promise<string> {
   const ctr = (await c.engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=task', '--filter', `label=com.docker.swarm.service.name=${SERVICE}`])).stdout.split('\n')[0]!;
-  const out = await c.engine.docker(['exec', ctr, 'nslookup', `tasks.${SERVICE}`, '127.0.0.11'], 30_000).then(
+  return c.engine.docker(['exec', ctr, 'nslookup', `tasks.${SERVICE}`, '127.0.0.11'], 30_000).then(
     (r) => r.stdout,
     (e: Error) => e.message,
   );
-  return addresses(out);
 }
+
+const berthLookup = async (c: BerthCluster): Promise<string[]> => addresses(await berthLookupText(c));
 
 /** tasks.web as Docker's embedded DNS answers it, in the manager's own `peer` task. */
 async function dockerLookup(c: BerthCluster): Promise<string[]> {
@@ -124,9 +125,11 @@ async function setUp(t: ExecutionContext, liveRestore: boolean): Promise<BerthCl
 
 /** What must hold once the engine is back, whatever live-restore did: measured and checked. */
 async function checkConverged(t: ExecutionContext, c: BerthCluster, backAt: number, entriesBefore: number): Promise<ManagerTask[]> {
-  const live = await waitFor(`${REPLICAS} tasks running on the manager`, async () => {
+  // The manager and the engine agree: each task the manager has running has its container running.
+  const live = await waitFor(`${REPLICAS} tasks running on the manager, each in a running container`, async () => {
     const r = await running(c);
-    return r.length === REPLICAS && r.every((x) => x.node === c.status.nodeId) ? r : undefined;
+    const up = new Set((await berthContainers(c)).filter((x) => x.role === 'task' && x.running).map((x) => x.task));
+    return r.length === REPLICAS && r.every((x) => x.node === c.status.nodeId && up.has(x.id)) ? r : undefined;
   }, 120_000, 250);
   const runningAt = Date.now();
   const want = live.map((x) => x.ip ?? '?').sort();
@@ -136,7 +139,9 @@ async function checkConverged(t: ExecutionContext, c: BerthCluster, backAt: numb
     return JSON.stringify([b, dl, g]) === JSON.stringify([want, want, want]) && n === entriesBefore;
   }, 60_000, 500).catch(async () => {
     const [b, dl, g, n] = await Promise.all([berthLookup(c), dockerLookup(c), dockerGossip(c), gossipEntries(c)]);
-    t.fail(`want ${want.join(',')}: berth DNS ${b.join(',')}; Docker DNS ${dl.join(',')}; Docker's gossip ${g.join(',')}; agentd's endpoint_table ${n} (before ${entriesBefore})`);
+    t.fail(`want ${want.join(',')}: berth DNS ${b.join(',')} (${(await berthLookupText(c)).slice(0, 400)}; ps: ${(await c.engine.docker(['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout.replaceAll('\n', ' | ')}; agentd: ${JSON.stringify((await c.agentd.status()).tasks.map((x) => [x.id.slice(0, 6), x.state, x.err]))}); Docker DNS ${dl.join(',')}; Docker's gossip ${g.join(',')}; agentd's endpoint_table ${n} (before ${entriesBefore})`);
+    t.log(`berth's answer: ${await berthLookupText(c)}`);
+    t.log(`agentd: ${JSON.stringify((await c.agentd.status()).tasks)}\n${c.agentd.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n')}`);
   });
   const namesAt = Date.now();
   t.log(`engine back → ${REPLICAS} tasks running on the manager in ${runningAt - backAt} ms, names and gossip right ${namesAt - backAt} ms after`);
@@ -158,11 +163,13 @@ async function checkConverged(t: ExecutionContext, c: BerthCluster, backAt: numb
   return live;
 }
 
-test.serial('dockerd restarted with live-restore off: the tasks that died are reported failed and replaced; no duplicate, no orphan, names and gossip right', async (t) => {
+for (const hard of [false, true]) {
+  const how = hard ? 'killed (SIGKILL) and started again' : 'restarted';
+  test.serial(`dockerd ${how} with live-restore off: the tasks that died are reported failed and replaced; no duplicate, no orphan, names and gossip right`, async (t) => {
   const c = await setUp(t, false);
   const before = await running(c);
   const entriesBefore = await gossipEntries(c);
-  await c.engine.restart({ downMs: DOWN_MS });
+  await c.engine.restart({ downMs: DOWN_MS, hard });
   const backAt = Date.now();
   const live = await checkConverged(t, c, backAt, entriesBefore);
   // The old tasks ended on the manager as failed (their containers died), replaced by new ones.
@@ -170,13 +177,15 @@ test.serial('dockerd restarted with live-restore off: the tasks that died are re
   for (const old of before) {
     const now = all.find((x) => x.id === old.id);
     t.truthy(now, `task ${old.id} still in the history`);
-    // SIGTERM from the stopping engine: `sleep` dies of it, tini exits 143.
+    // SIGTERM from the stopping engine (`sleep` dies of it, tini exits 143), or SIGKILL from
+    // the engine that comes back without live-restore.
     t.is(now!.state, 'failed', `task ${old.id} failed`);
     t.is(now!.desired, 'shutdown');
   }
   t.false(live.some((x) => before.some((o) => o.id === x.id)), 'the running tasks are replacements');
   t.log(`${before.length} tasks lost with the engine: ${all.filter((x) => before.some((o) => o.id === x.id)).map((x) => x.state).join(', ')}`);
-});
+  });
+}
 
 test.serial('dockerd restarted with live-restore on: the same tasks keep running and stay RUNNING; no duplicate, no orphan, names and gossip right', async (t) => {
   const c = await setUp(t, true);
