@@ -203,4 +203,14 @@ test.serial('dockerd restarted with live-restore on: the same tasks keep running
   );
   const states = (await c.agentd.status()).tasks.filter((x) => before.some((o) => o.id === x.id)).map((x) => x.state);
   t.deepEqual(states, before.map(() => 'RUNNING'), 'agentd has them RUNNING');
+  // agentd still watches them: a container that dies now is reported failed and replaced.
+  const victim = before[0]!;
+  const ctr = (await c.engine.docker(['ps', '-q', '--filter', `label=com.docker.swarm.task.id=${victim.id}`])).stdout.trim();
+  await c.engine.docker(['kill', ctr]);
+  const killedAt = Date.now();
+  await waitFor('the killed task failed on the manager and replaced', async () => {
+    const all = await serviceTasks(c, SERVICE);
+    return all.find((x) => x.id === victim.id)?.state === 'failed' && all.filter((x) => x.state === 'running').length === REPLICAS;
+  }, 60_000, 250);
+  t.log(`a container killed after the restart: failed and replaced in ${Date.now() - killedAt} ms`);
 });
