@@ -106,6 +106,11 @@ export async function containerEvents(docker: Docker, filters: EventFilter, sign
  * forever after its container died. A connection that ends before the body is an error without
  * a status code (temporary: the caller inspects again once the engine answers).
  */
+/** An Error (a DOMException is not one) that isAbort() recognises, as dockerode's own aborts. */
+function abortError(): Error {
+  return Object.assign(new Error('the wait was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
 export async function waitForExit(docker: Docker, id: string, signal: AbortSignal): Promise<{ StatusCode: number }> {
   const res = await new Promise<Readable>((resolve, reject) =>
     docker.modem.dial(
@@ -123,7 +128,7 @@ export async function waitForExit(docker: Docker, id: string, signal: AbortSigna
   return new Promise((resolve, reject) => {
     let body = '';
     let ended = false;
-    const stopFollowing = whenAborted(signal, () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
+    const stopFollowing = whenAborted(signal, () => res.destroy(abortError()));
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => (body += chunk));
     res.on('end', () => {
@@ -141,7 +146,7 @@ export async function waitForExit(docker: Docker, id: string, signal: AbortSigna
     });
     res.on('close', () => {
       stopFollowing();
-      if (!ended) reject(signal.aborted ? (signal.reason as Error) : new Error('the engine closed the connection while waiting for the container to exit'));
+      if (!ended) reject(signal.aborted ? abortError() : new Error('the engine closed the connection while waiting for the container to exit'));
     });
   });
 }
