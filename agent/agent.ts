@@ -12,7 +12,7 @@ import { joinWithToken, loadIdentity, renewCertificate, saveRootCa, tlsInfo, typ
 import { renewalDelayMs } from './ca/certificates.js';
 import { Session } from './session/session.js';
 import { StatusReporter } from './session/reporter.js';
-import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, jitteredBackoff } from './session/remotes.js';
+import { Remotes, WEIGHT_FAILURE, WEIGHT_SUCCESS, WEIGHT_UNREACHABLE, jitteredBackoff } from './session/remotes.js';
 import { Worker } from './worker/worker.js';
 import { RetryingTaskStore, StateWrites, TaskStore, isIoError, type StateDirHealth } from './store/index.js';
 import { isLogSource, type Executor } from './exec/executor.js';
@@ -29,8 +29,6 @@ import type { TaskDetail } from './worker/worker.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
-/** A session that lived this long counts as healthy: the next failure starts backoff afresh. */
-const SESSION_HEALTHY_AFTER_MS = 30_000;
 const JOIN_BACKOFF_INITIAL_MS = 500;
 const JOIN_BACKOFF_MAX_MS = 10_000;
 const RENEW_RETRY_MS = 30_000;
@@ -282,8 +280,8 @@ export class Agent {
     while (!this.stopping.signal.aborted) {
       const manager = this.remotes.pick(lastFailed);
       if (!manager) throw new ConfigError('E_NO_MANAGER', 'no manager address known');
-      const startedAt = Date.now();
       this.phase.attempting('session', manager);
+      let establishedAt: number | undefined;
       const session = new Session({
         manager,
         rootCaPem: this.identity.rootCaPem,
@@ -305,6 +303,7 @@ export class Agent {
       try {
         this.worker.resetStream();
         const { done } = await session.start(this.stopping.signal);
+        establishedAt = Date.now();
         this.session = session;
         this.counters.opened++;
         this.remotes.observe(manager, WEIGHT_SUCCESS);
@@ -329,9 +328,14 @@ export class Agent {
         if (this.stopping.signal.aborted) break;
         this.counters.failed++;
         this.counters.lastError = (err as Error).message;
-        this.remotes.observe(manager, WEIGHT_FAILURE);
+        this.remotes.observe(manager, session.reachedManager ? WEIGHT_FAILURE : WEIGHT_UNREACHABLE);
         lastFailed = manager;
-        if (Date.now() - startedAt > SESSION_HEALTHY_AFTER_MS) backoff.reset();
+        // A session that registered and lived a heartbeat period shows that side worked; its end is
+        // most likely that manager going away, and the dispatcher declares the node down (and
+        // reschedules its tasks) 3 periods after the last heartbeat, detection (≤ period +
+        // deadline) included: start afresh, as SwarmKit's agent does on registration. A manager
+        // that drops each session sooner still meets a growing backoff.
+        if (establishedAt !== undefined && Date.now() - establishedAt >= session.timings.heartbeatPeriodMs) backoff.reset();
         const code = (err as { code?: string }).code;
         const delay = code === 'E_ASSIGNMENTS_OUT_OF_SYNC' || code === 'E_SESSION_RENEWED' ? 0 : backoff.next();
         this.phase.failed('session', manager, (err as Error).message, delay);

@@ -2,7 +2,13 @@
 // configuration; the session's manager list replaces them once we have one.
 
 export const WEIGHT_SUCCESS = 1;
+/** A manager that answered but failed the session (no leader to forward to, a stream cut). */
 export const WEIGHT_FAILURE = -4;
+/** A manager never connected to (refused, unreachable): most likely down. Ranked below the ones
+ *  that answer for ten of their failures, so after a leader election the next round goes to a
+ *  live manager, not to the one that went away (a backoff round lost there, up to 8 s, when the
+ *  dispatcher declares the node down 3 heartbeat periods after its last one). */
+export const WEIGHT_UNREACHABLE = -40;
 const DEFAULT_WEIGHT = 10;
 
 export class Remotes {

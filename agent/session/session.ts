@@ -64,6 +64,7 @@ export class Session {
   private readonly abort = new AbortController();
   private failure: ((err: SessionError) => void) | undefined;
   private readonly calls: Array<{ cancel(): void }> = [];
+  private connected = false;
 
   constructor(private readonly opts: SessionOptions) {
     this.manager = opts.manager;
@@ -106,6 +107,7 @@ export class Session {
         call.cancel();
       }, SESSION_OPEN_TIMEOUT_MS);
       call.on('data', (msg: SessionMessage) => {
+        this.connected = true;
         if (first) {
           first = false;
           clearTimeout(timer);
@@ -191,8 +193,26 @@ export class Session {
     return this.abort.signal.aborted;
   }
 
+  /**
+   * Whether a connection to the manager was ever up: a manager that answered with an error (a
+   * follower with no leader to forward to) is there; one never connected to (refused,
+   * unreachable) likely is not, and the agent ranks it below those that answered.
+   */
+  get reachedManager(): boolean {
+    return this.connected || this.channelReady();
+  }
+
+  private channelReady(): boolean {
+    try {
+      return this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+    } catch {
+      return false; // already closed
+    }
+  }
+
   fail(err: SessionError): void {
     if (this.abort.signal.aborted) return;
+    this.connected ||= this.channelReady();
     this.abort.abort(err);
     for (const c of this.calls) c.cancel();
     this.client.close();

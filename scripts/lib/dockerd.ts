@@ -29,6 +29,10 @@ export interface PrivateDockerd {
   docker(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** Stops the daemon (SIGTERM, or SIGKILL with hard) and starts it again on the same state. */
   restart(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
+  /** Stops the daemon but keeps its state, for `up()` to start it again (restart() in two halves). */
+  down(opts?: { hard?: boolean }): Promise<void>;
+  /** Starts a daemon stopped with `down()` on the same state and waits until it answers. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -138,9 +142,16 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
     client,
     docker: (a, timeoutMs) => run(DOCKER_CLI, ['-H', `unix://${socketPath}`, ...a], { timeoutMs: timeoutMs ?? 60_000 }),
     async restart(r = {}) {
+      await engine.down(r);
+      if (r.downMs) await sleep(r.downMs);
+      await engine.up();
+    },
+    async down(r = {}) {
       await kill(r.hard ?? false);
       if (r.hard) await unmountUnder([execRoot]);
-      if (r.downMs) await sleep(r.downMs);
+    },
+    async up() {
+      if (isAlive(pid)) return;
       pid = spawnEngine();
       await waitReady();
     },

@@ -265,6 +265,33 @@ test.serial('unanswered heartbeats tear the session down after the heartbeat dea
   assertReportsMonotonic(t, fake);
 });
 
+test.serial('a session that worked and then fails is re-made at once, whatever failures came before it (the manager declares the node down 3 heartbeat periods after its last heartbeat)', async (t) => {
+  // Issue #13, three real managers: the follower agentd was on hung; the heartbeat deadline
+  // noticed it within 10 s, then agentd waited out a backoff left grown by the failovers before
+  // (7.8 s), the leader declared the node down and every task on it was replaced. A session
+  // that registered and lived a heartbeat period shows the manager side worked: what comes next
+  // is a fresh start, as SwarmKit's agent resets its backoff when a session registers.
+  const { fake, agent } = await rig(t);
+  const unavailable = { code: grpc.status.UNAVAILABLE, details: 'fake manager: no leader elected' };
+  // Sessions refused a while (quorum lost, say): the backoff grows.
+  fake.refuseSessions = unavailable;
+  fake.endSessions(unavailable);
+  const refusedSessions = () => fake.rejected.filter((r) => r.method === 'Session').length;
+  await waitFor('six refused sessions', async () => refusedSessions() >= 6, 30_000, 20);
+  fake.refuseSessions = undefined;
+  const s2 = await waitStatus(agent, 'a session again', (s) => s.connected && s.sessions.opened === 2, SESSION_BACKOFF_MAX_MS + 10_000);
+  // It lives a few heartbeat periods (well under 30 s), then its manager goes away.
+  await waitFor('heartbeats on the new session', async () => fake.heartbeats.filter((h) => h.sessionId === s2.sessionId && h.outcome === 'answered').length >= 4, 10_000, 20);
+  const failedAt = performance.now();
+  fake.endSessions(unavailable);
+  const s3 = await waitStatus(agent, 'a third session', (s) => s.connected && s.sessions.opened === 3, SESSION_BACKOFF_MAX_MS + 10_000);
+  const fresh = fake.sessions.find((x) => x.id === s3.sessionId)!;
+  const gap = fresh.openedAt - failedAt;
+  t.log(`${refusedSessions()} refused sessions, then a session that worked ended; the next one ${gap.toFixed(0)} ms later`);
+  // The initial delay (≤ 100 ms) and a TLS connection, not the grown backoff (≥ 3.2 s here).
+  t.true(gap <= SESSION_BACKOFF_INITIAL_MS + 1_500, `new session ${gap.toFixed(0)} ms after the working one failed`);
+});
+
 test.serial('a manager certificate from another CA is refused, visibly; the right one is accepted again', async (t) => {
   const { fake, agent } = await rig(t);
   const rogue = await TestPki.create();

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Remotes, jitteredBackoff, WEIGHT_FAILURE } from '../../agent/session/remotes.js';
+import { Remotes, jitteredBackoff, WEIGHT_FAILURE, WEIGHT_SUCCESS, WEIGHT_UNREACHABLE } from '../../agent/session/remotes.js';
 
 test('picks the best-weighted manager and avoids the one that just failed', (t) => {
   const r = new Remotes(['a:1', 'b:1']);
@@ -29,4 +29,27 @@ test('backoff doubles to its cap with jitter in [base/2, base] and resets', (t) 
   t.deepEqual([hi.next(), hi.next(), hi.next(), hi.next(), hi.next()], [100, 200, 400, 800, 800]);
   hi.reset();
   t.is(hi.next(), 100);
+});
+
+test('a manager never reached ranks below managers that answered: rounds without a leader rarely go back to it', (t) => {
+  // Three managers; one stopped (refused), the other two answer "no leader" while the swarm
+  // elects one. Each round picks as the session loop does (never the one that just failed).
+  // Issue #13: with every failure weighed alike, a third of the rounds went to the stopped
+  // manager — after the election too, costing a backoff round (up to 8 s) before Ready.
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const r = new Remotes(['m1:2377', 'm2:2377', 'm3:2377']);
+  for (let i = 0; i < 20; i++) r.observe(`m${(i % 3) + 1}:2377`, WEIGHT_SUCCESS);
+  const dead = 'm1:2377';
+  let last: string | undefined;
+  const picks: string[] = [];
+  for (let round = 0; round < 12; round++) {
+    const m = r.pick(last, random)!;
+    picks.push(m);
+    r.observe(m, m === dead ? WEIGHT_UNREACHABLE : WEIGHT_FAILURE);
+    last = m;
+  }
+  t.true(picks.filter((m) => m === dead).length <= 1, `rounds on the stopped manager: ${picks.join(' ')}`);
+  // The election is over: the next round goes to a manager that is there.
+  t.not(r.pick(last, random), dead);
 });

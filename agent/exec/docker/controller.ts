@@ -12,7 +12,7 @@ import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerEvents, engineError, engineMessage, isAbort, isStatus, whenAborted } from './engine.js';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
 import { maxBytes, type TaskFile } from './task-files.js';
 import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
@@ -483,8 +483,7 @@ export class DockerController implements Controller {
           };
           watch().catch(() => undefined);
         }
-        const res = (await this.docker.getContainer(name).wait({ abortSignal: ac.signal } as object)) as { StatusCode: number };
-        exitCode = res.StatusCode;
+        exitCode = (await waitForExit(this.docker, name, ac.signal)).StatusCode;
       } catch (err) {
         if (signal.aborted || isAbort(err)) throw err;
         throw engineError(err, `waiting for ${name}`);

@@ -100,3 +100,55 @@ export async function containerEvents(docker: Docker, filters: EventFilter, sign
     }
   })();
 }
+
+/**
+ * The engine's wait on a container (`POST /containers/{id}/wait`), read here rather than through
+ * dockerode: its answer (headers at once, the body at the exit) dies with the engine, and
+ * docker-modem then neither resolves nor rejects — a task whose engine was killed stayed RUNNING
+ * forever after its container died. A connection that ends before the body is an error without
+ * a status code (temporary: the caller inspects again once the engine answers).
+ */
+/** An Error (a DOMException is not one) that isAbort() recognises, as dockerode's own aborts. */
+function abortError(): Error {
+  return Object.assign(new Error('the wait was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+export async function waitForExit(docker: Docker, id: string, signal: AbortSignal): Promise<{ StatusCode: number }> {
+  const res = await new Promise<Readable>((resolve, reject) =>
+    docker.modem.dial(
+      {
+        path: `/containers/${encodeURIComponent(id)}/wait?`,
+        method: 'POST',
+        isStream: true,
+        abortSignal: signal,
+        statusCodes: { 200: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' },
+        options: {},
+      } as never,
+      (err: unknown, stream: unknown) => (err ? reject(err as Error) : resolve(stream as Readable)),
+    ),
+  );
+  return new Promise((resolve, reject) => {
+    let body = '';
+    let ended = false;
+    const stopFollowing = whenAborted(signal, () => res.destroy(abortError()));
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (body += chunk));
+    res.on('end', () => {
+      ended = true;
+      stopFollowing();
+      try {
+        resolve(JSON.parse(body) as { StatusCode: number });
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    res.on('error', (err) => {
+      stopFollowing();
+      reject(err);
+    });
+    res.on('close', () => {
+      stopFollowing();
+      if (!ended) reject(signal.aborted ? abortError() : new Error('the engine closed the connection while waiting for the container to exit'));
+    });
+  });
+}
