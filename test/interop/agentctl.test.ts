@@ -12,10 +12,9 @@ import test from 'ava';
 import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startBerthCluster } from '../harness/cluster.js';
 import { run, waitFor } from '../../scripts/lib/exec.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 import { openSocketInNetns } from '../../native/index.js';
 import type { TestHost } from '../../scripts/lib/hosts.js';
 import type { AgentStatus } from '../../agent/agent.js';
@@ -24,8 +23,8 @@ import type { TaskAnswer } from '../../agent/control-endpoints.js';
 import type { CheckResult } from '../../agent/doctor/index.js';
 import type { NetworkPeers, NetworkStatus, VipView } from '../../netd/index.js';
 import type { ProbeAnswer } from '../../dns/index.js';
+import { builtAgentctl } from '../../scripts/lib/built.js';
 
-const AGENTCTL = join(PROJECT_ROOT, 'agent', 'cli', 'agentctl.ts');
 
 interface Ctl {
   code: number | null;
@@ -34,11 +33,12 @@ interface Ctl {
 }
 
 /** The real agentctl, in `host`'s namespace when given (doctor looks at that host's ports and links). */
-function agentctl(socket: string, args: string[], host?: TestHost): Promise<Ctl> {
-  const argv = ['--import', 'tsx', AGENTCTL, '--socket', socket, ...args];
-  const [cmd, cmdArgs] = host ? ['nsenter', [`--net=${host.netnsPath}`, process.execPath, ...argv]] : [process.execPath, argv];
+async function agentctl(socket: string, args: string[], host?: TestHost): Promise<Ctl> {
+  const [node, ...built] = await builtAgentctl();
+  const argv = [...built, '--socket', socket, ...args];
+  const [cmd, cmdArgs] = host ? ['nsenter', [`--net=${host.netnsPath}`, node, ...argv]] : [node, argv];
   return new Promise((resolve) => {
-    const child = spawn(cmd, cmdArgs, { cwd: PROJECT_ROOT });
+    const child = spawn(cmd, cmdArgs, { cwd: '/' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

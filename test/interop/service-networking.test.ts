@@ -4,9 +4,10 @@
 // counters (drops included). On this machine's kernel
 // (no IPVS) Docker's own worker answers neither — berth's nftables backend does.
 import test from 'ava';
+import { builtAgentctl } from '../../scripts/lib/built.js';
 import { startBerthCluster } from '../harness/cluster.js';
 import { run, waitFor } from '../../scripts/lib/exec.js';
-import { PROJECT_ROOT, TEST_IMAGE } from '../../scripts/lib/images.js';
+import { TEST_IMAGE } from '../../scripts/lib/images.js';
 
 const HTTP_PORT = 8080;
 const PUBLISHED_PORT = 18080;
@@ -96,7 +97,8 @@ test('a VIP service balances across its replicas; published ports answer on the 
   // The client's lookups of `web` went through the embedded DNS; its drop counters are there too.
   t.true((s.dns?.server.queries ?? 0) > 0, 'the DNS counters are in the status');
   t.is(s.dns?.forwarder.wrongSource, 0);
-  const text = (await run(process.execPath, ['--import', 'tsx', `${PROJECT_ROOT}/agent/cli/agentctl.ts`, '--socket', agentd.controlSocket, 'status'], { cwd: PROJECT_ROOT })).stdout;
+  const [ctl, ...ctlArgs] = await builtAgentctl();
+  const text = (await run(ctl, [...ctlArgs, '--socket', agentd.controlSocket, 'status'], { cwd: '/' })).stdout;
   t.regex(text, /^dns: +\d+ queries/m);
   t.regex(text, /dropped: +0 answers from a wrong source, \d+ unmatched answers/);
   t.regex(text, /refused: +\d+ over a sandbox's share, \d+ over the node's queue/);
