@@ -10,6 +10,7 @@ SETUP_NAME=setup-test
 require_root
 
 TEST_PACKAGES=(
+  curl
   qemu-system-x86 linux-image-amd64 ipvsadm
   dnsutils dnsperf tcpdump iputils-ping
   kmod xz-utils zstd cpio

@@ -214,12 +214,31 @@ test.serial('the installed /usr/bin/agentd joins a real manager and imports its 
   const maps = readFileSync(`/proc/${agentd.pid}/maps`, 'utf8');
   t.true(maps.includes(`${LIB}/native/build/Release/berth_native.node`), 'the installed native addon is loaded');
   t.false(maps.includes(PROJECT_ROOT), 'nothing is mapped from the source tree');
+
+  // Prometheus text on the control socket, as an operator asks for it.
+  const metrics = (await run('curl', ['-sf', '--unix-socket', agentd.controlSocket, 'http://localhost/metrics'])).stdout;
+  t.regex(metrics, /^# TYPE berth_session_state gauge$/m);
+  t.regex(metrics, /^berth_session_state\{state="connected"\} 1$/m);
+  // The installed agentctl's doctor, in the node's namespace, reports this kernel as it is.
+  const ipvsModule = await runQuiet('modprobe', ['-n', 'ip_vs']);
+  const doctor = await run('nsenter', [`--net=${underlay.hosts[1]!.netnsPath}`, '/usr/bin/agentctl', '--socket', agentd.controlSocket, 'doctor', '--json'], { cwd: '/' });
+  const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string; data?: { ipvs: boolean; auto: string; inUse: string | null } }> }).checks;
+  t.log(checks.map((c) => `${c.status} ${c.id}`).join(', '));
+  const vip = checks.find((c) => c.id === 'vip-backend');
+  t.is(vip?.status, 'pass');
+  if (!ipvsModule) t.like(vip?.data, { ipvs: false, auto: 'nftables', inUse: 'nftables' }, 'no ip_vs module here: IPVS absent, nftables in use');
+  else t.is(vip?.data?.inUse, vip?.data?.auto);
   await cleanup.run();
 });
 
-test.serial('dpkg -r leaves no unit, binary or rule file behind; the state dir stays', async (t) => {
+test.serial('dpkg -r leaves no unit, binary, rule file or host rule behind; the state dir stays', async (t) => {
   t.true(installedByUs, 'the package is installed');
+  // berth's host table where the package's agentd would have made it (the host's namespace):
+  // removal runs agentd --cleanup, which must take it away.
+  await run('/usr/sbin/nft', ['add', 'table', 'ip', 'berth']);
+  cleanup.add('berth table', () => runQuiet('/usr/sbin/nft', ['delete', 'table', 'ip', 'berth']).then(() => undefined));
   await dpkg(['-r', 'berth']);
+  t.false(await runQuiet('/usr/sbin/nft', ['list', 'table', 'ip', 'berth']), "berth's host table is gone with the package");
   t.false(await isInstalled());
   const left = listed.filter((f) => f !== '/.' && existsSync(f) && !statSync(f).isDirectory());
   t.deepEqual(left, [], 'every file dpkg -L listed is gone');
