@@ -8,15 +8,19 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import { join } from 'node:path';
 import { controlRequest } from '../../agent/control.js';
 import { EXIT_CONFIG_ERROR } from '../../agent/config.js';
 import type { AgentStatus } from '../../agent/agent.js';
 import { uniqueName, waitFor } from '../../scripts/lib/exec.js';
-import { PROJECT_ROOT } from '../../scripts/lib/images.js';
+import { builtAgentctl, builtAgentd } from '../../scripts/lib/built.js';
 
-const AGENTD = join(PROJECT_ROOT, 'agent', 'cli', 'agentd.ts');
-const AGENTCTL = join(PROJECT_ROOT, 'agent', 'cli', 'agentctl.ts');
+/** The built agentd and agentctl (dist/, what ships), resolved once before the tests. */
+let agentdArgv: string[] = [];
+let agentctlArgv: string[] = [];
+test.before(async () => {
+  agentdArgv = await builtAgentd();
+  agentctlArgv = await builtAgentctl();
+});
 const BASE = '/var/lib/berth-test';
 // A valid-looking worker token for a cluster that does not exist (the join never gets that far).
 const TOKEN = `SWMTKN-1-${'0'.repeat(50)}-${'a'.repeat(25)}`;
@@ -49,9 +53,9 @@ function startAgentdRaw(t: { teardown(fn: () => Promise<void>): void }, args: st
   const fd = openSync(stderrPath, 'a');
   const st = fstatSync(fd, { bigint: true });
   const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', AGENTD, '--state-dir', `${dir}/state`, '--control-socket', socket, '--no-data-plane', '--docker-host', `unix://${dir}/no-docker.sock`, ...args],
-    { stdio: ['ignore', 'ignore', fd], cwd: PROJECT_ROOT, env: { ...process.env, ...(journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {}), ...env } },
+    agentdArgv[0]!,
+    [...agentdArgv.slice(1), '--state-dir', `${dir}/state`, '--control-socket', socket, '--no-data-plane', '--docker-host', `unix://${dir}/no-docker.sock`, ...args],
+    { stdio: ['ignore', 'ignore', fd], cwd: '/', env: { ...process.env, ...(journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {}), ...env } },
   );
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -71,7 +75,7 @@ function startAgentdRaw(t: { teardown(fn: () => Promise<void>): void }, args: st
 
 function agentctl(socket: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', AGENTCTL, '--socket', socket, ...args], { cwd: PROJECT_ROOT });
+    const child = spawn(agentctlArgv[0]!, [...agentctlArgv.slice(1), '--socket', socket, ...args], { cwd: '/' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
