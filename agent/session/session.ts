@@ -30,6 +30,9 @@ export interface SessionHandlers {
   onAssignments(msg: AssignmentsMessage): Promise<void>;
 }
 
+/** How long one wait for a connectivity change lasts before it is re-armed. */
+const READY_WATCH_SLICE_MS = 60_000;
+
 export interface SessionOptions {
   manager: string;
   rootCaPem: string;
@@ -65,6 +68,8 @@ export class Session {
   private failure: ((err: SessionError) => void) | undefined;
   private readonly calls: Array<{ cancel(): void }> = [];
   private connected = false;
+  /** The channel was READY at some point (a connection to the manager was up). */
+  private everReady = false;
 
   constructor(private readonly opts: SessionOptions) {
     this.manager = opts.manager;
@@ -74,6 +79,29 @@ export class Session {
       // A new channel per session: a broken connection must not be reused by the next round.
       'grpc.use_local_subchannel_pool': 1,
     }) as unknown as DispatcherClient;
+    this.watchReady();
+  }
+
+  /**
+   * Notes when the channel is first READY. Sampling the state when the session fails is not
+   * enough: by then a manager that answered with an error (a follower with no leader) may have
+   * closed the connection, and it would rank as one never reached (WEIGHT_UNREACHABLE).
+   */
+  private watchReady(): void {
+    let channel: ReturnType<DispatcherClient['getChannel']>;
+    let state: grpc.connectivityState;
+    try {
+      channel = this.client.getChannel();
+      state = channel.getConnectivityState(false);
+    } catch {
+      return; // closed
+    }
+    if (state === grpc.connectivityState.READY) {
+      this.everReady = true;
+      return;
+    }
+    if (state === grpc.connectivityState.SHUTDOWN || this.abort.signal.aborted) return;
+    channel.watchConnectivityState(state, Date.now() + READY_WATCH_SLICE_MS, () => this.watchReady());
   }
 
   /** Resolves once the session is registered (first SessionMessage); `done` settles when it ends. */
@@ -199,7 +227,7 @@ export class Session {
    * unreachable) likely is not, and the agent ranks it below those that answered.
    */
   get reachedManager(): boolean {
-    return this.connected || this.channelReady();
+    return this.connected || this.everReady || this.channelReady();
   }
 
   private channelReady(): boolean {
