@@ -140,7 +140,7 @@ program.action(async (opts: Record<string, unknown>) => {
     }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
     const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
-    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.status().vip?.backend, dnsStats: () => networking?.status().dns });
+    const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.vipBackend(), dnsStats: () => networking?.dnsStats() });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.
     void Promise.all([sessionUp(phase), networking?.restored()]).then(() => {

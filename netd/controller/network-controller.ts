@@ -520,6 +520,16 @@ export class NetworkController implements SandboxNetworking {
     return this.restoredOnce;
   }
 
+  /** The embedded DNS's counters alone (agentctl status reads them without the whole status). */
+  dnsStats(): NetworkStatus['dns'] {
+    return this.dns.stats();
+  }
+
+  /** The VIP backend in use (ipvs, nftables), or undefined without load balancers. */
+  vipBackend(): string | undefined {
+    return this.lbs?.kind;
+  }
+
   status(): NetworkStatus {
     return {
       overlay: this.plane.status(),
