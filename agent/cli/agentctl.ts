@@ -92,9 +92,10 @@ program
 program
   .command('peers')
   .description("the cluster's gossip members (name, address, state) and other nodes' endpoints held per network")
+  .option('--endpoints', "also every endpoint_table entry: which node announced which task name on which network")
   .option('--json', 'print JSON (null when the data plane is off)')
-  .action(async (o: { json?: boolean }) => {
-    const p = (await get('/peers')) as NetworkPeers | null;
+  .action(async (o: { json?: boolean; endpoints?: boolean }) => {
+    const p = (await get(o.endpoints ? '/peers?endpoints=1' : '/peers')) as NetworkPeers | null;
     out(o.json, p, () => formatPeers(p));
   });
 

@@ -157,6 +157,10 @@ export function formatPeers(p: NetworkPeers | null): string {
     lines.push('');
     lines.push(table(['NETWORK', 'ID', 'REMOTE ENDPOINTS'], p.networks.map((n) => [n.name ?? '-', shortId(n.id), String(n.remoteEndpoints)])));
   }
+  if (p.endpoints) {
+    lines.push('');
+    lines.push(p.endpoints.length === 0 ? 'no endpoint_table entries' : table(['NETWORK', 'NAME', 'SERVICE', 'IP', 'OWNER', 'DISABLED'], p.endpoints.map((e) => [e.networkName ?? shortId(e.network), e.name, e.service, e.ip, e.owner, e.disabled ? 'yes' : ''])));
+  }
   return lines.join('\n');
 }
 

@@ -69,6 +69,21 @@ export class ClusterEndpoints {
     );
   }
 
+  /** Every live endpoint_table entry in the gossip, this node's included, decoded for a reader
+   *  (agentctl peers --endpoints); [] until the gossip runs. */
+  entries(networkName: (id: string) => string | undefined): EndpointEntryView[] {
+    if (!this.gossip.running) return [];
+    return this.gossip.db.liveEntries(ENDPOINT_TABLE).map((e) => {
+      let r: EndpointRecord | undefined;
+      try {
+        r = decodeEndpointRecord(e.value);
+      } catch {
+        r = undefined;
+      }
+      return { network: e.network, networkName: networkName(e.network), owner: e.owner, name: r?.name ?? '(malformed)', service: r?.serviceName ?? '', ip: r?.endpointIp ?? '', disabled: r?.serviceDisabled ?? false };
+    });
+  }
+
   /** Health crosses nodes: the entry's service_disabled follows the task's health (and its
    *  shutdown), so other nodes stop sending it new connections. */
   setDisabled(key: string, disabled: boolean): void {
@@ -122,4 +137,16 @@ export class ClusterEndpoints {
       names.set(c.network, c.key, record);
     });
   }
+}
+
+/** One endpoint_table entry as a reader sees it: who announced which task name on which network. */
+export interface EndpointEntryView {
+  network: string;
+  networkName: string | undefined;
+  /** The gossip node that owns the entry. */
+  owner: string;
+  name: string;
+  service: string;
+  ip: string;
+  disabled: boolean;
 }

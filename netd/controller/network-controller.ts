@@ -16,7 +16,7 @@ import { Gossip, type EndpointRecord, type GossipStats, type NetworkKey } from '
 import { containerMacOf } from '../ipv4.js';
 import { netnsIdentity } from '../netns.js';
 import { OverlayDataPlane } from '../overlay/index.js';
-import { ClusterEndpoints } from './cluster-endpoints.js';
+import { ClusterEndpoints, type EndpointEntryView } from './cluster-endpoints.js';
 import { Reconciler, type ReconcileRun, type ReconcileTotals } from './reconciler.js';
 import { RestoreTracker } from './restore.js';
 import { openVipBackend, type VipBackendChoice, type LbTimeouts } from '../vip/index.js';
@@ -101,7 +101,7 @@ export type SandboxDns = Pick<EmbeddedDns, 'records' | 'openSandbox' | 'closeSan
 /** The cluster's gossip as the controller uses it. */
 export interface ClusterPort {
   gossip: Pick<Gossip, 'setKeys' | 'settled' | 'stats' | 'close'> & Partial<Pick<Gossip, 'members'>>;
-  endpoints: Pick<ClusterEndpoints, 'publish' | 'withdraw' | 'setDisabled'>;
+  endpoints: Pick<ClusterEndpoints, 'publish' | 'withdraw' | 'setDisabled'> & Partial<Pick<ClusterEndpoints, 'entries'>>;
 }
 
 /** What a controller is made of; open() builds the real ones. */
@@ -150,6 +150,9 @@ export interface NetworkPeers {
   node: string | undefined;
   members: Array<{ name: string; address: string; port: number; state: string; incarnation: number }>;
   networks: Array<{ id: string; name: string | undefined; remoteEndpoints: number }>;
+  /** With `endpoints`: every live endpoint_table entry, this node's included (who announced
+   *  which task name on which network — where a stale or foreign name comes from). */
+  endpoints?: EndpointEntryView[];
 }
 
 /** This node's load balancers: per network, each service's VIP, ports and backends. */
@@ -556,13 +559,15 @@ export class NetworkController implements SandboxNetworking {
     return this.attached.get(taskId)?.netnsPath;
   }
 
-  peers(): NetworkPeers {
+  peers(opts: { endpoints?: boolean } = {}): NetworkPeers {
     const gossip = this.cluster?.gossip;
-    return {
+    const peers: NetworkPeers = {
       node: gossip?.stats()?.node,
       members: gossip?.members?.() ?? [],
       networks: this.plane.status().networks.map((n) => ({ id: n.id, name: this.names.get(n.id), remoteEndpoints: n.remoteEndpoints })),
     };
+    if (opts.endpoints) peers.endpoints = this.cluster?.endpoints.entries?.((id) => this.names.get(id)) ?? [];
+    return peers;
   }
 
   vips(): VipView {

@@ -340,6 +340,15 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     return { networks: this.joinedNetworks().length, entries, tables, nodes, queued, pendingChanges: this.dirty.size, ...this.counters, dropped, drops: { ...this.drops } };
   }
 
+  /** The live entries of one table on every network (ours and others'): diagnostics. */
+  liveEntries(table: string): Array<{ network: string; key: string; owner: string; value: Buffer }> {
+    const out: Array<{ network: string; key: string; owner: string; value: Buffer }> = [];
+    for (const [network, tables] of this.tables) {
+      for (const [key, e] of tables.get(table) ?? []) if (!e.deleting) out.push({ network, key, owner: e.owner, value: e.value });
+    }
+    return out;
+  }
+
   /** Nodes (other than us) on a network, with their gossip addresses. A suspect is still one. */
   peersOn(network: string): MemberState[] {
     const out: MemberState[] = [];

@@ -188,6 +188,15 @@ test('every agentctl command against a real agentd and manager: JSON and tables,
   t.regex(peersText, new RegExp(`^gossip node: ${peers.node}$`, 'm'));
   t.regex(peersText, new RegExp(`^[0-9a-f]+ +${manager.address.split(':')[0]!.replace(/\./g, '\\.')}:7946 +alive `, 'm'));
   t.regex(peersText, /^appnet +[0-9a-z]{12} +\d+$/m);
+  // peers --endpoints: the endpoint_table as gossiped, this node's task names with their owner
+  const withEntries = (await json<NetworkPeers>(sock, ['peers', '--endpoints'])).value;
+  const clientEntry = withEntries.endpoints?.find((e) => e.service === 'client' && e.networkName === 'appnet');
+  t.truthy(clientEntry, JSON.stringify(withEntries.endpoints));
+  t.is(clientEntry!.owner, peers.node!);
+  t.is(`${clientEntry!.ip}/24`, appnet!.addresses[0]!);
+  t.is(withEntries.endpoints!.filter((e) => e.service === 'web' && e.networkName === 'appnet').length, 2);
+  const entriesText = (await agentctl(sock, ['peers', '--endpoints'])).stdout;
+  t.regex(entriesText, new RegExp(`^appnet +${clientEntry!.name.replace(/\./g, '\\.')} +client +${clientEntry!.ip.replace(/\./g, '\\.')} +${peers.node} *$`, 'm'));
 
   // dns --task: as the client task sees it, and as the task on othernet does
   const resolver = /^nameserver\s+(\S+)/m.exec(readFileSync('/etc/resolv.conf', 'utf8'))?.[1];

@@ -18,7 +18,7 @@ import test from 'ava';
 import { dirname, join } from 'node:path';
 import { controlRequest } from '../../agent/control.js';
 import type { GossipStats } from '../../netd/gossip/index.js';
-import type { NetworkStatus } from '../../netd/index.js';
+import type { NetworkPeers, NetworkStatus } from '../../netd/index.js';
 import { startBerthNodes, type BerthNode } from '../harness/cluster.js';
 import { startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
 import { run, sleep, waitFor } from '../../scripts/lib/exec.js';
@@ -266,6 +266,14 @@ test('kill -9 of agentd, dockerd and manager restarts during random scaling: aft
   );
   t.true(namesAgree, namesDiff);
   t.log(entriesSeen);
+  const finalRunning = (await managerTasks()).filter((x) => x.desired === 'running' && x.state === 'running');
+  const finalEntries = await Promise.all(nodes.map(gossipEntries));
+  if (finalEntries.some((e) => e !== finalRunning.length + finalRunning.filter((x) => x.service === 'web').length)) {
+    const seen = (await controlRequest(nodes[0]!.current.controlSocket, '/peers?endpoints=1', 10_000)) as NetworkPeers | null;
+    t.log(`endpoint_table on ${nodes[0]!.host.name}:\n  ${(seen?.endpoints ?? []).map((e) => `${e.networkName ?? e.network} ${e.name} ${e.service} ${e.ip} owner ${e.owner}${e.disabled ? ' disabled' : ''}`).join('\n  ')}`);
+    t.log(`gossip members: ${(seen?.members ?? []).map((m) => `${m.name}=${m.address} ${m.state}`).join(', ')}; this node ${seen?.node ?? '?'}`);
+    t.log(`running tasks: ${finalRunning.map((x) => `${x.service} ${x.id} ${x.ip ?? '?'}`).join(', ')}`);
+  }
 
   for (const n of nodes) {
     const got = await waitFor(

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Remotes, jitteredBackoff, WEIGHT_FAILURE, WEIGHT_SUCCESS, WEIGHT_UNREACHABLE } from '../../agent/session/remotes.js';
+import { Remotes, jitteredBackoff, WEIGHT_FAILURE, WEIGHT_SUCCESS, WEIGHT_UNREACHABLE, UNREACHABLE_AVOID_MS } from '../../agent/session/remotes.js';
 
 test('picks the best-weighted manager and avoids the one that just failed', (t) => {
   const r = new Remotes(['a:1', 'b:1']);
@@ -52,4 +52,40 @@ test('a manager never reached ranks below managers that answered: rounds without
   t.true(picks.filter((m) => m === dead).length <= 1, `rounds on the stopped manager: ${picks.join(' ')}`);
   // The election is over: the next round goes to a manager that is there.
   t.not(r.pick(last, random), dead);
+});
+
+test('a manager refused long ago and back since ranks above one refused just now', (t) => {
+  // The failover suite's history (CI, issue #13): m1 stopped in one test, came back, and was never
+  // tried again; in the next test m2 (the leader then) stopped while agentd was on m3. Rounds
+  // without a leader must alternate between m1 and m3, not return to m2.
+  let now = 1_000_000;
+  const random = () => 0.5;
+  const r = new Remotes(['m1:2377', 'm2:2377', 'm3:2377']);
+  r.observe('m1:2377', WEIGHT_UNREACHABLE, now);
+  now += 60_000;
+  r.observe('m3:2377', WEIGHT_SUCCESS, now);
+  r.observe('m3:2377', WEIGHT_FAILURE, now);
+  let last: string | undefined = 'm3:2377';
+  const picks: string[] = [];
+  for (let round = 0; round < 10; round++) {
+    const m: string = r.pick(last, random, now)!;
+    picks.push(m);
+    r.observe(m, m === 'm2:2377' ? WEIGHT_UNREACHABLE : WEIGHT_FAILURE, now);
+    last = m;
+    now += 1_500;
+  }
+  t.true(picks.filter((m) => m === 'm2:2377').length <= 1, `rounds on the stopped manager: ${picks.join(' ')}`);
+  t.true(picks.includes('m1:2377'), `the manager that is back is tried: ${picks.join(' ')}`);
+  // Once the avoidance has lapsed, a manager down all along is weighed with the others again.
+  t.not(r.pick('m1:2377', random, now), 'm2:2377');
+  r.observe('m3:2377', -1000, now);
+  t.is(r.pick('m1:2377', random, now + UNREACHABLE_AVOID_MS), 'm2:2377');
+});
+
+test('when every other manager was refused too, a refused one is still picked', (t) => {
+  const r = new Remotes(['a:1', 'b:1']);
+  r.observe('a:1', WEIGHT_UNREACHABLE, 0);
+  r.observe('b:1', WEIGHT_UNREACHABLE, 0);
+  t.truthy(r.pick(undefined, Math.random, 1));
+  t.is(r.pick('a:1', Math.random, 1), 'b:1');
 });
