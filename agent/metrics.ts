@@ -158,14 +158,8 @@ export class AgentMetrics {
     this.counter('dns_dropped_total', 'Datagrams the embedded DNS dropped unanswered, by why (malformed messages).', ['reason'], (emit) => {
       for (const [reason, n] of Object.entries(dns()?.server.malformed ?? {})) emit({ reason }, n);
     });
-    this.counter('dns_forward_failures_total', "Forwarded queries answered SERVFAIL: no upstream answered in time, or the forwarder's queue was full.", [], (emit) => {
-      const s = dns()?.server;
-      if (s) emit({}, s.servfail);
-    });
-    this.counter('dns_forward_timeouts_total', 'Attempts to an upstream resolver that timed out (a query may make several).', [], (emit) => {
-      const f = dns()?.forwarder;
-      if (f) emit({}, f.timeouts);
-    });
+    this.single('counter', 'dns_forward_failures_total', "Forwarded queries answered SERVFAIL: no upstream answered in time, or the forwarder's queue was full.", () => dns()?.server.servfail);
+    this.single('counter', 'dns_forward_timeouts_total', 'Attempts to an upstream resolver that timed out (a query may make several).', () => dns()?.forwarder.timeouts);
     this.counter(
       'dns_forward_overflows_total',
       "Forwarded queries refused (answered SERVFAIL) at the forwarder's caps: the node-wide queue full (scope node), or the asking sandbox's share in flight and its own queue full (scope sandbox).",
@@ -177,30 +171,12 @@ export class AgentMetrics {
         emit({ scope: 'sandbox' }, f.overShare);
       },
     );
-    this.counter('dns_forward_wrong_source_total', 'Datagrams on an upstream socket dropped because they came from another address or port than the one asked (spoofing attempts, or a misrouted reply).', [], (emit) => {
-      const f = dns()?.forwarder;
-      if (f) emit({}, f.wrongSource);
-    });
-    this.gauge('dns_tcp_connections', 'TCP connections to the embedded DNS open now (all sandboxes).', [], (emit) => {
-      const l = dns()?.listeners;
-      if (l) emit({}, l.tcpConnections);
-    });
-    this.counter('dns_truncated_total', 'Forwarded answers too large for the client, sent truncated (TC) so it retries over TCP.', [], (emit) => {
-      const s = dns()?.server;
-      if (s) emit({}, s.truncated);
-    });
-    this.gauge('dns_forward_in_flight', 'Queries at the upstream resolvers now.', [], (emit) => {
-      const f = dns()?.forwarder;
-      if (f) emit({}, f.inFlight);
-    });
-    this.gauge('dns_forward_queued', 'Queries waiting for a forwarding slot now.', [], (emit) => {
-      const f = dns()?.forwarder;
-      if (f) emit({}, f.queued);
-    });
-    this.gauge('dns_sandboxes', 'Task sandboxes the embedded DNS listens in.', [], (emit) => {
-      const d = dns();
-      if (d) emit({}, d.sandboxes);
-    });
+    this.single('counter', 'dns_forward_wrong_source_total', 'Datagrams on an upstream socket dropped because they came from another address or port than the one asked (spoofing attempts, or a misrouted reply).', () => dns()?.forwarder.wrongSource);
+    this.single('gauge', 'dns_tcp_connections', 'TCP connections to the embedded DNS open now (all sandboxes).', () => dns()?.listeners.tcpConnections);
+    this.single('counter', 'dns_truncated_total', 'Forwarded answers too large for the client, sent truncated (TC) so it retries over TCP.', () => dns()?.server.truncated);
+    this.single('gauge', 'dns_forward_in_flight', 'Queries at the upstream resolvers now.', () => dns()?.forwarder.inFlight);
+    this.single('gauge', 'dns_forward_queued', 'Queries waiting for a forwarding slot now.', () => dns()?.forwarder.queued);
+    this.single('gauge', 'dns_sandboxes', 'Task sandboxes the embedded DNS listens in.', () => dns()?.sandboxes);
     this.counter('dns_records_rejected_total', 'Name records refused (mostly from other nodes), by reason; each is refused alone.', ['reason'], (emit) => {
       for (const [reason, n] of Object.entries(dns()?.records.rejectedBy ?? {})) emit({ reason }, n);
     });
@@ -215,14 +191,8 @@ export class AgentMetrics {
 
   private defineReconcile(): void {
     const rec = () => this.snap.networking?.reconcile;
-    this.counter('reconcile_runs_total', 'Data plane reconcile runs (kernel state compared with desired state).', [], (emit) => {
-      const r = rec();
-      if (r) emit({}, r.runs);
-    });
-    this.counter('reconcile_failures_total', 'Reconcile runs that could not fix everything (the log names what).', [], (emit) => {
-      const r = rec();
-      if (r) emit({}, r.totals.failed);
-    });
+    this.single('counter', 'reconcile_runs_total', 'Data plane reconcile runs (kernel state compared with desired state).', () => rec()?.runs);
+    this.single('counter', 'reconcile_failures_total', 'Reconcile runs that could not fix everything (the log names what).', () => rec()?.totals.failed);
     this.counter('reconcile_repairs_total', 'Kernel objects reconcile put back or removed because they drifted from desired state, by kind.', ['kind'], (emit) => {
       for (const [kind, n] of Object.entries(rec()?.totals.repaired ?? {})) emit({ kind }, n);
     });
@@ -239,10 +209,7 @@ export class AgentMetrics {
       const m = g()?.memberlist.members;
       if (m) for (const s of MEMBER_STATES) emit({ state: s }, m[s]);
     });
-    this.gauge('gossip_networks', 'Overlay networks this node is on in NetworkDB.', [], (emit) => {
-      const s = g();
-      if (s) emit({}, s.networkdb.networks);
-    });
+    this.single('gauge', 'gossip_networks', 'Overlay networks this node is on in NetworkDB.', () => g()?.networkdb.networks);
     this.gauge('gossip_table_entries', 'NetworkDB entries held, by table, live or tombstone.', ['table', 'kind'], (emit) => {
       for (const [table, c] of Object.entries(g()?.networkdb.tables ?? {})) {
         emit({ table, kind: 'live' }, c.live);
@@ -252,19 +219,8 @@ export class AgentMetrics {
     // Convergence, as far as a node can see it: NetworkDB's gossip is best effort without
     // acknowledgements, so "spread" is "sent its full retransmit count"; a bulk sync every 30 s
     // bounds how long a lost event stays lost.
-    this.gauge(
-      'gossip_events_queued',
-      "Table and network events still being gossiped: each goes out to its retransmit limit (4 x ceil(log10(n+1)) times); 0 means every change this node knows has been sent its full count. Events are not acknowledged, so this is not proof of receipt; the periodic bulk sync (30 s) repairs what was lost.",
-      [],
-      (emit) => {
-        const s = g();
-        if (s) emit({}, s.networkdb.queued);
-      },
-    );
-    this.gauge('gossip_changes_pending', "Entry changes held in the settle window (250 ms) before they reach this node's data plane and DNS.", [], (emit) => {
-      const s = g();
-      if (s) emit({}, s.networkdb.pendingChanges);
-    });
+    this.single('gauge', 'gossip_events_queued', "Table and network events still being gossiped: each goes out to its retransmit limit (4 x ceil(log10(n+1)) times); 0 means every change this node knows has been sent its full count. Events are not acknowledged, so this is not proof of receipt; the periodic bulk sync (30 s) repairs what was lost.", () => g()?.networkdb.queued);
+    this.single('gauge', 'gossip_changes_pending', "Entry changes held in the settle window (250 ms) before they reach this node's data plane and DNS.", () => g()?.networkdb.pendingChanges);
     this.counter('gossip_table_events_total', 'NetworkDB table events: received (in), sent for our own changes (out), re-sent for others (rebroadcast).', ['direction'], (emit) => {
       const d = g()?.networkdb;
       if (!d) return;
@@ -284,10 +240,7 @@ export class AgentMetrics {
       emit({ result: 'sent' }, m.probesSent);
       emit({ result: 'acked' }, m.acks);
     });
-    this.counter('gossip_suspicions_total', 'Members that became suspect here.', [], (emit) => {
-      const m = g()?.memberlist;
-      if (m) emit({}, m.suspicions);
-    });
+    this.single('counter', 'gossip_suspicions_total', 'Members that became suspect here.', () => g()?.memberlist.suspicions);
     this.counter('gossip_dropped_total', 'Gossip messages thrown away, by layer and reason (a wrong key, malformed, oversize, an unknown network...).', ['layer', 'reason'], (emit) => {
       const s = g();
       if (!s) return;
@@ -340,6 +293,16 @@ export class AgentMetrics {
         read((labels, value) => this.inc(labels, value));
       },
     });
+  }
+
+  /** A metric without labels, present only while its source is (the DNS, the gossip). */
+  private single(kind: 'gauge' | 'counter', name: string, help: string, read: () => number | undefined): void {
+    const emitIfPresent = (emit: Emit) => {
+      const v = read();
+      if (v !== undefined) emit({}, v);
+    };
+    if (kind === 'gauge') this.gauge(name, help, [], emitIfPresent);
+    else this.counter(name, help, [], emitIfPresent);
   }
 
   private histogram(name: string, help: string, buckets: number[], labelNames: string[] = []): Histogram {
