@@ -15,7 +15,9 @@ import { DnsError } from '../../dns/errors.js';
 import { Flag, RCode, RRType, encodeResponse, parseQuery, type Query, type ResourceRecord } from '../../dns/wire.js';
 import { encodeQuery, rcodeOf } from '../harness/dns-query.js';
 
-const FAST_TIMEOUT_MS = 150;
+// Long enough that a live upstream on loopback answers within it on a loaded 2-core machine (150 ms
+// failed 7 tests at a load average of 30), short enough to keep the give-up tests quick.
+const FAST_TIMEOUT_MS = 400;
 const BIG_ANSWERS = 60;
 
 type Mode = 'answer' | 'silent' | 'spoof-then-answer' | 'tc';
@@ -153,7 +155,7 @@ test('a silent upstream: undefined after attempts × timeout, never a hang', asy
   const t0 = Date.now();
   t.is(await fwd.forward(msg, query.questionEnd, false), undefined);
   const ms = Date.now() - t0;
-  t.true(ms >= 2 * FAST_TIMEOUT_MS - 10 && ms < 2 * FAST_TIMEOUT_MS + 200, `${ms} ms`);
+  t.true(ms >= 2 * FAST_TIMEOUT_MS - 10 && ms < 3 * FAST_TIMEOUT_MS, `${ms} ms`);
   t.is(up.udpQueries.length, 2);
   t.like(fwd.stats(), { timeouts: 2, failed: 1 });
   t.is(fwd.health()[0]!.consecutiveFailures, 2);
