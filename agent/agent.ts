@@ -208,7 +208,7 @@ export class Agent {
     this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
     const storeDir = join(this.config.stateDir, 'worker');
     this.store = new RetryingTaskStore(() => TaskStore.open(storeDir), this.writes);
-    this.reporter = new StatusReporter(this.store, this.deps.log);
+    this.reporter = new StatusReporter(this.store, this.deps.log, (reported) => this.worker.statusesReported(reported));
     this.worker = new Worker({
       store: this.store,
       executor: this.deps.executor,

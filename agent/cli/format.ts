@@ -1,7 +1,7 @@
 // agentctl's human output: aligned tables and key/value blocks from what the control socket
 // answers. Pure (the clock passed in), so unit tests check the text for content.
 import type { AgentStatus } from '../agent.js';
-import type { TaskView } from '../worker/worker.js';
+import type { TaskTimings, TaskView } from '../worker/worker.js';
 import type { TaskAnswer } from '../control-endpoints.js';
 import type { CheckResult } from '../doctor/index.js';
 import type { NetworkPeers, NetworkStatus, VipView } from '../../netd/index.js';
@@ -103,6 +103,7 @@ export function formatTask(t: TaskAnswer): string {
     `image:    ${t.image ?? '-'}`,
     `sandbox:  ${t.sandbox ?? '- (no overlay network attached here)'}`,
   ];
+  if (t.timings) lines.push(`timings:  ${formatTimings(t.timings)}`);
   if (t.networks.length > 0) {
     lines.push('networks:');
     lines.push(
@@ -113,6 +114,16 @@ export function formatTask(t: TaskAnswer): string {
     );
   }
   return lines.join('\n');
+}
+
+/** "assigned, +3 ms ACCEPTED, …, +212 ms RUNNING reported": milliseconds since the assignment arrived. */
+export function formatTimings(t: TaskTimings): string {
+  const after = (at: number) => `+${Math.round(at - t.assigned)} ms`;
+  const steps = Object.entries(t.stored)
+    .sort((a, b) => a[1] - b[1])
+    .map(([state, at]) => `${after(at)} ${state}`);
+  if (t.runningReported !== undefined) steps.push(`${after(t.runningReported)} RUNNING reported`);
+  return ['assigned', ...steps].join(', ');
 }
 
 export function formatNetworks(n: NetworkStatus | null): string {

@@ -8,8 +8,6 @@ import { toWireStatus } from '../worker/task-codec.js';
 import type { StoredStatus } from '../store/index.js';
 import type { LogFn } from '../../base/index.js';
 
-/** Coalesces bursts of status changes into one UpdateTaskStatus call. */
-const REPORT_BATCH_DELAY_MS = 10;
 const REPORT_MAX_BATCH = 200;
 const REPORT_RETRY_MS = 1_000;
 
@@ -29,7 +27,7 @@ export interface StatusSender {
 
 export class StatusReporter {
   private sender: StatusSender | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private scheduled: NodeJS.Immediate | undefined;
   private flushing = false;
   private again = false;
   reportedCount = 0;
@@ -37,6 +35,8 @@ export class StatusReporter {
   constructor(
     private readonly store: ReporterStore,
     private readonly log: LogFn,
+    /** The manager accepted these statuses (the worker times its tasks by it). */
+    private readonly onReported?: (reported: ReadonlyArray<{ id: string; state: number }>) => void,
   ) {}
 
   setSender(sender: StatusSender | undefined): void {
@@ -44,15 +44,21 @@ export class StatusReporter {
     if (sender) this.notify();
   }
 
+  /**
+   * Sends what is unreported once this turn of the event loop is done: the statuses stored in it
+   * go in one UpdateTaskStatus, and those stored while it is in flight (its disk sync and the
+   * manager's answer) go in the next. A fixed batching delay only held the last task of a burst
+   * back; the manager batches its own store writes anyway.
+   */
   notify(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    if (this.scheduled) return;
+    this.scheduled = setImmediate(() => {
+      this.scheduled = undefined;
       this.flush().catch((err: unknown) => {
         this.log('error', 'task status report stopped on an unexpected error; will retry', { err: (err as Error).message });
         setTimeout(() => this.notify(), REPORT_RETRY_MS).unref();
       });
-    }, REPORT_BATCH_DELAY_MS);
+    });
   }
 
   /** Newest unreported status per task, in the order the tasks last changed (the store keeps
@@ -84,6 +90,7 @@ export class StatusReporter {
         }
         for (const b of batch) this.store.markReported(b.id, b.seq);
         this.reportedCount += batch.length;
+        this.onReported?.(batch.map((b) => ({ id: b.id, state: b.status.state })));
         if (batch.length === REPORT_MAX_BATCH) this.again = true;
       } while (this.again);
     } finally {

@@ -25,7 +25,7 @@ export function toWireStatus(s: StoredStatus): TaskStatusIn {
     state: s.state,
     message: s.message,
     err: s.err ?? '',
-    ...(s.container ? { container_status: { container_id: s.container.containerId, pid: s.container.pid, exit_code: s.container.exitCode } } : {}),
+    ...(s.container ? { container: { container_id: s.container.containerId, pid: s.container.pid, exit_code: s.container.exitCode } } : {}),
   };
 }
 

@@ -54,7 +54,21 @@ export interface TaskDetail extends TaskView {
   /** When the task's current status was set (ISO). */
   since: string;
   networks: Array<{ id: string; name: string; addresses: string[] }>;
+  /** When this agentd saw the task's assignment and stored each state since, and when the
+   *  manager acknowledged its RUNNING status (epoch ms); only for tasks assigned while it ran. */
+  timings?: TaskTimings;
 }
+
+/** Epoch ms, sub-millisecond: one task's way from its assignment to RUNNING reported. */
+export interface TaskTimings {
+  assigned: number;
+  /** State name → when it was stored. */
+  stored: Record<string, number>;
+  /** When the manager acknowledged the RUNNING status. */
+  runningReported?: number;
+}
+
+const epochMs = (): number => performance.timeOrigin + performance.now();
 
 export class Worker {
   private readonly runners = new Map<string, TaskRunner>();
@@ -68,9 +82,9 @@ export class Worker {
    *  every one it does not name (SwarmKit's worker resets its stores on a COMPLETE set). */
   private readonly held = { secrets: new Set<string>(), configs: new Set<string>() };
   private closed = false;
-  /** When each new task's assignment arrived (performance.now()), until it reaches RUNNING or
-   *  ends: the assignment-to-running latency. Tasks resumed from the store are not timed. */
-  private readonly arrivedAt = new Map<string, number>();
+  /** Timings of each task assigned (below RUNNING) while this agentd ran, until it is removed:
+   *  the assignment-to-running latency and where it went. Tasks resumed from the store are not timed. */
+  private readonly timings = new Map<string, TaskTimings>();
 
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -164,7 +178,7 @@ export class Worker {
       return;
     }
     const managerStatus = fromWireStatus(task.status) ?? initialStatus();
-    if (managerStatus.state < TaskState.RUNNING && !this.arrivedAt.has(task.id)) this.arrivedAt.set(task.id, performance.now());
+    if (managerStatus.state < TaskState.RUNNING && !this.timings.has(task.id)) this.timings.set(task.id, { assigned: epochMs(), stored: {} });
     if (!this.deps.store.putTask(task.id, encodeTask(task))) {
       if (!this.unstored.has(task.id)) this.deps.log('warn', 'task not started: its record waits for the task store', { task: task.id });
       this.unstored.set(task.id, task);
@@ -205,18 +219,31 @@ export class Worker {
 
   private saveStatus(id: string, status: StoredStatus): void {
     this.deps.store.putStatus(id, status);
-    const arrived = this.arrivedAt.get(id);
-    if (arrived !== undefined && status.state >= TaskState.RUNNING) {
-      this.arrivedAt.delete(id);
-      if (status.state === TaskState.RUNNING) taskRunningEvents.publish({ taskId: id, ms: performance.now() - arrived });
+    const timings = this.timings.get(id);
+    if (timings) {
+      const name = stateName(status.state);
+      if (timings.stored[name] === undefined) {
+        const at = epochMs();
+        timings.stored[name] = at;
+        if (status.state === TaskState.RUNNING) taskRunningEvents.publish({ taskId: id, ms: at - timings.assigned });
+      }
     }
     const parked = this.parked.get(id);
     if (parked) parked.status = status;
     this.deps.onStatus();
   }
 
+  /** The manager acknowledged these statuses (the reporter's callback). */
+  statusesReported(reported: ReadonlyArray<{ id: string; state: number }>): void {
+    const at = epochMs();
+    for (const r of reported) {
+      const timings = this.timings.get(r.id);
+      if (timings && r.state === TaskState.RUNNING) timings.runningReported ??= at;
+    }
+  }
+
   private async removeTask(id: string): Promise<void> {
-    this.arrivedAt.delete(id);
+    this.timings.delete(id);
     if (this.unstored.delete(id)) {
       // Nothing ran; the removal also drops the record's write still waiting.
       this.deps.store.remove(id);
@@ -308,12 +335,14 @@ export class Worker {
     if (found.length !== 1) return undefined;
     const { task, status } = found[0]!;
     const view = this.tasks().find((v) => v.id === task.id)!;
+    const timings = this.timings.get(task.id);
     return {
       ...view,
       serviceId: task.service_id,
       nodeId: task.node_id,
       since: status.timestamp,
       networks: (task.networks ?? []).map((n) => ({ id: n.network?.id ?? '', name: n.network?.spec?.annotations?.name ?? '', addresses: [...(n.addresses ?? [])] })),
+      ...(timings ? { timings: { ...timings, stored: { ...timings.stored } } } : {}),
     };
   }
 

@@ -1,6 +1,6 @@
 // agentctl's human output, checked for content: aligned columns, what each command must show.
 import test from 'ava';
-import { EXIT, dnsAnswered, formatDns, formatDoctor, formatTasks, formatVips, table } from '../../agent/cli/format.js';
+import { EXIT, dnsAnswered, formatDns, formatDoctor, formatTasks, formatTimings, formatVips, table } from '../../agent/cli/format.js';
 import type { CheckResult } from '../../agent/doctor/index.js';
 
 test('table: columns padded to the widest cell, two spaces apart, no trailing blanks', (t) => {
@@ -63,4 +63,13 @@ test('doctor: a row per check, the fixes listed, the counts; exit statuses are d
   t.regex(out, /^1 passed, 0 warnings, 1 failed, 1 not checked$/m);
   t.is(new Set(Object.values(EXIT)).size, Object.keys(EXIT).length);
   t.deepEqual([EXIT.OK, EXIT.USAGE, EXIT.AGENTD_NOT_RUNNING, EXIT.FAILED], [0, 2, 3, 4]);
+});
+
+test("a task's timings read as milliseconds since its assignment, in the order they happened", (t) => {
+  const assigned = 1_800_000_000_000;
+  t.is(
+    formatTimings({ assigned, stored: { PREPARING: assigned + 3.4, ACCEPTED: assigned + 1.2, RUNNING: assigned + 212.6 }, runningReported: assigned + 240 }),
+    'assigned, +1 ms ACCEPTED, +3 ms PREPARING, +213 ms RUNNING, +240 ms RUNNING reported',
+  );
+  t.is(formatTimings({ assigned, stored: {} }), 'assigned');
 });

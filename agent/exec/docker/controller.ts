@@ -12,7 +12,7 @@ import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted } from './engine.js';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted, type ImageInspects } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
 import { maxBytes, type TaskFile } from './task-files.js';
 import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
@@ -34,6 +34,8 @@ const RECHECK = Symbol('recheck');
 
 export interface ControllerEnv {
   docker: Docker;
+  /** Image inspects shared by the node's tasks while one is in flight. */
+  images: ImageInspects;
   dependencies: DependencyGetter;
   taskDirs: TaskDirs;
   /** The pause image when this task gets a sandbox container, else undefined. */
@@ -224,7 +226,7 @@ export class DockerController implements Controller {
 
   private async ensureLocalImage(image: string, what: string): Promise<void> {
     try {
-      await this.docker.getImage(image).inspect();
+      await this.env.images.inspect(image);
     } catch (err) {
       if (isStatus(err, 404)) throw new TaskError('E_IMAGE', `${what} ${image} is not present on this node's engine`);
       throw engineError(err, `inspecting ${what} ${image}`);
@@ -234,7 +236,7 @@ export class DockerController implements Controller {
   /** Makes sure the image is local (pulling it if not); returns whether it defines a healthcheck. */
   private async ensureImage(image: string, registryAuth: string | undefined, signal: AbortSignal): Promise<boolean> {
     try {
-      return runsHealthcheck((await this.docker.getImage(image).inspect()).Config);
+      return runsHealthcheck((await this.env.images.inspect(image)).Config);
     } catch (err) {
       if (!isStatus(err, 404)) throw engineError(err, `inspecting image ${image}`);
     }
@@ -245,6 +247,7 @@ export class DockerController implements Controller {
       if (signal.aborted) throw err;
       throw new TaskError('E_IMAGE', `No such image: ${image} (not on this node and pulling failed: ${engineMessage(err)})`, { cause: err });
     }
+    // Not shared: an inspect in flight may have begun before this pull finished.
     return runsHealthcheck((await this.docker.getImage(image).inspect().catch((err: unknown) => Promise.reject(engineError(err, `inspecting image ${image}`)))).Config);
   }
 

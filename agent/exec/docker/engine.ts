@@ -152,3 +152,25 @@ export async function waitForExit(docker: Docker, id: string, signal: AbortSigna
     });
   });
 }
+
+/**
+ * Image inspects shared while one is in flight: a burst of tasks on one image asks the engine
+ * once, not once per task. Nothing is kept after the answer, so an image removed or replaced
+ * since is seen by the next inspect.
+ */
+export class ImageInspects {
+  private readonly inflight = new Map<string, Promise<Docker.ImageInspectInfo>>();
+
+  constructor(private readonly docker: Docker) {}
+
+  inspect(image: string): Promise<Docker.ImageInspectInfo> {
+    let p = this.inflight.get(image);
+    if (!p) {
+      p = this.docker.getImage(image).inspect();
+      this.inflight.set(image, p);
+      const forget = () => this.inflight.delete(image);
+      p.then(forget, forget);
+    }
+    return p;
+  }
+}

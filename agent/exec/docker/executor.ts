@@ -11,6 +11,7 @@ import { InMemoryDependencies } from '../dependencies.js';
 import { templateContext, type NodeInfo } from './container-config.js';
 import { expandTemplate } from './templates.js';
 import { DockerController } from './controller.js';
+import { ImageInspects } from './engine.js';
 import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
 import { nodeAttachmentsOf, taskNetworksOf } from './task-networks.js';
@@ -52,6 +53,7 @@ export class DockerExecutor implements Executor, LogSource {
   readonly dependencies = new InMemoryDependencies();
   readonly taskDirs: TaskDirs;
   private readonly logSource: DockerLogSource;
+  private readonly images: ImageInspects;
 
   constructor(
     readonly docker: Docker,
@@ -59,6 +61,7 @@ export class DockerExecutor implements Executor, LogSource {
   ) {
     this.taskDirs = new TaskDirs(opts.tasksRoot ?? DEFAULT_TASKS_ROOT);
     this.logSource = new DockerLogSource(docker, { log: opts.log });
+    this.images = new ImageInspects(docker);
   }
 
   async describe(): Promise<NodeDescriptionIn> {
@@ -90,6 +93,7 @@ export class DockerExecutor implements Executor, LogSource {
     return new DockerController(
       {
         docker: this.docker,
+        images: this.images,
         dependencies: this.dependencies,
         taskDirs: this.taskDirs,
         sandboxImage: sandboxed ? (this.opts.pauseImage ?? SANDBOX_IMAGE) : undefined,
