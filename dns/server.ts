@@ -118,7 +118,7 @@ export class DnsServer {
    * Queries answered from kept replies by a listener's native UDP socket (never reaching
    * handle()); that socket adds to it, stats() counts them as queries answered locally.
    */
-  readonly keptReplyHits = new Float64Array(1);
+  readonly keptReplyHits = new Float64Array(new ArrayBuffer(Float64Array.BYTES_PER_ELEMENT)); // off the V8 heap: the addon keeps its address
 
   constructor(opts: DnsServerOptions) {
     this.names = opts.names;

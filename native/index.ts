@@ -346,18 +346,18 @@ export interface DnsUdpOptions {
 export class DnsUdpSocket {
   /** The bound port (as getsockname says). */
   readonly port: number;
-  readonly #handle: DnsUdpHandle;
-  readonly #addon: NativeAddon;
+  private readonly handle: DnsUdpHandle;
+  private readonly addon: NativeAddon;
 
   constructor(handle: DnsUdpHandle, port: number, addon: NativeAddon) {
-    this.#handle = handle;
+    this.handle = handle;
     this.port = port;
-    this.#addon = addon;
+    this.addon = addon;
   }
 
   /** Sends reply to peer now (non-blocking); false when it was dropped or the socket is closed. */
   send(reply: Buffer, peer: Buffer): boolean {
-    return this.#addon.dnsUdpSend(this.#handle, reply, peer);
+    return this.addon.dnsUdpSend(this.handle, reply, peer);
   }
 
   /**
@@ -366,17 +366,17 @@ export class DnsUdpSocket {
    * per answer. False when not kept (query over 300 bytes, reply over 4096, socket closed).
    */
   remember(query: Buffer, reply: Buffer, generation: number, rdataOffsets: Uint16Array | undefined, rdataLength: number): boolean {
-    return this.#addon.dnsUdpRemember(this.#handle, query, reply, generation, rdataOffsets ?? null, rdataLength);
+    return this.addon.dnsUdpRemember(this.handle, query, reply, generation, rdataOffsets ?? null, rdataLength);
   }
 
   /** Replies kept now. */
   keptReplies(): number {
-    return this.#addon.dnsUdpCached(this.#handle);
+    return this.addon.dnsUdpCached(this.handle);
   }
 
   /** Stops reading and closes the socket at once (idempotent). */
   close(): void {
-    this.#addon.dnsUdpClose(this.#handle);
+    this.addon.dnsUdpClose(this.handle);
   }
 }
 

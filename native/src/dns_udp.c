@@ -234,7 +234,15 @@ static void prepare_hit(struct dns_udp *u, struct scratch *s, unsigned i, unsign
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   struct dns_udp *u = handle->data;
-  if (status < 0 || u->closed) return;
+  if (u->closed) return;
+  if (status < 0) {
+    // libuv stops the handle on POLLERR; a socket error concerns one datagram, not the socket.
+    int err = 0;
+    socklen_t len = sizeof err;
+    (void)getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    uv_poll_start(&u->poll, UV_READABLE, on_readable);
+    return;
+  }
   struct scratch *s = get_scratch();
   if (s == NULL) return;
   napi_handle_scope scope;
