@@ -27,7 +27,7 @@ import { openDnsUdpSocket, openSocketInNetnsAsync, type DnsUdpSocket } from '../
 import { EMBEDDED_DNS_ADDRESS } from '../base/index.js';
 import { DnsError } from './errors.js';
 import type { SandboxId } from './name-table.js';
-import { ANSWER_CACHE_MAX, type DnsServer } from './server.js';
+import type { DnsServer } from './server.js';
 
 const EMBEDDED_DNS_PORT = 53;
 /** RFC 7766 6.2.3: servers should close idle TCP connections; seconds, not minutes. */
@@ -43,6 +43,12 @@ export const MAX_TCP_PIPELINE = 32;
 /** Room for a burst of ~2,000 queries queued in the kernel while the event loop is busy. */
 const UDP_RECV_BUFFER = 1 << 20;
 const TCP_LENGTH_PREFIX = 2;
+/**
+ * Replies the native UDP socket keeps per sandbox (it starts over when full). A task asks a
+ * handful of names; the cap bounds what one sandbox can make it hold (case variants of a
+ * 4 KB dnsrr answer are distinct queries) to about 1 MB, however many sandboxes there are.
+ */
+const KEPT_REPLIES_PER_SANDBOX = 256;
 
 export interface ListenerOptions {
   address?: string;
@@ -89,7 +95,7 @@ function serveUdp(fd: number, server: DnsServer, sandboxId: SandboxId): DnsUdpSo
     generation: () => server.names.generation,
     hits: server.keptReplyHits,
     recvBufferBytes: UDP_RECV_BUFFER,
-    maxReplies: ANSWER_CACHE_MAX,
+    maxReplies: KEPT_REPLIES_PER_SANDBOX,
   });
   return sock;
 }
