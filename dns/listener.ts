@@ -17,10 +17,13 @@
 //   its own address (eth0's IP, 127.0.0.1) on :53 works. Tasks that must own 0.0.0.0:53 are
 //   rare (DNS servers), and for them the listener takes any port: a DNAT mode is a netd rule
 //   plus `port` here, added when a workload needs it.
-import dgram from 'node:dgram';
+//
+// UDP is read and answered by native/ (recvmmsg/sendmmsg on the Node loop): a query repeating
+// one the server answered locally is served there from the server's kept reply, at a fraction
+// of a dgram socket's per-datagram cost; everything else comes here through onQuery.
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { openSocketInNetnsAsync } from '../native/index.js';
+import { openDnsUdpSocket, openSocketInNetnsAsync, type DnsUdpSocket } from '../native/index.js';
 import { EMBEDDED_DNS_ADDRESS } from '../base/index.js';
 import { DnsError } from './errors.js';
 import type { SandboxId } from './name-table.js';
@@ -40,6 +43,12 @@ export const MAX_TCP_PIPELINE = 32;
 /** Room for a burst of ~2,000 queries queued in the kernel while the event loop is busy. */
 const UDP_RECV_BUFFER = 1 << 20;
 const TCP_LENGTH_PREFIX = 2;
+/**
+ * Replies the native UDP socket keeps per sandbox (it starts over when full). A task asks a
+ * handful of names; the cap bounds what one sandbox can make it hold (case variants of a
+ * 4 KB dnsrr answer are distinct queries) to about 1 MB, however many sandboxes there are.
+ */
+const KEPT_REPLIES_PER_SANDBOX = 256;
 
 export interface ListenerOptions {
   address?: string;
@@ -68,22 +77,27 @@ export interface SandboxListener {
   close(): Promise<void>;
 }
 
-function bindUdp(fd: number, type: 'udp4' | 'udp6'): Promise<dgram.Socket> {
-  const sock = dgram.createSocket(type);
-  return new Promise((resolve, reject) => {
-    sock.once('error', (err) => {
-      try {
-        closeSync(fd);
-      } catch {
-        // the socket took it
+/** Serves UDP: kept replies in native/, the rest through server.handle(). Takes fd on success. */
+function serveUdp(fd: number, server: DnsServer, sandboxId: SandboxId): DnsUdpSocket {
+  const sock: DnsUdpSocket = openDnsUdpSocket(fd, {
+    onQuery(msg, peer) {
+      const r = server.handle(msg, sandboxId, 'udp');
+      if (r === undefined) return;
+      // Send errors (a client gone, ENOBUFS under a flood) concern one datagram, never the listener.
+      if (r instanceof Promise) {
+        void r.then((reply) => sock.send(reply, peer));
+        return;
       }
-      reject(err);
-    });
-    sock.bind({ fd }, () => {
-      sock.removeAllListeners('error');
-      resolve(sock);
-    });
+      sock.send(r, peer);
+      const kept = server.keptAnswer(msg, sandboxId, 'udp');
+      if (kept) sock.remember(msg, kept.reply, kept.generation, kept.rdataOffsets, kept.rdataLength);
+    },
+    generation: () => server.names.generation,
+    hits: server.keptReplyHits,
+    recvBufferBytes: UDP_RECV_BUFFER,
+    maxReplies: KEPT_REPLIES_PER_SANDBOX,
   });
+  return sock;
 }
 
 function listenTcp(server: net.Server, fd: number): Promise<void> {
@@ -184,11 +198,10 @@ function serveTcpConnection(conn: net.Socket, server: DnsServer, sandboxId: Sand
 export async function openSandboxListener(server: DnsServer, sandboxId: SandboxId, netnsPath: string, opts: ListenerOptions = {}, stats = emptyListenerStats()): Promise<SandboxListener> {
   const address = opts.address ?? EMBEDDED_DNS_ADDRESS;
   const port = opts.port ?? EMBEDDED_DNS_PORT;
-  const family = net.isIP(address) === 6 ? 'udp6' : 'udp4';
   const where = `DNS listener for sandbox ${sandboxId} at ${address}:${port} in ${netnsPath}`;
   let udpFd: number | undefined;
   let tcpFd: number | undefined;
-  let udp: dgram.Socket | undefined;
+  let udp: DnsUdpSocket | undefined;
   const conns = new Set<net.Socket>();
   // Half-open: a client may send its queries and shut its side; the answers still go out.
   const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (conn) => {
@@ -203,9 +216,9 @@ export async function openSandboxListener(server: DnsServer, sandboxId: SandboxI
   tcp.maxConnections = MAX_TCP_CONNECTIONS;
   try {
     udpFd = await openSocketInNetnsAsync(netnsPath, { type: 'udp', address, port, reuseAddr: true });
-    udp = await bindUdp(udpFd, family);
+    udp = serveUdp(udpFd, server, sandboxId);
     udpFd = undefined;
-    tcpFd = await openSocketInNetnsAsync(netnsPath, { type: 'tcp', address, port: port === 0 ? udp.address().port : port, reuseAddr: true });
+    tcpFd = await openSocketInNetnsAsync(netnsPath, { type: 'tcp', address, port: port === 0 ? udp.port : port, reuseAddr: true });
     await listenTcp(tcp, tcpFd);
     tcpFd = undefined;
   } catch (err) {
@@ -214,25 +227,8 @@ export async function openSandboxListener(server: DnsServer, sandboxId: SandboxI
     udp?.close();
     throw new DnsError('E_DNS_LISTEN', `${where}: ${(err as Error).message}`, { cause: err });
   }
-  try {
-    udp.setRecvBufferSize(UDP_RECV_BUFFER);
-  } catch {
-    // capped by net.core.rmem_max; the default still works
-  }
   const sock = udp;
-  let closed = false;
-  const send = (reply: Buffer, rport: number, raddr: string) => {
-    if (!closed) sock.send(reply, rport, raddr);
-  };
-  sock.on('message', (msg, rinfo) => {
-    const r = server.handle(msg, sandboxId, 'udp');
-    if (r === undefined) return;
-    if (r instanceof Promise) void r.then((reply) => send(reply, rinfo.port, rinfo.address));
-    else sock.send(r, rinfo.port, rinfo.address);
-  });
-  // Send errors (a client gone, ENOBUFS under a flood) concern one datagram, never the listener.
-  sock.on('error', () => undefined);
-  const boundPort = sock.address().port;
+  const boundPort = sock.port;
   let closing: Promise<void> | undefined;
   return {
     sandboxId,
@@ -241,11 +237,8 @@ export async function openSandboxListener(server: DnsServer, sandboxId: SandboxI
     port: boundPort,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        closed = true;
-        let left = 2;
-        const done = () => --left === 0 && resolve();
-        sock.close(done);
-        tcp.close(() => done());
+        sock.close();
+        tcp.close(() => resolve());
         // Idle keep-alive connections would hold close() open for TCP_IDLE_MS.
         for (const c of conns) c.destroy();
       });

@@ -50,11 +50,13 @@ export interface DnsServerOptions {
   random?: () => number;
 }
 
-interface CachedAnswer {
+/** A kept local answer: what a repeat of its query gets, with its own ID (and addresses shuffled). */
+export interface CachedAnswer {
+  /** The names' generation it was answered at; stale once the names move on. */
   generation: number;
   reply: Buffer;
   /** Where each answer's address starts, when there are several to shuffle; all rdataLength long. */
-  rdataOffsets: number[] | undefined;
+  rdataOffsets: Uint16Array | undefined;
   rdataLength: number;
 }
 
@@ -63,7 +65,7 @@ interface CachedAnswer {
  * A or AAAA record of the same type, class, TTL and rdata length. undefined when they cannot
  * (or on anything odd).
  */
-function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: number[]; length: number } | undefined {
+function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: Uint16Array; length: number } | undefined {
   const count = reply.readUInt16BE(6);
   let at = questionEnd;
   const offsets: number[] = [];
@@ -87,7 +89,7 @@ function shuffleableAnswers(reply: Buffer, questionEnd: number): { offsets: numb
     at += 10 + rdlen;
     if (at > reply.length) return undefined;
   }
-  return { offsets, length };
+  return { offsets: Uint16Array.from(offsets), length };
 }
 
 function emptyMalformed(): Record<Malformed, number> {
@@ -100,6 +102,11 @@ export const ANSWER_CACHE_MAX = 4096;
 const CACHE_MAX_QUERY_BYTES = 300;
 const ID_BYTES = 2;
 
+/** The answer cache's key: the asking sandbox, the transport, the query's bytes after its ID. */
+function cacheKey(msg: Buffer, from: SandboxId, transport: Transport): string | undefined {
+  return msg.length > ID_BYTES && msg.length <= CACHE_MAX_QUERY_BYTES ? `${from}\0${transport}\0${msg.toString('latin1', ID_BYTES)}` : undefined;
+}
+
 export class DnsServer {
   readonly names: NameLookup;
   private readonly answers = new Map<string, CachedAnswer>();
@@ -107,6 +114,11 @@ export class DnsServer {
   private readonly forwarder: Forwarder | undefined;
   private readonly counters: Omit<DnsStats, 'malformed'> = { queries: 0, local: 0, forwarded: 0, servfail: 0, notimp: 0, badvers: 0, truncated: 0 };
   private readonly malformed = emptyMalformed();
+  /**
+   * Queries answered from kept replies by a listener's native UDP socket (never reaching
+   * handle()); that socket adds to it, stats() counts them as queries answered locally.
+   */
+  readonly keptReplyHits = new Float64Array(new ArrayBuffer(Float64Array.BYTES_PER_ELEMENT)); // off the V8 heap: the addon keeps its address
 
   constructor(opts: DnsServerOptions) {
     this.names = opts.names;
@@ -115,7 +127,8 @@ export class DnsServer {
   }
 
   stats(): DnsStats {
-    return { ...this.counters, malformed: { ...this.malformed } };
+    const hits = this.keptReplyHits[0]!;
+    return { ...this.counters, queries: this.counters.queries + hits, local: this.counters.local + hits, malformed: { ...this.malformed } };
   }
 
   /** Replies held in the answer cache (tests, diagnostics). */
@@ -135,7 +148,7 @@ export class DnsServer {
    * it (forwarded; it never rejects), or undefined when the message is dropped.
    */
   handle(msg: Buffer, from: SandboxId, transport: Transport): Buffer | Promise<Buffer> | undefined {
-    const key = msg.length > ID_BYTES && msg.length <= CACHE_MAX_QUERY_BYTES ? `${from}\0${transport}\0${msg.toString('latin1', ID_BYTES)}` : undefined;
+    const key = cacheKey(msg, from, transport);
     if (key !== undefined) {
       const hit = this.answers.get(key);
       if (hit && hit.generation === this.names.generation) {
@@ -177,8 +190,19 @@ export class DnsServer {
     return this.forward(msg, q, from, transport, maxSize);
   }
 
+  /**
+   * The kept answer to msg from `from` over transport, while current: what a listener may
+   * serve again by itself (with the query's ID, and its addresses shuffled) until the names'
+   * generation moves past the answer's.
+   */
+  keptAnswer(msg: Buffer, from: SandboxId, transport: Transport): Readonly<CachedAnswer> | undefined {
+    const key = cacheKey(msg, from, transport);
+    const hit = key === undefined ? undefined : this.answers.get(key);
+    return hit && hit.generation === this.names.generation ? hit : undefined;
+  }
+
   private remember(key: string, reply: Buffer, questionEnd: number, answers: number): void {
-    let rdataOffsets: number[] | undefined;
+    let rdataOffsets: Uint16Array | undefined;
     let rdataLength = 0;
     // Cut to fit (TC): the table's shuffle picks which answers fit, so a kept copy would pin
     // every later reply to one subset of the tasks.
@@ -194,8 +218,8 @@ export class DnsServer {
   }
 
   /** Fisher–Yates over the answers' addresses, read from the cached reply, written to the copy. */
-  private shuffleRdata(out: Buffer, offsets: readonly number[], length: number, from: Buffer): void {
-    const order = offsets.map((_, i) => i);
+  private shuffleRdata(out: Buffer, offsets: Uint16Array, length: number, from: Buffer): void {
+    const order = Array.from(offsets, (_, i) => i);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(this.random() * (i + 1));
       const tmp = order[i]!;

@@ -108,7 +108,23 @@ interface NativeAddon {
   createNetnsAt(path: string): true | NativeFailure;
   deleteNetnsAt(path: string): true | NativeFailure;
   sendUnixDatagram(path: string, data: Buffer): true | NativeFailure;
+  dnsUdpOpen?(
+    fd: number,
+    onQuery: (msg: Buffer, peer: Buffer) => void,
+    generation: () => number,
+    hits: Float64Array,
+    recvBufferBytes: number,
+    maxReplies: number,
+  ): { handle: DnsUdpHandle; port: number } | NativeFailure;
+  dnsUdpSend(handle: DnsUdpHandle, reply: Buffer, peer: Buffer): boolean;
+  dnsUdpRemember(handle: DnsUdpHandle, query: Buffer, reply: Buffer, generation: number, rdataOffsets: Uint16Array | null, rdataLength: number): boolean;
+  dnsUdpCached(handle: DnsUdpHandle): number;
+  dnsUdpClose(handle: DnsUdpHandle): void;
 }
+
+/** The addon's handle of one DNS UDP socket (an N-API external). */
+declare const dnsUdpHandleBrand: unique symbol;
+type DnsUdpHandle = { readonly [dnsUdpHandleBrand]: true };
 
 let addon: NativeAddon | undefined;
 
@@ -302,4 +318,76 @@ export function sendUnixDatagram(path: string, data: Buffer): void {
 /** Loads the addon (a no-op once loaded); throws E_NATIVE_MISSING / E_NATIVE_LOAD with the fix. */
 export function loadNativeAddon(): void {
   loadAddon();
+}
+
+// ---- the embedded DNS's UDP socket --------------------------------------------------------
+
+export interface DnsUdpOptions {
+  /**
+   * Every datagram not answered from the kept replies, as received; `peer` is the sender's
+   * address (a sockaddr), to hand back to send(). Runs as a Node callback (microtasks after it).
+   */
+  onQuery(msg: Buffer, peer: Buffer): void;
+  /** The names' generation now: a kept reply is served only while it equals the one it was kept at. */
+  generation(): number;
+  /** Incremented by one per query answered from the kept replies (never reaching onQuery). */
+  hits: Float64Array;
+  /** SO_RCVBUF asked for (capped by net.core.rmem_max). */
+  recvBufferBytes: number;
+  /** Replies kept at most; the set starts over when full. */
+  maxReplies: number;
+}
+
+/**
+ * A UDP socket read and answered on the main event loop by the addon (recvmmsg/sendmmsg):
+ * queries whose bytes after the ID match a reply kept with remember() at the current
+ * generation are answered in C, the ID patched in; the rest go to onQuery.
+ */
+export class DnsUdpSocket {
+  /** The bound port (as getsockname says). */
+  readonly port: number;
+  private readonly handle: DnsUdpHandle;
+  private readonly addon: NativeAddon;
+
+  constructor(handle: DnsUdpHandle, port: number, addon: NativeAddon) {
+    this.handle = handle;
+    this.port = port;
+    this.addon = addon;
+  }
+
+  /** Sends reply to peer now (non-blocking); false when it was dropped or the socket is closed. */
+  send(reply: Buffer, peer: Buffer): boolean {
+    return this.addon.dnsUdpSend(this.handle, reply, peer);
+  }
+
+  /**
+   * Keeps reply for later datagrams with query's bytes after its ID, valid while the names stay
+   * at generation. rdataOffsets: where each of several same-length addresses starts, shuffled
+   * per answer. False when not kept (query over 300 bytes, reply over 4096, socket closed).
+   */
+  remember(query: Buffer, reply: Buffer, generation: number, rdataOffsets: Uint16Array | undefined, rdataLength: number): boolean {
+    return this.addon.dnsUdpRemember(this.handle, query, reply, generation, rdataOffsets ?? null, rdataLength);
+  }
+
+  /** Replies kept now. */
+  keptReplies(): number {
+    return this.addon.dnsUdpCached(this.handle);
+  }
+
+  /** Stops reading and closes the socket at once (idempotent). */
+  close(): void {
+    this.addon.dnsUdpClose(this.handle);
+  }
+}
+
+/**
+ * Serves the bound UDP socket `fd` (from openSocketInNetns) with the addon; takes ownership of
+ * the fd on success (close() closes it), leaves it to the caller on failure.
+ */
+export function openDnsUdpSocket(fd: number, opts: DnsUdpOptions): DnsUdpSocket {
+  const a = loadAddon();
+  if (!a.dnsUdpOpen) throw new NativeError('E_NATIVE_LOAD', `the native addon predates the DNS UDP socket (no dnsUdpOpen): ${BUILD_HINT}`);
+  const r = a.dnsUdpOpen(fd, opts.onQuery, opts.generation, opts.hits, opts.recvBufferBytes, opts.maxReplies);
+  if ('handle' in r) return new DnsUdpSocket(r.handle, r.port, a);
+  throw syscallFailure(`openDnsUdpSocket(fd ${fd})`, r);
 }

@@ -26,6 +26,8 @@
 
 #include <node_api.h>
 
+#include "dns_udp.h"
+
 #define ADDRESS_MAX (INET6_ADDRSTRLEN + IF_NAMESIZE + 2)
 #define MESSAGE_MAX 256
 
@@ -796,5 +798,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sendUnixDatagram", NULL, send_unix_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK_OR_RETURN(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);
+  if (!dns_udp_define(env, exports)) return NULL;
   return exports;
 }

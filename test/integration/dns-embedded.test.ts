@@ -305,3 +305,34 @@ test('closing a sandbox closes its listeners (UDP refused at once)', async (t) =
   const err = await t.throwsAsync(dig(sb, ['web']));
   t.regex(err?.message ?? '', /connection refused|timed out|no servers/);
 });
+
+test.serial('kept replies: repeats are answered by the native socket, each with its own ID; a name change shows in the very next answer', async (t) => {
+  const kept = (vip: string): ServiceRecord => ({ id: 'svc-kept', name: 'kept', endpointMode: 'vip', networks: [{ networkId: NET_BACK, vips: [vip] }] });
+  const task: TaskRecord = { id: 'k1', serviceId: 'svc-kept', name: 'kept.1.k1', healthy: true, networks: [{ networkId: NET_BACK, addresses: ['10.20.9.11'] }] };
+  t.teardown(() => ctx.dns.records.removeTask(task.id));
+  // No cookie: dig's is random per run, which would make every query new.
+  const digKept = () => dig(ctx.back, ['+nocookie', 'kept']);
+  ctx.dns.records.setTask(task, kept('10.20.9.2'));
+  t.deepEqual(datas(await digKept()), ['10.20.9.2']);
+  const hitsBefore = ctx.dns.server.keptReplyHits[0]!;
+  const queriesBefore = ctx.dns.stats().server.queries;
+  // dig drops a reply whose ID is not its query's (and then times out).
+  for (let i = 0; i < 3; i++) t.deepEqual(datas(await digKept()), ['10.20.9.2']);
+  t.is(ctx.dns.server.keptReplyHits[0]! - hitsBefore, 3);
+  t.is(ctx.dns.stats().server.queries - queriesBefore, 3, 'answers from kept replies count as queries');
+  ctx.dns.records.setTask(task, kept('10.20.9.3'));
+  t.deepEqual(datas(await digKept()), ['10.20.9.3']);
+  t.deepEqual(datas(await digKept()), ['10.20.9.3']);
+});
+
+test.serial('kept replies: a dnsrr answer served by the native socket still rotates', async (t) => {
+  const orders = new Set<string>();
+  const hitsBefore = ctx.dns.server.keptReplyHits[0]!;
+  for (let i = 0; i < ROTATION_QUERIES; i++) {
+    const d = await dig(ctx.back, ['+nocookie', 'db']);
+    t.deepEqual(datas(d), ['10.20.0.21', '10.20.0.22', '10.20.0.23']);
+    orders.add(d.answers.map((a) => a.data).join(','));
+  }
+  t.true(ctx.dns.server.keptReplyHits[0]! - hitsBefore >= ROTATION_QUERIES - 1);
+  t.true(orders.size >= 3, `${orders.size} distinct orders in ${ROTATION_QUERIES} queries`);
+});

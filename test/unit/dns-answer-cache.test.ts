@@ -129,3 +129,29 @@ test('a reply cut to fit (TC) is not cached: every task can still be in the part
   t.is(server.cachedAnswers(), 0);
   t.true(seen.size > 40, `more addresses than one cut holds, got ${seen.size}`);
 });
+
+test('keptAnswer: what a listener may serve by itself, only while the names are unchanged', (t) => {
+  const { table, server } = setup();
+  t.is(server.keptAnswer(query('web', 1), SB, 'udp'), undefined, 'nothing kept before the first answer');
+  const first = answer(server.handle(query('web', 1), SB, 'udp'));
+  const kept = server.keptAnswer(query('web', 0x1234), SB, 'udp');
+  t.deepEqual(kept?.reply, first);
+  t.is(kept?.generation, table.generation);
+  t.is(kept?.rdataOffsets, undefined, 'one address: nothing to shuffle');
+  t.is(server.keptAnswer(query('web', 1), 'sb2', 'udp'), undefined, 'another sandbox');
+  t.is(server.keptAnswer(query('web', 1), SB, 'tcp'), undefined, 'another transport');
+  answer(server.handle(query('tasks.web', 2), SB, 'udp'));
+  const multi = server.keptAnswer(query('tasks.web', 3), SB, 'udp');
+  t.is(multi?.rdataOffsets?.length, 2);
+  t.is(multi?.rdataLength, 4);
+  t.deepEqual([...multi!.rdataOffsets!].map((o) => [...multi!.reply.subarray(o, o + 4)].join('.')).sort(), ['10.9.0.5', '10.9.0.6']);
+  table.setTask({ id: 'b', serviceId: 's', name: 'web.2.b', healthy: false, networks: [{ networkId: NET, addresses: ['10.9.0.6'] }] });
+  t.is(server.keptAnswer(query('web', 1), SB, 'udp'), undefined, 'stale once the table changed');
+});
+
+test('answers counted in keptReplyHits (served by a listener by itself) are local queries in stats()', (t) => {
+  const { server } = setup();
+  answer(server.handle(query('web', 1), SB, 'udp'));
+  server.keptReplyHits[0] = server.keptReplyHits[0]! + 5;
+  t.like(server.stats(), { queries: 6, local: 6, forwarded: 0 });
+});
