@@ -40,6 +40,8 @@ export interface SessionOptions {
   certPem: string;
   description: NodeDescriptionIn;
   handlers: SessionHandlers;
+  /** Called when the first SessionMessage arrives (the manager has registered the node). */
+  onOpen?: () => void;
   log: LogFn;
 }
 
@@ -117,6 +119,7 @@ export class Session {
     const t0 = performance.now();
     const first = await this.openSession();
     this.timings.openMs = performance.now() - t0;
+    this.opts.onOpen?.();
     this.sessionId = first.session_id;
     this.opts.handlers.onSessionMessage(first);
     await this.heartbeatOnce();
