@@ -313,7 +313,7 @@ export class Agent {
         rootCaPem: this.identity.rootCaPem,
         keyPem: this.identity.keyPem,
         certPem: this.identity.certPem,
-        description: await this.nodeDescription().catch((err: unknown) => {
+        description: this.nodeDescription().catch((err: unknown) => {
           this.deps.log('warn', 'describing the node failed', { err: (err as Error).message });
           return { hostname: this.config.hostname } as NodeDescriptionIn;
         }),

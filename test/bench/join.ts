@@ -7,8 +7,11 @@
 // read over the manager engine's API socket every POLL_MS (no CLI process per poll), so a figure
 // includes spawning the process (nsenter + node), everything agentd does, and ≤ POLL_MS + one
 // API round trip of observation. For agentd, its own start-up timeline (agentctl status --json,
-// timings.startup: ms since its process started) is in the figures as *_at_<step>_ms.
+// timings.startup: ms since its process started) is in the figures as *_at_<step>_ms, and the
+// CPU its process used until Ready was seen (*_cpu_to_ready_ms), which other load on the
+// machine does not inflate the way it inflates wall-clock figures.
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
 import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
@@ -65,6 +68,13 @@ async function untilNode(manager: SwarmManager, what: string, match: (n: SwarmNo
   }
 }
 
+/** CPU (user + system) a process has used, in ms: what start-up costs, whatever else the machine runs. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 const byHostname = (hostname: string) => (n: SwarmNode) => n.Description?.Hostname === hostname;
 const byId = (id: string) => (n: SwarmNode) => n.ID === id;
 
@@ -78,7 +88,7 @@ function stepFigures(prefix: string, startup: Record<string, number | undefined>
   return out;
 }
 
-async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNode) => boolean, stateDir?: string): Promise<{ agentd: AgentdProcess; readyMs: number; id: string }> {
+async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNode) => boolean, stateDir?: string): Promise<{ agentd: AgentdProcess; readyMs: number; cpuMs: number; id: string }> {
   const t0 = performance.now();
   const agentd = await startAgentd({
     host: ctx.underlay.hosts[1]!,
@@ -92,7 +102,8 @@ async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNod
   });
   try {
     const id = await untilNode(ctx.manager, hostname, match, 'ready', READY_TIMEOUT_MS);
-    return { agentd, readyMs: performance.now() - t0, id };
+    const readyMs = performance.now() - t0;
+    return { agentd, readyMs, cpuMs: processCpuMs(agentd.pid), id };
   } catch (err) {
     await agentd.destroy();
     throw err;
@@ -114,6 +125,8 @@ async function berthJoinAndRestart(ctx: Ctx, run: number): Promise<Record<string
     return {
       berth_fresh_ready_ms: fresh.readyMs,
       berth_restart_ready_ms: again.readyMs,
+      berth_fresh_cpu_to_ready_ms: fresh.cpuMs,
+      berth_restart_cpu_to_ready_ms: again.cpuMs,
       berth_join_ms: st.timings.joinMs ?? Number.NaN,
       berth_session_open_ms: st.timings.sessionOpenMs,
       berth_heartbeat_rtt_ms: st.timings.heartbeatRttMs,
