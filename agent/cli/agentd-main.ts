@@ -9,10 +9,15 @@ import { AgentPhase } from '../phase.js';
 import { SystemdNotifier } from '../systemd.js';
 import { DockerExecutor, dockerClient } from '../exec/docker/executor.js';
 import { RawResponse, startControlServer } from '../control.js';
-import { AgentMetrics } from '../metrics.js';
+import type { AgentMetrics } from '../metrics.js';
 import { startMetricsListener } from '../metrics-http.js';
+import { EarlyEvents } from '../early-events.js';
+import { heartbeatEvents, taskRunningEvents } from '../events.js';
+import { vipSyncEvents } from '../../netd/index.js';
+import { dnsForwardEvents } from '../../dns/index.js';
 import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
+import type { EventChannel } from '../../base/index.js';
 import { localAddressToward, splitHostPort } from '../advertise.js';
 import type { NetworkController } from '../../netd/index.js';
 import { startupTimeline } from '../startup-timeline.js';
@@ -90,11 +95,20 @@ program.action(async (opts: Record<string, unknown>) => {
   let agent: Agent | undefined;
   let networking: NetworkController | undefined;
   let dataPlane = config.dataPlane ? 'opening' : 'off';
-  const metrics = new AgentMetrics({
-    agent: () => agent?.status() ?? startingStatus(config, phase, dataPlane),
-    networking: () => networking?.status(),
-    gossip: () => networking?.gossipStats(),
-  });
+  // prom-client and the collectors load once the node is Ready (or at the first scrape, or at
+  // once with --metrics-addr): off the path to Ready. What is published before is held for them.
+  const earlyEvents = new EarlyEvents([heartbeatEvents, taskRunningEvents, vipSyncEvents, dnsForwardEvents] as ReadonlyArray<EventChannel<object>>);
+  let metricsLoading: Promise<AgentMetrics> | undefined;
+  const metrics = () =>
+    (metricsLoading ??= import('../metrics.js').then(({ AgentMetrics }) => {
+      const m = new AgentMetrics({
+        agent: () => agent?.status() ?? startingStatus(config, phase, dataPlane),
+        networking: () => networking?.status(),
+        gossip: () => networking?.gossipStats(),
+      });
+      earlyEvents.replay();
+      return m;
+    }));
   const control = await startControlServer(config.controlSocket, {
     '/status': () => agent?.status() ?? startingStatus(config, phase, dataPlane),
     '/tasks': () => agent?.status().tasks ?? [],
@@ -107,12 +121,12 @@ program.action(async (opts: Record<string, unknown>) => {
     // The doctor's facts are asked for rarely: loaded on the first ask, not at every start.
     '/doctor': async () => (await import('../doctor/facts.js')).agentdFacts(config, agent, networking, dataPlane, phase.status.state),
     '/metrics': async () => {
-      const m = await metrics.render();
+      const m = await (await metrics()).render();
       return new RawResponse(m.contentType, m.body);
     },
   });
   const metricsListener = config.metricsAddr
-    ? await startMetricsListener(config.metricsAddr, metrics).catch(async (err: unknown) => {
+    ? await startMetricsListener(config.metricsAddr, await metrics()).catch(async (err: unknown) => {
         await control.close();
         throw err;
       })
@@ -154,6 +168,7 @@ program.action(async (opts: Record<string, unknown>) => {
       if (stopping) return;
       notifier.markReady(`ready; ${phase.describe()}`);
       log('info', 'ready: session up, data plane restored', { state: phase.status.state });
+      void metrics();
     });
     await node.start();
     networking?.start(() => node.tasksOwningSandboxes());
