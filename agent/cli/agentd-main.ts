@@ -98,6 +98,9 @@ program.action(async (opts: Record<string, unknown>) => {
   // prom-client and the collectors load once the node is Ready (or at the first scrape, or at
   // once with --metrics-addr): off the path to Ready. What is published before is held for them.
   const earlyEvents = new EarlyEvents([heartbeatEvents, taskRunningEvents, vipSyncEvents, dnsForwardEvents] as ReadonlyArray<EventChannel<object>>);
+  // The doctor's facts are asked for rarely: not loaded before Ready.
+  let doctorLoading: Promise<typeof import('../doctor/facts.js')> | undefined;
+  const doctorFacts = () => (doctorLoading ??= import('../doctor/facts.js'));
   let metricsLoading: Promise<AgentMetrics> | undefined;
   const metrics = () =>
     (metricsLoading ??= import('../metrics.js').then(({ AgentMetrics }) => {
@@ -118,8 +121,7 @@ program.action(async (opts: Record<string, unknown>) => {
     '/vips': () => networking?.vips() ?? null,
     '/peers': () => networking?.peers() ?? null,
     '/dns': (q) => dnsEndpoint(q, agent, networking),
-    // The doctor's facts are asked for rarely: loaded on the first ask, not at every start.
-    '/doctor': async () => (await import('../doctor/facts.js')).agentdFacts(config, agent, networking, dataPlane, phase.status.state),
+    '/doctor': async () => (await doctorFacts()).agentdFacts(config, agent, networking, dataPlane, phase.status.state),
     '/metrics': async () => {
       const m = await (await metrics()).render();
       return new RawResponse(m.contentType, m.body);
@@ -168,7 +170,10 @@ program.action(async (opts: Record<string, unknown>) => {
       if (stopping) return;
       notifier.markReady(`ready; ${phase.describe()}`);
       log('info', 'ready: session up, data plane restored', { state: phase.status.state });
+      // Everything deferred loads now, from the files this agentd started with: a package
+      // upgrade replacing them later must not mix versions in one process.
       void metrics();
+      void doctorFacts();
     });
     await node.start();
     networking?.start(() => node.tasksOwningSandboxes());
