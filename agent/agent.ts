@@ -84,8 +84,9 @@ export interface AgentStatus {
   nodeState: string;
   managers: string[];
   certificate: { notAfter: string; renewAt: string | undefined; fingerprint: string };
-  /** startup: when each start-up step finished, ms since the process started (startup-timeline.ts). */
-  timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number; startup: StartupTimings };
+  /** startup: when each start-up step finished, ms since the process started; startupCpu: the
+   *  process's CPU ms by then (startup-timeline.ts). */
+  timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number; startup: StartupTimings; startupCpu: StartupTimings };
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
   /** Whether agentd can write its state dir; degraded: writes wait and are retried (nothing unstored is reported). */
@@ -121,7 +122,7 @@ export function startingStatus(config: Pick<AgentConfig, 'hostname' | 'managers'
     nodeState: 'unknown',
     managers: [...config.managers],
     certificate: { notAfter: '', renewAt: undefined, fingerprint: '' },
-    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0, startup: {} },
+    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0, startup: {}, startupCpu: {} },
     sessions: { opened: 0, failed: 0, lastError: state.lastError },
     statusesReported: 0,
     networkKeys: 0,
@@ -483,7 +484,7 @@ export class Agent {
     // Answered from the first second: before start() has an identity (joining, retrying).
     if ((this.identity as NodeIdentity | undefined) === undefined || (this.worker as Worker | undefined) === undefined) {
       const starting = startingStatus(this.config, this.phase, this.deps.dataPlane, this.writes.health());
-      return { ...starting, timings: { ...starting.timings, startup: this.timeline.timings() }, managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
+      return { ...starting, timings: { ...starting.timings, startup: this.timeline.timings(), startupCpu: this.timeline.cpuTimings() }, managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
     }
     const s = this.session;
     return {
@@ -499,7 +500,7 @@ export class Agent {
       nodeState: enumName(NodeState, this.node?.status?.state)?.toLowerCase() ?? 'unknown',
       managers: this.remotes.list(),
       certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString(), fingerprint: this.identity.info.fingerprint256 },
-      timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0, startup: this.timeline.timings() },
+      timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0, startup: this.timeline.timings(), startupCpu: this.timeline.cpuTimings() },
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,
       stateDir: this.writes.health(),

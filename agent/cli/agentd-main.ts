@@ -72,7 +72,7 @@ program.action(async (opts: Record<string, unknown>) => {
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
-  startupTimeline.onMark((step, ms) => log('debug', 'start-up step done', { step, msSinceProcessStart: ms }));
+  startupTimeline.onMark((step, ms, cpuMs) => log('debug', 'start-up step done', { step, msSinceProcessStart: ms, cpuMs }));
   startupTimeline.mark('configResolved');
   if (opts.cleanup === true) {
     const { NetworkController } = await import('../../netd/index.js');

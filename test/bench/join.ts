@@ -132,6 +132,8 @@ async function berthJoinAndRestart(ctx: Ctx, run: number): Promise<Record<string
       berth_heartbeat_rtt_ms: st.timings.heartbeatRttMs,
       ...stepFigures('berth_fresh', st.timings.startup),
       ...stepFigures('berth_restart', st2.timings.startup),
+      ...stepFigures('berth_fresh_cpu', st.timings.startupCpu),
+      ...stepFigures('berth_restart_cpu', st2.timings.startupCpu),
     };
   } finally {
     await restarted?.destroy();
