@@ -20,7 +20,7 @@ import { sleep } from '../../scripts/lib/exec.js';
 import { STARTUP_STEPS } from '../../agent/startup-timeline.js';
 import { defineBenchmark } from './types.js';
 
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 60_000;
 /** The manager marks a silent node Down after a few heartbeat periods (5 s each). */
 const DOWN_TIMEOUT_MS = 60_000;
 const POLL_MS = 10;
@@ -88,7 +88,11 @@ function stepFigures(prefix: string, startup: Record<string, number | undefined>
   return out;
 }
 
-async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNode) => boolean, stateDir?: string): Promise<{ agentd: AgentdProcess; readyMs: number; cpuMs: number; id: string }> {
+/** BENCH_BASELINE_AGENTD=<path to another build's agentd.js>: that build runs too, interleaved,
+ *  its figures prefixed baseline_ (before/after comparisons on the same machine state). */
+const BASELINE_AGENTD = process.env.BENCH_BASELINE_AGENTD;
+
+async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNode) => boolean, stateDir?: string, command?: readonly string[]): Promise<{ agentd: AgentdProcess; readyMs: number; cpuMs: number; id: string }> {
   const t0 = performance.now();
   const agentd = await startAgentd({
     host: ctx.underlay.hosts[1]!,
@@ -99,6 +103,7 @@ async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNod
     logLevel: 'warn',
     extraArgs: ['--no-data-plane'],
     ...(stateDir ? { stateDir } : {}),
+    ...(command ? { command } : {}),
   });
   try {
     const id = await untilNode(ctx.manager, hostname, match, 'ready', READY_TIMEOUT_MS);
@@ -110,30 +115,30 @@ async function berthStartToReady(ctx: Ctx, hostname: string, match: (n: SwarmNod
   }
 }
 
-async function berthJoinAndRestart(ctx: Ctx, run: number): Promise<Record<string, number>> {
-  const hostname = `berth-bench-${run}`;
-  const fresh = await berthStartToReady(ctx, hostname, byHostname(hostname));
+async function berthJoinAndRestart(ctx: Ctx, run: number, name = 'berth', command?: readonly string[]): Promise<Record<string, number>> {
+  const hostname = `${name}-bench-${run}`;
+  const fresh = await berthStartToReady(ctx, hostname, byHostname(hostname), undefined, command);
   const stateDir = fresh.agentd.stateDir;
   let restarted: AgentdProcess | undefined;
   try {
     const st = await waitConnected(fresh.agentd);
     await fresh.agentd.kill('SIGTERM');
     await untilNode(ctx.manager, hostname, byId(fresh.id), 'down', DOWN_TIMEOUT_MS);
-    const again = await berthStartToReady(ctx, hostname, byId(fresh.id), stateDir);
+    const again = await berthStartToReady(ctx, hostname, byId(fresh.id), stateDir, command);
     restarted = again.agentd;
     const st2 = await waitConnected(again.agentd);
     return {
-      berth_fresh_ready_ms: fresh.readyMs,
-      berth_restart_ready_ms: again.readyMs,
-      berth_fresh_cpu_to_ready_ms: fresh.cpuMs,
-      berth_restart_cpu_to_ready_ms: again.cpuMs,
-      berth_join_ms: st.timings.joinMs ?? Number.NaN,
-      berth_session_open_ms: st.timings.sessionOpenMs,
-      berth_heartbeat_rtt_ms: st.timings.heartbeatRttMs,
-      ...stepFigures('berth_fresh', st.timings.startup),
-      ...stepFigures('berth_restart', st2.timings.startup),
-      ...stepFigures('berth_fresh_cpu', st.timings.startupCpu),
-      ...stepFigures('berth_restart_cpu', st2.timings.startupCpu),
+      [`${name}_fresh_ready_ms`]: fresh.readyMs,
+      [`${name}_restart_ready_ms`]: again.readyMs,
+      [`${name}_fresh_cpu_to_ready_ms`]: fresh.cpuMs,
+      [`${name}_restart_cpu_to_ready_ms`]: again.cpuMs,
+      [`${name}_join_ms`]: st.timings.joinMs ?? Number.NaN,
+      [`${name}_session_open_ms`]: st.timings.sessionOpenMs,
+      [`${name}_heartbeat_rtt_ms`]: st.timings.heartbeatRttMs,
+      ...stepFigures(`${name}_fresh`, st.timings.startup),
+      ...stepFigures(`${name}_restart`, st2.timings.startup),
+      ...stepFigures(`${name}_fresh_cpu`, st.timings.startupCpu),
+      ...stepFigures(`${name}_restart_cpu`, st2.timings.startupCpu),
     };
   } finally {
     await restarted?.destroy();
@@ -168,9 +173,22 @@ export default defineBenchmark<Ctx>({
   async measure(ctx, run) {
     const berth = () => berthJoinAndRestart(ctx, run);
     const docker = () => dockerJoin(ctx);
-    const [first, second] = run % 2 === 0 ? [berth, docker] : [docker, berth];
-    const out = { ...(await first()), ...(await second()) };
-    return { ...out, fresh_ratio: out.berth_fresh_ready_ms! / out.docker_ready_ms! };
+    const order = run % 2 === 0 ? [berth, docker] : [docker, berth];
+    if (BASELINE_AGENTD) {
+      const baseline = () => berthJoinAndRestart(ctx, run, 'baseline', [process.execPath, BASELINE_AGENTD]);
+      order.splice(run % 3, 0, baseline);
+    }
+    let out: Record<string, number> = {};
+    for (const step of order) out = { ...out, ...(await step()) };
+    const baseline = BASELINE_AGENTD
+      ? {
+          fresh_vs_baseline: out.berth_fresh_ready_ms! / out.baseline_fresh_ready_ms!,
+          restart_vs_baseline: out.berth_restart_ready_ms! / out.baseline_restart_ready_ms!,
+          fresh_cpu_vs_baseline: out.berth_fresh_cpu_to_ready_ms! / out.baseline_fresh_cpu_to_ready_ms!,
+          restart_cpu_vs_baseline: out.berth_restart_cpu_to_ready_ms! / out.baseline_restart_cpu_to_ready_ms!,
+        }
+      : {};
+    return { ...out, fresh_ratio: out.berth_fresh_ready_ms! / out.docker_ready_ms!, ...baseline };
   },
   async teardown(ctx) {
     await ctx.dockerEngine.stop();
