@@ -180,7 +180,7 @@ export default defineBenchmark<Ctx>({
     }
     let out: Record<string, number> = {};
     for (const step of order) out = { ...out, ...(await step()) };
-    const baseline = BASELINE_AGENTD
+    const baseline: Record<string, number> = BASELINE_AGENTD
       ? {
           fresh_vs_baseline: out.berth_fresh_ready_ms! / out.baseline_fresh_ready_ms!,
           restart_vs_baseline: out.berth_restart_ready_ms! / out.baseline_restart_ready_ms!,
