@@ -16,6 +16,7 @@ import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
 import { startSwarmManager, type SwarmManager } from '../../scripts/lib/swarm.js';
 import { removeNodeState, startAgentd, waitConnected, type AgentdProcess } from '../../scripts/lib/agentd.js';
+import { ensureBuilt } from '../../scripts/lib/built.js';
 import { sleep } from '../../scripts/lib/exec.js';
 import { STARTUP_STEPS } from '../../agent/startup-timeline.js';
 import { defineBenchmark } from './types.js';
@@ -164,6 +165,8 @@ export default defineBenchmark<Ctx>({
   description: 'process start → Ready on the manager: agentd fresh join and restart vs docker swarm join',
   runs: 5,
   async setup() {
+    // Before any clock starts: a stale dist/ is rebuilt here, not inside a measured start.
+    await ensureBuilt();
     const underlay = await createHosts(3);
     const manager = await startSwarmManager(underlay.hosts[0]!);
     const berthEngine = await startDockerd({ host: underlay.hosts[1]!, images: false });
