@@ -26,6 +26,7 @@ import { ClockSkew, type ClockSkewEstimate } from './clock-skew.js';
 import { AssignmentsType, TaskState } from './proto/enums.js';
 import type { AssignmentsMessage } from './proto/api.js';
 import type { TaskDetail } from './worker/worker.js';
+import { StartupTimeline, type StartupTimings } from './startup-timeline.js';
 
 export const SESSION_BACKOFF_INITIAL_MS = 100;
 export const SESSION_BACKOFF_MAX_MS = 8_000;
@@ -83,7 +84,9 @@ export interface AgentStatus {
   nodeState: string;
   managers: string[];
   certificate: { notAfter: string; renewAt: string | undefined; fingerprint: string };
-  timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number };
+  /** startup: when each start-up step finished, ms since the process started; startupCpu: the
+   *  process's CPU ms by then (startup-timeline.ts). */
+  timings: { joinMs: number | undefined; sessionOpenMs: number; heartbeatRttMs: number; heartbeatPeriodMs: number; startup: StartupTimings; startupCpu: StartupTimings };
   sessions: { opened: number; failed: number; lastError: string | undefined };
   statusesReported: number;
   /** Whether agentd can write its state dir; degraded: writes wait and are retried (nothing unstored is reported). */
@@ -119,7 +122,7 @@ export function startingStatus(config: Pick<AgentConfig, 'hostname' | 'managers'
     nodeState: 'unknown',
     managers: [...config.managers],
     certificate: { notAfter: '', renewAt: undefined, fingerprint: '' },
-    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0 },
+    timings: { joinMs: undefined, sessionOpenMs: 0, heartbeatRttMs: 0, heartbeatPeriodMs: 0, startup: {}, startupCpu: {} },
     sessions: { opened: 0, failed: 0, lastError: state.lastError },
     statusesReported: 0,
     networkKeys: 0,
@@ -143,6 +146,8 @@ export interface AgentDeps {
   docker: Docker;
   executor: Executor;
   log: LogFn;
+  /** Where start-up steps are marked (agentd's process-wide one); a fresh one by default. */
+  timeline?: StartupTimeline;
 }
 
 export class Agent {
@@ -163,7 +168,10 @@ export class Agent {
   private networkKeys = 0;
   private joinMs: number | undefined;
   private readonly counters = { opened: 0, failed: 0, lastError: undefined as string | undefined };
-  private description: NodeDescriptionIn | undefined;
+  private description: Promise<Omit<NodeDescriptionIn, 'tls_info'>> | undefined;
+  /** Settles once resources of tasks the store does not list are removed: assignments wait for it. */
+  private orphansCleaned: Promise<void> = Promise.resolve();
+  private readonly timeline: StartupTimeline;
   readonly phase: AgentPhase;
   private readonly skew = new ClockSkew();
 
@@ -172,6 +180,7 @@ export class Agent {
     private readonly deps: AgentDeps,
   ) {
     this.phase = deps.phase ?? new AgentPhase();
+    this.timeline = deps.timeline ?? new StartupTimeline();
     this.writes = new StateWrites({
       log: deps.log,
       onProgress: () => {
@@ -204,7 +213,11 @@ export class Agent {
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
     this.remotes = new Remotes(knownManagers(this.config));
-    this.identity = loadIdentity(this.config.stateDir) ?? (await this.join());
+    // The engine and host inventory goes on while the node joins and its store opens.
+    void this.describeNode().catch(() => undefined);
+    const saved = loadIdentity(this.config.stateDir);
+    this.timeline.mark('identityLoaded');
+    this.identity = saved ?? (await this.join());
     this.deps.log('info', 'node identity', { node: this.identity.info.nodeId, cluster: this.identity.info.clusterId, role: this.identity.info.role, notAfter: this.identity.info.notAfter.toISOString() });
     const storeDir = join(this.config.stateDir, 'worker');
     this.store = new RetryingTaskStore(() => TaskStore.open(storeDir), this.writes);
@@ -216,7 +229,10 @@ export class Agent {
       log: this.deps.log,
     });
     this.worker.init();
-    await this.cleanupOrphans();
+    this.timeline.mark('workerReady');
+    // Off the path to the session; no assignment is applied before it is done (sessionLoop), so
+    // no container of a task that arrives meanwhile can look orphaned.
+    this.orphansCleaned = this.cleanupOrphans();
     this.scheduleRenewal();
     this.loopDone = this.sessionLoop();
   }
@@ -250,7 +266,7 @@ export class Agent {
       const t0 = performance.now();
       this.phase.attempting('join', manager);
       try {
-        const id = await joinWithToken(this.config.stateDir, manager, token, this.stopping.signal);
+        const id = await joinWithToken(this.config.stateDir, manager, token, this.stopping.signal, (step) => this.timeline.mark(step));
         this.joinMs = performance.now() - t0;
         this.deps.log('info', 'joined the swarm', { manager, node: id.info.nodeId, ms: Math.round(this.joinMs) });
         return id;
@@ -266,12 +282,23 @@ export class Agent {
     }
   }
 
+  /** The node's inventory, taken once (a failure is retried at the next session). */
+  private describeNode(): Promise<Omit<NodeDescriptionIn, 'tls_info'>> {
+    this.description ??= this.deps.executor.describe().then(
+      (base) => {
+        this.timeline.mark('nodeDescribed');
+        return { ...base, hostname: this.config.hostname };
+      },
+      (err: unknown) => {
+        this.description = undefined;
+        throw err;
+      },
+    );
+    return this.description;
+  }
+
   private async nodeDescription(): Promise<NodeDescriptionIn> {
-    if (!this.description) {
-      const base = await this.deps.executor.describe();
-      this.description = { ...base, hostname: this.config.hostname };
-    }
-    return { ...this.description, tls_info: tlsInfo(this.identity) };
+    return { ...(await this.describeNode()), tls_info: tlsInfo(this.identity) };
   }
 
   private async sessionLoop(): Promise<void> {
@@ -287,22 +314,25 @@ export class Agent {
         rootCaPem: this.identity.rootCaPem,
         keyPem: this.identity.keyPem,
         certPem: this.identity.certPem,
-        description: await this.nodeDescription().catch((err: unknown) => {
+        description: this.nodeDescription().catch((err: unknown) => {
           this.deps.log('warn', 'describing the node failed', { err: (err as Error).message });
           return { hostname: this.config.hostname } as NodeDescriptionIn;
         }),
         handlers: {
           onSessionMessage: (m) => this.onSessionMessage(m, manager),
-          onAssignments: (m) => {
+          onAssignments: async (m) => {
             this.observeSkew(m, Date.now());
+            await this.orphansCleaned;
             return this.worker.assign(m);
           },
         },
+        onOpen: () => this.timeline.mark('sessionOpen'),
         log: this.deps.log,
       });
       try {
         this.worker.resetStream();
         const { done } = await session.start(this.stopping.signal);
+        this.timeline.mark('firstHeartbeat');
         establishedAt = Date.now();
         this.session = session;
         this.counters.opened++;
@@ -453,7 +483,8 @@ export class Agent {
   status(): AgentStatus {
     // Answered from the first second: before start() has an identity (joining, retrying).
     if ((this.identity as NodeIdentity | undefined) === undefined || (this.worker as Worker | undefined) === undefined) {
-      return { ...startingStatus(this.config, this.phase, this.deps.dataPlane, this.writes.health()), managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
+      const starting = startingStatus(this.config, this.phase, this.deps.dataPlane, this.writes.health());
+      return { ...starting, timings: { ...starting.timings, startup: this.timeline.timings(), startupCpu: this.timeline.cpuTimings() }, managers: (this.remotes as Remotes | undefined)?.list() ?? [...this.config.managers] };
     }
     const s = this.session;
     return {
@@ -469,7 +500,7 @@ export class Agent {
       nodeState: enumName(NodeState, this.node?.status?.state)?.toLowerCase() ?? 'unknown',
       managers: this.remotes.list(),
       certificate: { notAfter: this.identity.info.notAfter.toISOString(), renewAt: this.renewAt?.toISOString(), fingerprint: this.identity.info.fingerprint256 },
-      timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0 },
+      timings: { joinMs: this.joinMs, sessionOpenMs: s?.timings.openMs ?? 0, heartbeatRttMs: s?.timings.heartbeatRttMs ?? 0, heartbeatPeriodMs: s?.timings.heartbeatPeriodMs ?? 0, startup: this.timeline.timings(), startupCpu: this.timeline.cpuTimings() },
       sessions: { ...this.counters },
       statusesReported: this.reporter.reportedCount,
       stateDir: this.writes.health(),

@@ -1,6 +1,5 @@
 // The NodeDescription a worker sends with every Session: what the scheduler knows of us.
 import os from 'node:os';
-import si from 'systeminformation';
 import type Docker from 'dockerode';
 import type { NodeDescriptionIn } from './proto/api.js';
 
@@ -19,15 +18,15 @@ export interface HostInventory {
   memoryBytes: number;
 }
 
+/** The figures Docker's worker reports (the engine's NCPU: the CPUs this process may run on;
+ *  MemTotal of /proc/meminfo), read the same way, without spawning or parsing anything. */
 export async function hostInventory(hostname: string): Promise<HostInventory> {
-  // systeminformation is slow for polling but fine for a one-off inventory.
-  const [cpu, mem] = await Promise.all([si.cpu(), si.mem()]);
   return {
     hostname,
     architecture: os.machine(),
     os: os.platform(),
-    nanoCpus: (cpu.cores || os.cpus().length) * 1e9,
-    memoryBytes: mem.total || os.totalmem(),
+    nanoCpus: os.availableParallelism() * 1e9,
+    memoryBytes: os.totalmem(),
   };
 }
 

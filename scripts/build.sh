@@ -4,7 +4,8 @@
 # Everything agentd reads at run time is resolved relative to its own modules, so dist/ holds:
 #   package.json                         name, version, "type": "module", runtime dependencies
 #   agent/ netd/ dns/ base/ native/      the compiled JavaScript
-#   agent/proto/*.proto, netd/gossip/networkdb.proto   beside the modules that load them
+#   agent/proto/swarm-api.json (the SwarmKit descriptor; the .proto files too, for reference),
+#   netd/gossip/networkdb.proto          beside the modules that load them
 #   native/build/Release/berth_native.node             the N-API addon (scripts/build-native.sh)
 #   images/pause.tar                     the sandbox image agentd imports when the engine lacks it
 # Usage: build.sh [--if-stale]   --if-stale: nothing to do when no input is newer than dist/.
@@ -42,7 +43,7 @@ trap 'rm -rf "$out"' EXIT
 rm -rf "$out"
 echo "build: tsc -> $DIST/" >&2
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$out"
-for p in agent/proto/*.proto netd/gossip/*.proto; do
+for p in agent/proto/*.proto agent/proto/swarm-api.json netd/gossip/*.proto; do
   mkdir -p "$out/$(dirname "$p")"
   cp "$p" "$out/$p"
 done

@@ -1,32 +1,25 @@
 // Node identity material: an ECDSA P-256 key, a PEM CSR, and what the issued certificate
 // says about us (CN = node id, OU = role, O = cluster id, validity).
-import 'reflect-metadata';
-import { X509Certificate, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { X509Certificate, generateKeyPair, sign } from 'node:crypto';
+import { promisify } from 'node:util';
 import { JoinError } from '../errors.js';
+import { pkcs10Request, toPem } from './der.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-
-const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
+const generateKeyPairAsync = promisify(generateKeyPair);
 // The manager ignores the CSR subject and sets its own; any well-formed name will do.
-const CSR_SUBJECT = 'CN=berth-node';
+const CSR_COMMON_NAME = 'berth-node';
 
 export interface KeyAndCsr {
   keyPem: string;
   csrPem: string;
 }
 
+/** An ECDSA P-256 key (PKCS#8 PEM) and a PKCS#10 request for it, signed with it. */
 export async function generateKeyAndCsr(): Promise<KeyAndCsr> {
-  const keys = (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: CSR_SUBJECT,
-    keys,
-    signingAlgorithm: SIGNING_ALGORITHM,
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const b64 = Buffer.from(pkcs8).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return { keyPem: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`, csrPem: csr.toString('pem') };
+  const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const csr = pkcs10Request(CSR_COMMON_NAME, spki, (info) => sign('sha256', info, { key: privateKey, dsaEncoding: 'der' }));
+  return { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, csrPem: toPem('CERTIFICATE REQUEST', csr) };
 }
 
 export interface CertificateInfo {

@@ -3,14 +3,13 @@
 // keeps the node id without re-joining.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { writeFileAtomicSync } from '../fs-atomic.js';
 import { JoinError } from '../errors.js';
 import { X509Certificate } from 'node:crypto';
 import { describeCertificate, generateKeyAndCsr, splitPemBundle, type CertificateInfo } from './certificates.js';
 import { fetchRootCa, requestNodeCertificate } from './ca-client.js';
 import { parseJoinToken } from './join-token.js';
+import { certificateSubjectAndKey } from './der.js';
 
 const CERT_DIR = 'certificates';
 const ROOT_CA_FILE = 'swarm-root-ca.crt';
@@ -50,12 +49,20 @@ export function saveRootCa(stateDir: string, rootCaPem: string): void {
 }
 
 /** First join: pin the CA by the token, request a certificate with the token, save it. */
-export async function joinWithToken(stateDir: string, manager: string, rawToken: string, signal?: AbortSignal): Promise<NodeIdentity> {
+export type JoinStep = 'rootCaFetched' | 'csrMade' | 'certificateIssued';
+
+export async function joinWithToken(stateDir: string, manager: string, rawToken: string, signal?: AbortSignal, onStep: (step: JoinStep) => void = () => undefined): Promise<NodeIdentity> {
   const token = parseJoinToken(rawToken);
+  // The key is made while the root CA is fetched: it does not depend on it.
+  const keyAndCsr = generateKeyAndCsr();
+  keyAndCsr.catch(() => undefined);
   const rootCaPem = await fetchRootCa(manager, token, signal);
-  const { keyPem, csrPem } = await generateKeyAndCsr();
+  onStep('rootCaFetched');
+  const { keyPem, csrPem } = await keyAndCsr;
+  onStep('csrMade');
   const issued = await requestNodeCertificate({ manager, rootCaPem, csrPem, token: token.raw }, signal);
   const identity = saveIdentity(stateDir, { rootCaPem, certPem: issued.certPem, keyPem });
+  onStep('certificateIssued');
   if (identity.info.nodeId !== issued.nodeId) {
     throw new JoinError('E_CERT_SUBJECT', `the issued certificate names node ${identity.info.nodeId}, the manager said ${issued.nodeId}`);
   }
@@ -91,10 +98,6 @@ export function tlsInfo(identity: NodeIdentity): { trust_root: Buffer; cert_issu
     }
   });
   if (!issuerPem) return empty;
-  const issuer = new x509.X509Certificate(issuerPem);
-  return {
-    trust_root: Buffer.from(identity.rootCaPem),
-    cert_issuer_subject: Buffer.from(issuer.subjectName.toArrayBuffer()),
-    cert_issuer_public_key: Buffer.from(issuer.publicKey.rawData),
-  };
+  const issuer = certificateSubjectAndKey(new X509Certificate(issuerPem).raw);
+  return { trust_root: Buffer.from(identity.rootCaPem), cert_issuer_subject: issuer.subject, cert_issuer_public_key: issuer.spki };
 }

@@ -38,8 +38,11 @@ export interface SessionOptions {
   rootCaPem: string;
   keyPem: string;
   certPem: string;
-  description: NodeDescriptionIn;
+  /** May still be in the making: the connection to the manager is opened meanwhile. */
+  description: NodeDescriptionIn | Promise<NodeDescriptionIn>;
   handlers: SessionHandlers;
+  /** Called when the first SessionMessage arrives (the manager has registered the node). */
+  onOpen?: () => void;
   log: LogFn;
 }
 
@@ -79,7 +82,18 @@ export class Session {
       // A new channel per session: a broken connection must not be reused by the next round.
       'grpc.use_local_subchannel_pool': 1,
     }) as unknown as DispatcherClient;
+    // Connect now (TCP and TLS) rather than at the first call: the handshake overlaps with
+    // whatever the caller still does before start() (the node description, the store).
+    this.connectNow();
     this.watchReady();
+  }
+
+  private connectNow(): void {
+    try {
+      this.client.getChannel().getConnectivityState(true);
+    } catch {
+      // closed already: start() reports it
+    }
   }
 
   /**
@@ -114,9 +128,11 @@ export class Session {
     signal.addEventListener('abort', onAbort, { once: true });
     this.abort.signal.addEventListener('abort', () => signal.removeEventListener('abort', onAbort), { once: true });
 
+    const description = await this.opts.description;
     const t0 = performance.now();
-    const first = await this.openSession();
+    const first = await this.openSession(description);
     this.timings.openMs = performance.now() - t0;
+    this.opts.onOpen?.();
     this.sessionId = first.session_id;
     this.opts.handlers.onSessionMessage(first);
     await this.heartbeatOnce();
@@ -125,9 +141,9 @@ export class Session {
     return { done };
   }
 
-  private openSession(): Promise<SessionMessage> {
+  private openSession(description: NodeDescriptionIn): Promise<SessionMessage> {
     return new Promise((resolve, reject) => {
-      const call = this.client.Session({ description: this.opts.description });
+      const call = this.client.Session({ description });
       this.calls.push(call);
       let first = true;
       const timer = setTimeout(() => {

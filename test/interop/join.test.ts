@@ -50,6 +50,14 @@ test('agentd joins, shows Ready/Active with its description, sees drain, keeps i
   const st = await waitConnected(a);
   t.log(`join ${st.timings.joinMs?.toFixed(0)} ms, session open ${st.timings.sessionOpenMs.toFixed(0)} ms, heartbeat rtt ${st.timings.heartbeatRttMs.toFixed(1)} ms, process start → connected ${Date.now() - t0} ms`);
   t.regex(st.nodeId, /^[a-z0-9]{25}$/);
+  // The start-up timeline: every step of a fresh join, in the order they depend on each other.
+  const steps = st.timings.startup;
+  t.log(`start-up steps (ms since process start): ${JSON.stringify(steps)}`);
+  const order = ['modulesLoaded', 'configResolved', 'stateDirLocked', 'controlSocketOpen', 'identityLoaded', 'rootCaFetched', 'certificateIssued', 'sessionOpen', 'firstHeartbeat'] as const;
+  order.forEach((step, i) => {
+    if (i > 0) t.true(steps[step]! >= steps[order[i - 1]!]!, `${step} after ${order[i - 1]}: ${JSON.stringify(steps)}`);
+  });
+  t.true(steps.nodeDescribed! <= steps.sessionOpen! && steps.csrMade! <= steps.certificateIssued!, JSON.stringify(steps));
   t.is(st.role, 'swarm-worker');
 
   const line = await waitFor(
@@ -67,8 +75,10 @@ test('agentd joins, shows Ready/Active with its description, sees drain, keeps i
   t.is(d.Hostname, hostname);
   t.is(d.Platform.OS, 'linux');
   t.is(d.Platform.Architecture, 'x86_64');
-  t.true(d.Resources.NanoCPUs >= 1e9, JSON.stringify(d.Resources));
-  t.true(d.Resources.MemoryBytes > 1 << 30, JSON.stringify(d.Resources));
+  // What Docker's own worker reports: its engine's NCPU and MemTotal.
+  const [ncpu = 0, memTotal = 0] = (await c.workerEngine.docker(['info', '--format', '{{.NCPU}} {{.MemTotal}}'])).stdout.trim().split(' ').map(Number);
+  t.is(d.Resources.NanoCPUs, ncpu * 1e9, JSON.stringify(d.Resources));
+  t.is(d.Resources.MemoryBytes, memTotal, JSON.stringify(d.Resources));
   t.regex(d.Engine.EngineVersion, /^20\.10\./);
   t.is(d.Engine.Labels['berth.test'], 'interop');
   const plugins = d.Engine.Plugins.map((p) => `${p.Type}/${p.Name}`);
@@ -89,6 +99,8 @@ test('agentd joins, shows Ready/Active with its description, sees drain, keeps i
   const st2 = await waitConnected(b);
   t.is(st2.nodeId, st.nodeId);
   t.is(st2.timings.joinMs, undefined);
+  t.is(st2.timings.startup.rootCaFetched, undefined, 'a restart does not join');
+  t.true(st2.timings.startup.sessionOpen! > st2.timings.startup.identityLoaded!, JSON.stringify(st2.timings.startup));
   const nodes = (await c.manager.dockerd.docker(['node', 'ls', '-q'])).stdout.trim().split('\n');
   t.is(nodes.length, 2, 'no second node was created');
 });

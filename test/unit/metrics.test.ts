@@ -33,7 +33,7 @@ function fakeAgentStatus(): AgentStatus {
     ...base,
     connected: true,
     sessions: { opened: 4, failed: 3, lastError: 'x' },
-    timings: { joinMs: 100, sessionOpenMs: 20, heartbeatRttMs: 2, heartbeatPeriodMs: 5_000 },
+    timings: { joinMs: 100, sessionOpenMs: 20, heartbeatRttMs: 2, heartbeatPeriodMs: 5_000, startup: {}, startupCpu: {} },
     stateDir: { state: 'degraded', since: new Date().toISOString(), lastError: 'ENOSPC', pendingWrites: 7, failedAttempts: 12, degradedPeriods: 2, lastDegradedMs: 900 },
     tasks: [fakeTask('t1', 'RUNNING'), fakeTask('t2', 'RUNNING'), fakeTask('t3', 'RUNNING'), fakeTask('t4', 'PREPARING'), fakeTask('t5', 'FAILED')],
   };
