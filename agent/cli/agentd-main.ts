@@ -13,7 +13,7 @@ import type { AgentMetrics } from '../metrics.js';
 import { startMetricsListener } from '../metrics-http.js';
 import { EarlyEvents } from '../early-events.js';
 import { heartbeatEvents, taskRunningEvents } from '../events.js';
-import { vipSyncEvents } from '../../netd/index.js';
+import { loadNetworkController, vipSyncEvents } from '../../netd/index.js';
 import { dnsForwardEvents } from '../../dns/index.js';
 import { lockStateDir } from '../state-lock.js';
 import { BerthError, ConfigError } from '../errors.js';
@@ -75,7 +75,7 @@ program.action(async (opts: Record<string, unknown>) => {
   startupTimeline.onMark((step, ms, cpuMs) => log('debug', 'start-up step done', { step, msSinceProcessStart: ms, cpuMs }));
   startupTimeline.mark('configResolved');
   if (opts.cleanup === true) {
-    const { NetworkController } = await import('../../netd/index.js');
+    const NetworkController = await loadNetworkController();
     // The advertise address only names the underlay here; nothing is joined or opened on it.
     await NetworkController.cleanup({ advertiseAddress: config.advertiseAddr ?? '127.0.0.1', netnsDir: config.netnsDir, log });
     return;
@@ -229,7 +229,7 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
   // Gossip runs on its own port on the managers' hosts.
   const gossipSeeds = () => knownManagers(config).map((m) => splitHostPort(m)?.host ?? m);
   const lbTimeouts = { ...(config.lbTcpTimeoutS ? { tcp: config.lbTcpTimeoutS } : {}), ...(config.lbUdpTimeoutS ? { udp: config.lbUdpTimeoutS } : {}) };
-  const { NetworkController } = await import('../../netd/index.js');
+  const NetworkController = await loadNetworkController();
   return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, log }).then(
     (networking) => ({ networking }),
     (err: Error) => {
