@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // agentd: the berth node agent. Flags > environment (BERTH_*) > config file > defaults.
+// First: before module loading makes V8 grow its young generation (see the module).
+import './young-generation.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BERTH_VERSION } from '../version.js';

@@ -19,6 +19,10 @@
 // Layout: agentd and its private dockerd in a test host namespace; this process (fake manager,
 // gossip peer) reaches it through a veth of its own namespace into the hosts' switch, on a /24
 // picked at random per run of the bench.
+//
+// Looking into it: BENCH_AGENTD_NODE_OPTIONS is handed to agentd as NODE_OPTIONS (compare V8
+// flags); BENCH_FOOTPRINT_SNAPSHOT_DIR makes agentd write a heap snapshot there at the end of
+// each window (it takes seconds and memory: the figures of such a run are not the bench's).
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -37,7 +41,9 @@ import { defineBenchmark } from './types.js';
 const TASKS = 1_000;
 const REMOTE_ENDPOINTS = 10_000;
 const SERVICES = 100;
-const IDLE_MS = 10_000;
+/** Long enough to hold one of NetworkDB's periodic bulk syncs (every 30 s), which is most of
+ *  the idle CPU once the node holds 10,000 remote entries. */
+const IDLE_MS = 30_000;
 /** Between the node settling and the window: its last writes and reports drained. */
 const QUIET_MS = 3_000;
 const SETTLE_TIMEOUT_MS = 120_000;
@@ -48,6 +54,8 @@ const NETWORK_SUBNET = '10.240.0.0/16';
 const NETWORK_GATEWAY = '10.240.0.1';
 const LOCAL_TASK_ADDRESS = '10.240.255.2/16';
 const VXLAN_ID = '4242';
+const SNAPSHOT_DIR = process.env.BENCH_FOOTPRINT_SNAPSHOT_DIR;
+const SNAPSHOT_SIGNAL = 'SIGPROF';
 const KEYS: NetworkKey[] = [0, 1, 2].map((i) => ({ subsystem: 'networking:gossip', key: randomBytes(16), lamportTime: BigInt(i + 1) }));
 
 interface Ctx {
@@ -82,7 +90,13 @@ async function idleWindow(pid: number): Promise<{ rss: number; cpu: number }> {
   const t0 = performance.now();
   await sleep(IDLE_MS);
   const cpu = ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
-  return { rss: rssMb(pid), cpu };
+  const rss = rssMb(pid);
+  
+  if (SNAPSHOT_DIR) {
+    process.kill(pid, SNAPSHOT_SIGNAL);
+    await sleep(15_000);
+  }
+  return { rss, cpu };
 }
 
 /** A veth from this process's namespace into the hosts' switch, with `address`. */
@@ -129,12 +143,17 @@ function publishRemoteEndpoints(ctx: Ctx): void {
   }
 }
 
+function agentdEnv(): NodeJS.ProcessEnv {
+  const flags = [process.env.BENCH_AGENTD_NODE_OPTIONS ?? '', SNAPSHOT_DIR ? `--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}` : ''].join(' ').trim();
+  return flags ? { NODE_OPTIONS: flags } : {};
+}
+
 async function gossipOf(a: AgentdProcess): Promise<GossipStats | null> {
   return (await controlRequest(a.controlSocket, '/gossip', 5_000)) as GossipStats | null;
 }
 
 async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>> {
-  const a = await startAgentd({ host: ctx.underlay.hosts[0]!, dockerd: ctx.engine, manager: ctx.manager.address, joinToken: ctx.manager.workerToken, hostname: `fp-${run}`, logLevel: 'info' });
+  const a = await startAgentd({ host: ctx.underlay.hosts[0]!, dockerd: ctx.engine, manager: ctx.manager.address, joinToken: ctx.manager.workerToken, hostname: `fp-${run}`, logLevel: 'info', env: agentdEnv() });
   const assigned: string[] = [];
   try {
     await waitConnected(a);
