@@ -188,7 +188,8 @@ async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>
       SETTLE_TIMEOUT_MS,
       500,
     );
-    process.stderr.write(`    ${REMOTE_ENDPOINTS} remote endpoints in (${names} task names) in ${Math.round(performance.now() - t1)} ms\n`);
+    const drops = { agentd: (await gossipOf(a))?.memberlist.drops, peer: ctx.peer.stats()?.memberlist.drops };
+    process.stderr.write(`    ${REMOTE_ENDPOINTS} remote endpoints in (${names} task names) in ${Math.round(performance.now() - t1)} ms; gossip drops ${JSON.stringify(drops)}\n`);
     const withEndpoints = await idleWindow(a.pid);
     process.stderr.write(`    + ${REMOTE_ENDPOINTS} endpoints: ${withEndpoints.rss.toFixed(1)} MB, ${withEndpoints.cpu.toFixed(2)} % CPU\n`);
     return {
