@@ -135,8 +135,8 @@ export interface NameTableOptions {
 
 /** Both families of one owner on one network, pre-encoded for the wire. */
 interface Addresses {
-  v4: Uint8Array[];
-  v6: Uint8Array[];
+  readonly v4: readonly Uint8Array[];
+  readonly v6: readonly Uint8Array[];
 }
 
 /** Where an owner is bound, so removing it touches only its own entries. */
@@ -148,17 +148,22 @@ interface Ref {
 
 interface ServiceState {
   record: ServiceRecord;
-  key: string;
   vips: Map<NetworkId, Addresses>;
-  refs: Ref[];
+  refs: readonly Ref[];
 }
 
+/** What answers need of a task once it is indexed: its networks, aliases and addresses live
+ *  in the index and in `addrs`, so the record given to setTask is not kept whole (a table of
+ *  10,000 other nodes' tasks held each one twice). */
+type TaskFacts = Pick<TaskRecord, 'id' | 'serviceId' | 'name' | 'healthy'>;
+
 interface TaskState {
-  record: TaskRecord;
-  key: string;
+  record: TaskFacts;
   addrs: Map<NetworkId, Addresses>;
-  refs: Ref[];
+  refs: readonly Ref[];
 }
+
+type Owner = ServiceState | TaskState;
 
 type Binding =
   | { kind: 'service'; svc: ServiceState }
@@ -169,7 +174,7 @@ type Binding =
 interface PtrEntry {
   /** Unqualified; the answer appends `.<network name>` like Docker. */
   name: string;
-  ownerKey: string;
+  owner: Owner;
   ttl: 'service' | 'task';
 }
 
@@ -290,17 +295,37 @@ export function checkTask(r: TaskRecord): RecordProblem | undefined {
   return undefined;
 }
 
-/** Checked literals only. */
+const NO_ADDRESSES: readonly Uint8Array[] = Object.freeze([]);
+/** Address bytes are cut from shared slabs: an ArrayBuffer of its own per 4-byte address cost
+ *  more than the address (an object and a backing store each, per task and network). */
+const SLAB_BYTES = 4096;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function addressBytes(bytes: readonly number[]): Uint8Array {
+  if (slabUsed + bytes.length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + bytes.length);
+  out.set(bytes);
+  slabUsed += bytes.length;
+  return out;
+}
+
+/** Checked literals only. Lists are built at their final length (a list grown by push keeps
+ *  room for 16 more), and a family without addresses shares one empty list. */
 function parseAddresses(list: readonly string[] | undefined): Addresses {
-  const out: Addresses = { v4: [], v6: [] };
+  const v4: Uint8Array[] = [];
+  const v6: Uint8Array[] = [];
   for (const a of list ?? []) {
     const ip = ipaddr.parse(a);
     if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
-      out.v4.push(Uint8Array.from((ip as ipaddr.IPv6).toIPv4Address().toByteArray()));
-    } else if (ip.kind() === 'ipv4') out.v4.push(Uint8Array.from(ip.toByteArray()));
-    else out.v6.push(Uint8Array.from(ip.toByteArray()));
+      v4.push(addressBytes((ip as ipaddr.IPv6).toIPv4Address().toByteArray()));
+    } else if (ip.kind() === 'ipv4') v4.push(addressBytes(ip.toByteArray()));
+    else v6.push(addressBytes(ip.toByteArray()));
   }
-  return out;
+  return { v4: v4.length === 0 ? NO_ADDRESSES : v4.slice(), v6: v6.length === 0 ? NO_ADDRESSES : v6.slice() };
 }
 
 /** Canonical text of an address given as bytes: the key of the PTR index. */
@@ -390,24 +415,26 @@ export class NameTable implements NameLookup {
     const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
     const ports = record.ports ?? [];
     this.removeService(record.id);
-    const svc: ServiceState = { record: { ...record, name }, key: `s:${record.id}`, vips, refs: [] };
+    const svc: ServiceState = { record: { ...record, name }, vips, refs: [] };
     this.services.set(record.id, svc);
+    const refs: Ref[] = [];
     record.networks.forEach((n, i) => {
       const idx = this.indexOf(n.networkId);
       for (const alias of [name, ...aliases[i]!]) {
-        bind(svc.refs, idx, alias, { kind: 'service', svc });
-        bind(svc.refs, idx, TASKS_PREFIX + alias, { kind: 'tasks', svc });
+        bind(refs, idx, alias, { kind: 'service', svc });
+        bind(refs, idx, TASKS_PREFIX + alias, { kind: 'tasks', svc });
       }
       for (const p of ports) {
         const srvNames = new Set([`_${p.targetPort}._${p.protocol}.${name}`]);
         if (p.name) srvNames.add(`_${p.name.toLowerCase()}._${p.protocol}.${name}`);
-        for (const s of srvNames) bind(svc.refs, idx, s, { kind: 'srv', svc, port: p });
+        for (const s of srvNames) bind(refs, idx, s, { kind: 'srv', svc, port: p });
       }
       if (record.endpointMode === 'vip') {
         const v = vips.get(n.networkId)!;
-        for (const a of [...v.v4, ...v.v6]) addPtr(svc.refs, idx, addressKey(a), { name, ownerKey: svc.key, ttl: 'service' });
+        for (const a of [...v.v4, ...v.v6]) addPtr(refs, idx, addressKey(a), { name, owner: svc, ttl: 'service' });
       }
     });
+    svc.refs = refs.slice();
   }
 
   removeService(id: string): void {
@@ -415,7 +442,7 @@ export class NameTable implements NameLookup {
     const svc = this.services.get(id);
     if (!svc) return;
     this.services.delete(id);
-    unbindOwner(svc.refs, svc.key);
+    unbindOwner(svc.refs, svc);
   }
 
   /** Adds or replaces a task (same id): call it again when health or addresses change. */
@@ -431,19 +458,22 @@ export class NameTable implements NameLookup {
     for (const n of record.networks) addrs.set(n.networkId, parseAddresses(n.addresses));
     const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
     this.removeTask(record.id);
-    const task: TaskState = { record, key: `t:${record.id}`, addrs, refs: [] };
+    const facts: TaskFacts = { id: record.id, name: record.name, healthy: record.healthy, ...(record.serviceId !== undefined ? { serviceId: record.serviceId } : {}) };
+    const task: TaskState = { record: facts, addrs, refs: [] };
     this.tasks.set(record.id, task);
     if (record.serviceId !== undefined) {
       let set = this.tasksByService.get(record.serviceId);
       if (!set) this.tasksByService.set(record.serviceId, (set = new Set()));
       set.add(task);
     }
+    const refs: Ref[] = [];
     record.networks.forEach((n, i) => {
       const idx = this.indexOf(n.networkId);
-      for (const name of [...names, ...aliases[i]!]) bind(task.refs, idx, name, { kind: 'task', task });
+      for (const name of [...names, ...aliases[i]!]) bind(refs, idx, name, { kind: 'task', task });
       const a = addrs.get(n.networkId)!;
-      for (const b of [...a.v4, ...a.v6]) addPtr(task.refs, idx, addressKey(b), { name: ptrName, ownerKey: task.key, ttl: 'task' });
+      for (const b of [...a.v4, ...a.v6]) addPtr(refs, idx, addressKey(b), { name: ptrName, owner: task, ttl: 'task' });
     });
+    task.refs = refs.slice();
   }
 
   /**
@@ -468,7 +498,7 @@ export class NameTable implements NameLookup {
       set?.delete(task);
       if (set?.size === 0) this.tasksByService.delete(task.record.serviceId);
     }
-    unbindOwner(task.refs, task.key);
+    unbindOwner(task.refs, task);
   }
 
   /** Counts for diagnostics (agentctl, metrics). */
@@ -633,8 +663,8 @@ function checkTtl(what: string, ttl: number): number {
   return ttl;
 }
 
-function ownerKeyOf(b: Binding): string {
-  return b.kind === 'task' ? b.task.key : b.svc.key;
+function ownerOf(b: Binding): Owner {
+  return b.kind === 'task' ? b.task : b.svc;
 }
 
 function bind(refs: Ref[], idx: NetworkIndex, name: string, b: Binding): void {
@@ -652,18 +682,18 @@ function addPtr(refs: Ref[], idx: NetworkIndex, key: string, e: PtrEntry): void 
 }
 
 /** Drops every binding and PTR entry of one owner; the maps stay free of empty lists. */
-function unbindOwner(refs: readonly Ref[], ownerKey: string): void {
+function unbindOwner(refs: readonly Ref[], owner: Owner): void {
   for (const r of refs) {
     if (r.map === 'names') {
       const list = r.idx.names.get(r.key);
       if (!list) continue;
-      const kept = list.filter((b) => ownerKeyOf(b) !== ownerKey);
+      const kept = list.filter((b) => ownerOf(b) !== owner);
       if (kept.length === 0) r.idx.names.delete(r.key);
       else r.idx.names.set(r.key, kept);
     } else {
       const list = r.idx.ptr.get(r.key);
       if (!list) continue;
-      const kept = list.filter((e) => e.ownerKey !== ownerKey);
+      const kept = list.filter((e) => e.owner !== owner);
       if (kept.length === 0) r.idx.ptr.delete(r.key);
       else r.idx.ptr.set(r.key, kept);
     }

@@ -109,6 +109,17 @@ export class NameRegistry implements NameRecords {
   private contribute(taskId: string, remote: boolean, service: ServiceRecord): void {
     let c = this.services.get(service.id);
     if (!c) this.services.set(service.id, (c = { local: new Map(), remote: new Map(), merged: undefined }));
+    // Most tasks of a service say what the merge already says. A task new to the service that
+    // does cannot change the merge (wherever it ranks, what it brings is already there), so it
+    // keeps the merged record itself rather than its own copy, and nothing is merged again: a
+    // service of n tasks arriving one by one (other nodes' endpoints at a bulk sync) cost n
+    // merges of up to n records, and n records held.
+    const isNew = !c.local.has(taskId) && !c.remote.has(taskId);
+    if (isNew && c.merged && sameService(c.merged, service)) {
+      (remote ? c.remote : c.local).set(taskId, c.merged);
+      this.contributorOf.set(taskId, service.id);
+      return;
+    }
     (remote ? c.local : c.remote).delete(taskId);
     (remote ? c.remote : c.local).set(taskId, service);
     this.contributorOf.set(taskId, service.id);

@@ -108,8 +108,127 @@ export function gossip(typeCode: number, data: Uint8Array): Buffer {
   return encode(T.GossipMessage, { type: typeCode, data });
 }
 
+/**
+ * The three messages a bulk sync is made of — GossipMessage, CompoundMessage and TableEvent,
+ * 3 × 20,000 of them for a 10,000-endpoint network, twice every 30 s (ours and the peer's
+ * periodic sync) — are read by hand: protobufjs's decode plus toObject made two objects and
+ * several Buffers per message, and that garbage was most of an idle agentd's CPU and memory at
+ * that size. Proto3 as protobufjs reads it: absent fields are zero, '' or an empty Buffer, a
+ * repeated scalar keeps its last value, unknown fields are skipped, bytes are views into `buf`.
+ */
+class WireReader {
+  pos = 0;
+  readonly buf: Buffer;
+
+  constructor(
+    buf: Uint8Array,
+    private readonly what: string,
+  ) {
+    this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  fail(why: string): never {
+    throw new GossipDecodeError(`malformed ${this.what}: ${why}`);
+  }
+
+  /** A varint as a number while it fits in 53 bits, else as a bigint. */
+  varint(): number | bigint {
+    let n = 0;
+    for (let shift = 0; shift < 49; shift += 7) {
+      if (this.pos >= this.buf.length) this.fail('varint past the end');
+      const b = this.buf[this.pos++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+    }
+    let big = BigInt(n);
+    for (let shift = 49n; shift < 70n; shift += 7n) {
+      if (this.pos >= this.buf.length) this.fail('varint past the end');
+      const b = this.buf[this.pos++]!;
+      big |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, big);
+    }
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  uint64(): bigint {
+    const v = this.varint();
+    return typeof v === 'bigint' ? v : BigInt(v);
+  }
+
+  /** int32 and enums: the low 32 bits, signed (a negative one is sent as 10 bytes). */
+  int32(): number {
+    const v = this.varint();
+    return typeof v === 'bigint' ? Number(BigInt.asIntN(32, v)) : v > 0x7fffffff ? Number(BigInt.asIntN(32, BigInt(v))) : v;
+  }
+
+  /** A length-delimited field's [start, end). */
+  span(): [number, number] {
+    const len = this.varint();
+    if (typeof len !== 'number' || this.pos + len > this.buf.length) this.fail('length past the end');
+    const start = this.pos;
+    this.pos += len;
+    return [start, this.pos];
+  }
+
+  bytes(): Buffer {
+    const [start, end] = this.span();
+    return this.buf.subarray(start, end);
+  }
+
+  string(): string {
+    const [start, end] = this.span();
+    return this.buf.toString('utf8', start, end);
+  }
+
+  /** Field number and wire type of the next field. */
+  tag(): [number, number] {
+    const t = this.varint();
+    if (typeof t !== 'number') this.fail('field tag out of range');
+    return [Math.floor(t / 8), t & 7];
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.span();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        this.fail(`wire type ${wireType}`);
+    }
+    if (this.pos > this.buf.length) this.fail('fixed field past the end');
+  }
+
+  expect(wireType: number, want: number, field: number): void {
+    if (wireType !== want) this.fail(`field ${field} has wire type ${wireType}, not ${want}`);
+  }
+}
+
 export function decodeGossip(buf: Uint8Array): { type: number; data: Buffer } {
-  return decode(T.GossipMessage, buf, 'GossipMessage');
+  const r = new WireReader(buf, 'GossipMessage');
+  let type = 0;
+  let data: Buffer | undefined;
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === 0) type = r.int32();
+    else if (field === 2) {
+      r.expect(wire, 2, field);
+      data = r.bytes();
+    } else r.skip(wire);
+  }
+  return { type, data: data ?? Buffer.alloc(0) };
 }
 
 export function compound(messages: readonly Uint8Array[]): Buffer {
@@ -117,7 +236,28 @@ export function compound(messages: readonly Uint8Array[]): Buffer {
 }
 
 export function decodeCompound(data: Uint8Array): Buffer[] {
-  return decode<{ messages: Array<{ Payload: Buffer }> }>(T.CompoundMessage, data, 'CompoundMessage').messages.map((m) => m.Payload);
+  const r = new WireReader(data, 'CompoundMessage');
+  const out: Buffer[] = [];
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field !== 1) {
+      r.skip(wire);
+      continue;
+    }
+    r.expect(wire, 2, field);
+    const [start, end] = r.span();
+    const m = new WireReader(r.buf.subarray(start, end), 'CompoundMessage.SimpleMessage');
+    let payload: Buffer | undefined;
+    while (!m.done) {
+      const [f, w] = m.tag();
+      if (f === 1) {
+        m.expect(w, 2, f);
+        payload = m.bytes();
+      } else m.skip(w);
+    }
+    out.push(payload ?? Buffer.alloc(0));
+  }
+  return out;
 }
 
 export function networkEvent(e: NetworkEvent): Buffer {
@@ -167,9 +307,27 @@ export function tableEvent(e: TableEvent): Buffer {
 }
 
 export function decodeTableEvent(data: Uint8Array): TableEvent {
-  const o = decode<{ type: number; l_time: string; node_name: string; network_id: string; table_name: string; key: string; value: Buffer; residual_reap_time: number }>(T.TableEvent, data, 'TableEvent');
-  return { type: o.type, lTime: BigInt(o.l_time), nodeName: o.node_name, networkId: o.network_id, tableName: o.table_name, key: o.key, value: o.value, residualReapTime: o.residual_reap_time };
+  const r = new WireReader(data, 'TableEvent');
+  const e: TableEvent = { type: 0, lTime: 0n, nodeName: '', networkId: '', tableName: '', key: '', value: EMPTY_VALUE, residualReapTime: 0 };
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 || field === 2 || field === 8) {
+      r.expect(wire, 0, field);
+      if (field === 1) e.type = r.int32();
+      else if (field === 2) e.lTime = r.uint64();
+      else e.residualReapTime = r.int32();
+    } else if (field >= 3 && field <= 7) {
+      r.expect(wire, 2, field);
+      if (field === 3) e.nodeName = r.string();
+      else if (field === 4) e.networkId = r.string();
+      else if (field === 5) e.tableName = r.string();
+      else if (field === 6) e.key = r.string();
+      else e.value = r.bytes();
+    } else r.skip(wire);
+  }
+  return e;
 }
+const EMPTY_VALUE = Buffer.alloc(0);
 
 export function bulkSync(b: BulkSync): Buffer {
   return gossip(MessageType.BULK_SYNC, encode(T.BulkSyncMessage, { l_time: u64(b.lTime), unsolicited: b.unsolicited, node_name: b.nodeName, networks: b.networks, payload: b.payload }));

@@ -249,8 +249,9 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   private readonly nodeStates = new Map<string, { state: number; since: number }>();
   private readonly events = new EventEmitter();
   private readonly bulkSyncWaiters = new Map<string, Set<() => void>>();
-  /** What watchers were last told per entry, and the entries changed since. */
-  private readonly delivered = new Map<string, { owner: string; value: Buffer }>();
+  /** What watchers were last told per entry (network → table → key, as `tables`: keyed by the
+   *  strings the entries already hold, not by one joined id per entry), and the entries changed since. */
+  private readonly delivered = new Map<string, Map<string, Map<string, { owner: string; value: Buffer }>>>();
   private readonly dirty = new Map<string, [string, string, string]>();
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -909,25 +910,43 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     this.settleTimer = undefined;
     const batch = [...this.dirty];
     this.dirty.clear();
-    for (const [id, [network, table, key]] of batch) {
+    for (const [, [network, table, key]] of batch) {
       const e = this.tables.get(network)?.get(table)?.get(key);
       const now = e && !e.deleting && e.owner !== this.nodeName ? e : undefined;
-      const was = this.delivered.get(id);
+      const was = this.delivered.get(network)?.get(table)?.get(key);
       if (!was && !now) continue;
       if (was && now && was.owner === now.owner && was.value.equals(now.value)) continue;
       try {
         if (was) {
-          this.delivered.delete(id);
+          this.forgetDelivered(network, table, key);
           this.emitEntry(table, 'remove', network, key, was.value, was.owner);
         }
         if (now) {
-          this.delivered.set(id, { owner: now.owner, value: now.value });
+          this.deliveredOf(network, table).set(key, { owner: now.owner, value: now.value });
           this.emitEntry(table, 'add', network, key, now.value, now.owner);
         }
       } catch (err) {
         this.log('warn', 'a gossip table watcher failed', { table, key, err: (err as Error).message });
       }
     }
+  }
+
+  private deliveredOf(network: string, table: string): Map<string, { owner: string; value: Buffer }> {
+    let t = this.delivered.get(network);
+    if (!t) this.delivered.set(network, (t = new Map()));
+    let k = t.get(table);
+    if (!k) t.set(table, (k = new Map()));
+    return k;
+  }
+
+  private forgetDelivered(network: string, table: string, key: string): void {
+    const t = this.delivered.get(network);
+    const k = t?.get(table);
+    if (!t || !k) return;
+    k.delete(key);
+    if (k.size > 0) return;
+    t.delete(table);
+    if (t.size === 0) this.delivered.delete(network);
   }
 
   private emitEntry(table: string, kind: 'add' | 'remove', network: string, key: string, value: Buffer, owner: string): void {

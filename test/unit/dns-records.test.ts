@@ -257,6 +257,36 @@ test('tasks saying the same of their service write the service record once', (t)
   t.is(writes, 2, 'a new network changes the record');
 });
 
+test('a bulk of remote tasks saying what the merge says: one service record, local views still win, the service goes with the last', (t) => {
+  const { table, records, ask, addRemote } = setup();
+  let writes = 0;
+  const setService = table.setService.bind(table);
+  table.setService = (r) => {
+    writes++;
+    setService(r);
+  };
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+  keys.forEach((k, i) => addRemote(remote(k, `10.9.1.${i + 1}`)));
+  t.is(writes, 1, 'the first remote task made the record; the other 199 said the same');
+  t.is(ask('tasks.web').length, 200);
+  t.deepEqual(ask('_http._tcp.web', RRType.SRV), 'forward', 'no task has said anything of ports yet');
+  // A local task brings the spec's view (ports, alias): it wins over what the remote tasks share.
+  records.setTask(localTask('aaa', '10.9.0.5'), LOCAL_WEB);
+  t.is(ask('_http._tcp.web', RRType.SRV).length, 201);
+  t.deepEqual(ask('www'), [VIP]);
+  records.removeTask('aaa');
+  t.deepEqual(ask('www'), 'forward', 'the alias went with the only task that said it');
+  // A remote task that says something new about the service is merged in, and out again.
+  addRemote(remote('k-b', '10.8.0.9', { network: NET_B, vip: '10.8.0.2' }));
+  t.deepEqual(ask('web', RRType.A, PROBER_B), ['10.8.0.2']);
+  records.removeTask('k-b');
+  t.is(ask('web', RRType.A, PROBER_B), 'forward');
+  for (const k of keys.slice(0, -1)) records.removeTask(k);
+  t.deepEqual(ask('web'), [VIP], 'one task left: the service stays');
+  records.removeTask(keys.at(-1)!);
+  t.is(ask('web'), 'forward');
+});
+
 test('EmbeddedDns: the controller writes through records; stats count what is held and what was refused', async (t) => {
   // Upstream sockets open on the first forwarded query only: none here.
   const dns = await EmbeddedDns.create({ upstreams: [{ address: '127.0.0.1', port: 53 }] });

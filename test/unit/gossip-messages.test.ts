@@ -162,6 +162,38 @@ test('l_time is a full uint64 (2^64-1 survives both ways)', (t) => {
   t.is(decodeNetworkEvent(decodeGossip(networkEvent({ type: 1, lTime: 2n ** 53n + 1n, nodeName: 'a', networkId: 'b' })).data).lTime, 2n ** 53n + 1n);
 });
 
+test('TableEvent, CompoundMessage and GossipMessage are read by hand as protobufjs reads them: absent fields zero, unknown fields skipped, last value wins, a cut message refused', (t) => {
+  const e: TableEvent = { type: TableEventType.UPDATE, lTime: 2n ** 53n + 3n, nodeName: 'nödé', networkId: 'x', tableName: 'endpoint_table', key: 'k'.repeat(64), value: Buffer.from([0, 1, 2, 255]), residualReapTime: -5 };
+  const data = decodeGossip(tableEvent(e)).data;
+  t.deepEqual(decodeTableEvent(data), e, 'every field, a negative int32 (10-byte varint) and UTF-8 included');
+  t.deepEqual(decodeTableEvent(Buffer.alloc(0)), { type: 0, lTime: 0n, nodeName: '', networkId: '', tableName: '', key: '', value: Buffer.alloc(0), residualReapTime: 0 });
+  // Unknown fields of every wire type (varint 15, fixed64 16, bytes 17, fixed32 18) are skipped; a repeated key keeps the last.
+  const unknown = h(`7801 8101 0102030405060708 8a0102abcd 9501 01020304 3202${str('zz')}`);
+  t.deepEqual(decodeTableEvent(Buffer.concat([data, unknown])), { ...e, key: 'zz' });
+  const parts = [tableEvent(e), tableEvent({ ...e, key: 'other' }), Buffer.alloc(0)];
+  const c = decodeGossip(compound(parts));
+  t.is(c.type, MessageType.COMPOUND);
+  t.deepEqual(decodeCompound(c.data).map(hex), parts.map(hex));
+  t.deepEqual(decodeGossip(h('0807')), { type: 7, data: Buffer.alloc(0) });
+  // Every cut of a message either reads (cut at a field's end) or is refused as malformed: never another error.
+  for (const whole of [tableEvent(e), c.data]) {
+    for (let len = 0; len < whole.length; len++) {
+      const cut = whole.subarray(0, len);
+      for (const read of [decodeGossip, decodeTableEvent, decodeCompound]) {
+        try {
+          read(cut);
+        } catch (err) {
+          t.true(err instanceof GossipDecodeError, `${read.name} of ${len} bytes`);
+        }
+      }
+    }
+  }
+  const err = t.throws(() => decodeTableEvent(h('1a05616263')));
+  t.true(err instanceof GossipDecodeError);
+  t.throws(() => decodeTableEvent(h('0b')), { message: /wire type 3/ });
+  t.throws(() => decodeTableEvent(h('1201')), { message: /field 2 has wire type 2/ });
+});
+
 test('NetworkEvent field numbers and round trip', (t) => {
   const buf = networkEvent({ type: EventType.LEAVE, lTime: 300n, nodeName: 'node1', networkId: 'net9' });
   const inner = `0802 10ac02 1a05${str('node1')} 2204${str('net9')}`.replace(/\s+/g, '');

@@ -1,6 +1,8 @@
 // The Docker executor: describes the node from the local engine, makes a controller per task,
 // answers log subscriptions from container logs, and cleans up what belongs to no task.
 import os from 'node:os';
+// First: keeps dockerode's modem from loading ssh2 (see the module).
+import './without-ssh2.js';
 import Docker from 'dockerode';
 import type { LogMessageIn, Node, NodeDescriptionIn, Task } from '../../proto/api.js';
 import { buildNodeDescription, engineInventory, hostInventory } from '../../node-description.js';
