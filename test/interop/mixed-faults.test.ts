@@ -221,7 +221,7 @@ test('kill -9 of agentd, dockerd and manager restarts during random scaling: aft
     );
     return [...out.matchAll(new RegExp(`Address:\\s+(${SUBNET_PREFIX.replaceAll('.', '\\.')}\\d+)`, 'g'))].map((m) => m[1]!).sort();
   };
-  const gossipEntries = async (n: Node) => (((await controlRequest(n.current.controlSocket, '/peers?endpoints=1', 10_000)) as NetworkPeers | null) ?? undefined);
+  const endpointTables = async (n: Node) => (((await controlRequest(n.current.controlSocket, '/peers?endpoints=1', 10_000)) as NetworkPeers | null) ?? undefined);
   const networkId = (await d.docker(['network', 'inspect', '-f', '{{.Id}}', NETWORK])).stdout.trim();
   const lbBackends = async (n: Node) => {
     const s = (await controlRequest(n.current.controlSocket, '/networks', 10_000)) as NetworkStatus;
@@ -248,7 +248,7 @@ test('kill -9 of agentd, dockerd and manager restarts during random scaling: aft
       // (listed by `agentctl peers --endpoints` in a run with seed 750884: the one entry over
       // tasks × overlays was the manager's, not a stale one).
       const wantEntries = running.flatMap((x) => [`mixnet ${x.id}`, ...(x.service === 'web' ? [`ingress ${x.id}`] : [])]).sort();
-      const views = await Promise.all(nodes.map(gossipEntries));
+      const views = await Promise.all(nodes.map(endpointTables));
       entriesSeen = views.map((v, i) => `${nodes[i]!.host.name}: ${(v?.endpoints ?? []).map((e) => `${e.networkName ?? e.network} ${e.name} owner ${e.owner}`).join(', ')}`).join('; ');
       for (const [i, v] of views.entries()) {
         const alive = new Set([v?.node, ...(v?.members ?? []).filter((m) => m.state === 'alive').map((m) => m.name)]);
