@@ -13,7 +13,8 @@ failed_suites=()
 passed_tests=0
 failed_tests=0
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+failures=$(mktemp)
+trap 'rm -f "$out" "$failures"' EXIT
 
 echo "=== lint ==="
 npm run -s lint
@@ -31,9 +32,17 @@ for s in "${suites[@]}"; do
   if [ "$rc" != 0 ]; then
     failed_suites+=("$s")
     [ "$f" = 0 ] && failed_tests=$((failed_tests + 1))
+    # CI keeps only the tail of the output: the failed tests and the start of ava's report on
+    # each are repeated at the end, where a reader of the tail finds them.
+    {
+      echo "--- $s: failed tests ---"
+      grep -E '^\s*✘' "$out" || echo "(no ✘ line: ava exited $rc)"
+      awk '/^  ─$/ {report = 1} report' "$out" | grep -v '^\s*ℹ' | head -n 60
+    } >> "$failures"
   fi
 done
 echo
+cat "$failures"
 if [ ${#failed_suites[@]} -gt 0 ]; then
   echo "failed or could not run: ${failed_suites[*]}"
 fi
