@@ -186,5 +186,4 @@ test(`the store survives kill -9 at ${RUNS} random moments and keeps every finis
   t.log(`${RUNS} kills in ${elapsed} ms: ${JSON.stringify(totals)}; ${seen.size} tasks at the end`);
   // The point is kills during writes and compaction; make sure the runs did write.
   t.true(totals.statuses > RUNS * 5, `only ${totals.statuses} statuses written`);
-  t.true(elapsed < 90_000, `took ${elapsed} ms`);
 });
