@@ -195,7 +195,7 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
     const stuck = unsettled().map((id) => {
       const r = fake.lastStatus(id);
       const v = view.get(id);
-      return `${id} (${kinds.get(id)}, desired ${stateName(desired.get(id)!)}): reported ${r ? stateName(r.state) : 'nothing'}, agentd has ${v ? `${v.state} ${v.err ?? ''}` : 'nothing'}`;
+      return `${id} (${kinds.get(id)}, desired ${stateName(desired.get(id)!)}): reported ${r ? stateName(r.state) : 'nothing'}, agentd has ${v ? `${v.state} (desired ${v.desired}, ${v.message}) ${v.err ?? ''}` : 'nothing'}`;
     });
     collectFailures(last, 'final');
     throw new Error(`${(err as Error).message}\nunsettled tasks:\n${stuck.join('\n')}\nagentd reported:\n${failures.slice(-20).join('\n')}`);
