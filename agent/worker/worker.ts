@@ -17,6 +17,13 @@ import { taskRunningEvents } from '../events.js';
 
 const REMOVE_RETRY_MS = 1_000;
 const REMOVE_RETRY_MAX_MS = 30_000;
+/**
+ * Task removals in flight at once. They run beside the assignment stream, not inside it: after
+ * a restart that missed many REMOVEs, a COMPLETE set can drop hundreds of tasks, and removing
+ * them one by one inside the message held every later assignment (a shutdown among them) for
+ * over a minute on a loaded engine.
+ */
+const REMOVALS_AT_ONCE = 8;
 
 /** What the worker needs of the persistent store (agent/store implements it). */
 export interface WorkerStore {
@@ -78,6 +85,10 @@ export class Worker {
   private readonly unstored = new Map<string, Task>();
   private lastResultsIn: string | undefined;
   private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** Removals waiting for a free slot, and how many run (REMOVALS_AT_ONCE at most). */
+  private readonly removalQueue: Array<() => Promise<void>> = [];
+  private removalsRunning = 0;
+  private removalsIdle: Array<() => void> = [];
   /** Ids of the secrets and configs handed to the executor's store: a COMPLETE set drops
    *  every one it does not name (SwarmKit's worker resets its stores on a COMPLETE set). */
   private readonly held = { secrets: new Set<string>(), configs: new Set<string>() };
@@ -152,7 +163,7 @@ export class Worker {
     }
     for (const s of secrets) this.held.secrets.add(s.id);
     for (const c of configs) this.held.configs.add(c.id);
-    for (const id of removed.tasks) if (isUsableTaskId(id)) await this.removeTask(id);
+    for (const id of removed.tasks) if (isUsableTaskId(id)) this.removeTask(id);
     for (const id of removed.secrets) {
       deps.removeSecret(id);
       this.held.secrets.delete(id);
@@ -242,7 +253,11 @@ export class Worker {
     }
   }
 
-  private async removeTask(id: string): Promise<void> {
+  /**
+   * Takes the task off at once (its runner stops driving it, it leaves every view) and queues
+   * the removal of its resources; the record goes from the store once they are gone.
+   */
+  private removeTask(id: string): void {
     this.timings.delete(id);
     if (this.unstored.delete(id)) {
       // Nothing ran; the removal also drops the record's write still waiting.
@@ -254,17 +269,43 @@ export class Worker {
     const parked = this.parked.get(id);
     this.parked.delete(id);
     const task = runner?.current.task ?? parked?.task;
-    try {
-      if (runner) await runner.remove();
-      else if (task && !taskProblem(task)) await this.deps.executor.controller(task).remove();
-    } catch (err) {
-      // Keep the record so the removal is retried (and survives a restart) rather than leaking
-      // the container and its secrets.
-      this.deps.log('warn', 'removing task resources failed; will retry', { task: id, err: (err as Error).message });
-      if (task) this.retryRemoval(id, task, REMOVE_RETRY_MS);
-      return;
+    const stopped = runner?.stop();
+    this.removalQueue.push(async () => {
+      try {
+        await stopped;
+        if (runner) await runner.remove();
+        else if (task && !taskProblem(task)) await this.deps.executor.controller(task).remove();
+      } catch (err) {
+        // Keep the record so the removal is retried (and survives a restart) rather than leaking
+        // the container and its secrets.
+        this.deps.log('warn', 'removing task resources failed; will retry', { task: id, err: (err as Error).message });
+        if (task) this.retryRemoval(id, task, REMOVE_RETRY_MS);
+        return;
+      }
+      // Assigned again meanwhile (a manager's later set): its new record stays.
+      if (this.runners.has(id) || this.parked.has(id) || this.unstored.has(id)) return;
+      this.deps.store.remove(id);
+    });
+    this.pumpRemovals();
+  }
+
+  private pumpRemovals(): void {
+    while (this.removalsRunning < REMOVALS_AT_ONCE && this.removalQueue.length > 0) {
+      const job = this.removalQueue.shift()!;
+      this.removalsRunning++;
+      void job().finally(() => {
+        this.removalsRunning--;
+        if (this.closed) this.removalQueue.length = 0;
+        this.pumpRemovals();
+        if (this.removalsRunning === 0 && this.removalQueue.length === 0) for (const done of this.removalsIdle.splice(0)) done();
+      });
     }
-    this.deps.store.remove(id);
+  }
+
+  /** Resolves once no task removal is queued or running (tests; a clean close). */
+  removalsSettled(): Promise<void> {
+    if (this.removalsRunning === 0 && this.removalQueue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.removalsIdle.push(r));
   }
 
   private retryRemoval(id: string, task: Task, delayMs: number): void {
@@ -350,7 +391,10 @@ export class Worker {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.retries.values()) clearTimeout(t);
+    // Queued removals are dropped: their records stay in the store, so the next start removes them.
+    this.removalQueue.length = 0;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await this.removalsSettled();
   }
 }
 
