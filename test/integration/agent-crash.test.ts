@@ -222,13 +222,20 @@ test(`agentd survives kill -9 at ${RUNS} random moments during assignment bursts
   t.deepEqual(unexpected, []);
   for (const x of st.tasks) t.is(x.state, 'RUNNING', `task ${x.id} as agentd sees it`);
 
-  // Containers: exactly one per remaining task, running; none for removed tasks.
-  const rows = (await engine.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}\t{{.Label "com.docker.swarm.task.id"}}\t{{.State}}'])).stdout.trim().split('\n').filter(Boolean);
-  const byTask = new Map<string, string[]>();
-  for (const row of rows) {
-    const [, task, state] = row.split('\t') as [string, string, string];
-    byTask.set(task, [...(byTask.get(task) ?? []), state]);
-  }
+  // Containers: exactly one per remaining task, running; none for removed tasks. Removals run
+  // beside the assignment stream, so the tasks leave agentd's view before their containers go.
+  const containersByTask = async () => {
+    const rows = (await engine.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}\t{{.Label "com.docker.swarm.task.id"}}\t{{.State}}'])).stdout.trim().split('\n').filter(Boolean);
+    const out = new Map<string, string[]>();
+    for (const row of rows) {
+      const [, task, state] = row.split('\t') as [string, string, string];
+      out.set(task, [...(out.get(task) ?? []), state]);
+    }
+    return out;
+  };
+  const sameKeys = (m: Map<string, string[]>) => m.size === keep.size && [...m.keys()].every((k) => keep.has(k));
+  let byTask = await containersByTask();
+  await waitFor('the removed tasks’ containers gone', async () => sameKeys((byTask = await containersByTask())), SETTLE_TIMEOUT_MS).catch(() => undefined);
   collectFailures(last, 'final');
   t.deepEqual([...byTask.keys()].sort(), [...keep].sort(), `containers exist exactly for the assigned tasks; agentd reported:\n${failures.slice(-20).join('\n')}`);
   for (const [task, states] of byTask) t.deepEqual(states, ['running'], `task ${task}`);
