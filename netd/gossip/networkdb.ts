@@ -859,7 +859,9 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const now = performance.now();
     // A delete's residual reap time is the sender's; never longer than ours.
     const reapMs = e.residualReapTime > 0 ? Math.min(e.residualReapTime * 1000, this.cfg.reapEntryMs) : this.cfg.reapEntryMs;
-    keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: e.value, deleting, reapAt: deleting ? now + reapMs : Infinity });
+    // The value is copied out of the message it came in: a view would hold the whole message (a
+    // bulk sync's is megabytes) for as long as any one of its entries lives.
+    keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: Buffer.from(e.value), deleting, reapAt: deleting ? now + reapMs : Infinity });
     if (deleting && !prev) {
       // A delete for a key we never had. libnetwork ignores one that came by gossip; berth keeps
       // it as a tombstone too, so a CREATE of the same key arriving after it (UDP reorders, a
