@@ -13,6 +13,7 @@ import {
   MessageType,
   TableEventType,
   bulkSync,
+  bulkSyncOfEvents,
   compound,
   decodeBulkSync,
   decodeCompound,
@@ -273,6 +274,10 @@ test('the hand-written encoders write what protobufjs writes from networkdb.prot
   const payload = compound(parts);
   const b = { lTime: 77n, unsolicited: false, nodeName: 'ä', networks: ['x', '', 'y'], payload };
   t.is(hex(bulkSync(b)), hex(refGossip(MessageType.BULK_SYNC, ref('BulkSyncMessage', { l_time: '77', node_name: 'ä', networks: b.networks, payload }))));
+  // Written in one pass: the same bytes as the events encoded one by one, compounded, wrapped.
+  for (const list of [events, [], [events[0]!]]) {
+    t.is(hex(bulkSyncOfEvents({ lTime: 5n, unsolicited: true, nodeName: 'n', networks: ['x'] }, list)), hex(bulkSync({ lTime: 5n, unsolicited: true, nodeName: 'n', networks: ['x'], payload: compound(list.map(tableEvent)) })));
+  }
 });
 
 test('decoders give Buffers for bytes fields also from a plain Uint8Array', (t) => {
