@@ -108,6 +108,8 @@ interface NativeAddon {
   createNetnsAt(path: string): true | NativeFailure;
   deleteNetnsAt(path: string): true | NativeFailure;
   sendUnixDatagram(path: string, data: Buffer): true | NativeFailure;
+  tuneMalloc(mmapThreshold: number, arenaMax: number): boolean;
+  releaseFreeMemory(): boolean;
   dnsUdpOpen?(
     fd: number,
     onQuery: (msg: Buffer, peer: Buffer) => void,
@@ -313,6 +315,23 @@ export function sendUnixDatagram(path: string, data: Buffer): void {
   }
   const r = loadAddon().sendUnixDatagram(path, data);
   if (r !== true) throw syscallFailure(`sendUnixDatagram(${path})`, r, r.syscall === 'sendto' && errnoName(r.errno) === 'ECONNREFUSED' ? 'nothing listens on that socket' : undefined);
+}
+
+/**
+ * Sets glibc malloc's mmap threshold (fixed: glibc otherwise raises it after each large block
+ * freed, and large freed blocks then stay in the heap) and its arena count. False when malloc
+ * refused a value.
+ */
+export function tuneMalloc(mmapThreshold: number, arenaMax: number): boolean {
+  if (!Number.isInteger(mmapThreshold) || mmapThreshold <= 0 || !Number.isInteger(arenaMax) || arenaMax <= 0) {
+    throw new NativeError('E_INVALID_ARGUMENT', `tuneMalloc: mmapThreshold and arenaMax must be positive integers, got ${mmapThreshold} and ${arenaMax}`);
+  }
+  return loadAddon().tuneMalloc(mmapThreshold, arenaMax);
+}
+
+/** Gives malloc's free pages back to the kernel (malloc_trim); true when some were. */
+export function releaseFreeMemory(): boolean {
+  return loadAddon().releaseFreeMemory();
 }
 
 /** Loads the addon (a no-op once loaded); throws E_NATIVE_MISSING / E_NATIVE_LOAD with the fix. */

@@ -21,6 +21,7 @@ import type { EventChannel } from '../../base/index.js';
 import { localAddressToward, splitHostPort } from '../advertise.js';
 import type { NetworkController } from '../../netd/index.js';
 import { startupTimeline } from '../startup-timeline.js';
+import { tuneAgentdMalloc } from './malloc.js';
 import { taskEndpoint, dnsEndpoint } from '../control-endpoints.js';
 
 const program = new Command('agentd')
@@ -83,6 +84,7 @@ program.action(async (opts: Record<string, unknown>) => {
   const notifier = SystemdNotifier.fromEnv(process.env, log);
   notifier.start();
   installTestStallHook(log);
+  tuneAgentdMalloc(log);
   // First, before networking, the engine or the state dir are touched: one agentd per state dir.
   const stateLock = lockStateDir(config.stateDir);
   process.once('exit', () => stateLock.release());

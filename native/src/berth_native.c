@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -787,6 +788,35 @@ static napi_value send_unix_datagram(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// glibc's malloc keeps what the process frees: a block freed in the middle of the heap is not
+// given back, and its mmap threshold rises (up to 32 MiB) after each large block freed, so the
+// megabyte Buffers of a gossip bulk sync come from the heap and stay resident once freed. A fixed
+// threshold sends them to mmap (returned at free); fewer arenas bound the per-thread heaps.
+static napi_value tune_malloc(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t mmap_threshold = 0, arena_max = 0;
+  NAPI_OK_OR_RETURN(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc != 2 || napi_get_value_int32(env, argv[0], &mmap_threshold) != napi_ok || napi_get_value_int32(env, argv[1], &arena_max) != napi_ok ||
+      mmap_threshold <= 0 || arena_max <= 0) {
+    napi_throw_type_error(env, "E_INVALID_ARGUMENT", "expected a positive mmap threshold and arena count");
+    return NULL;
+  }
+  bool ok = mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_ARENA_MAX, arena_max) == 1;
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_get_boolean(env, ok, &out), NULL);
+  return out;
+}
+
+// malloc_trim(0) gives the free pages of every arena back to the kernel (madvise), also those in
+// the middle of a heap that the top-of-heap trim at free() never reaches.
+static napi_value release_free_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  NAPI_OK_OR_RETURN(env, napi_get_boolean(env, malloc_trim(0) == 1, &out), NULL);
+  return out;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"openSocketInNetns", NULL, open_socket_in_netns_sync, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -796,6 +826,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"createNetnsAt", NULL, create_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"deleteNetnsAt", NULL, delete_netns_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendUnixDatagram", NULL, send_unix_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tuneMalloc", NULL, tune_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releaseFreeMemory", NULL, release_free_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK_OR_RETURN(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);
   if (!dns_udp_define(env, exports)) return NULL;

@@ -13,7 +13,7 @@
 // time from accept and concurrent count; decompressed bytes per packet and per stream in total;
 // one compress level. Drops are counted by reason; a peer whose packets no key decrypts is
 // named once in a warning, not once per packet.
-import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, type Cipher, type CipherGCMTypes, type Decipher } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { crc32 } from 'node:zlib';
@@ -31,6 +31,14 @@ const VSN = Buffer.from([1, 5, 2, 0, 0, 0]);
 const ENCRYPTION_VERSION = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+/** update() allocates its output: in chunks this size, each one dies young (a scavenge frees it). */
+const CRYPT_CHUNK_BYTES = 64 * 1024;
+
+/** Runs `input` through `c` chunk by chunk into `out` at `at`; returns where it stopped. */
+function cryptInto(c: Cipher | Decipher, input: Uint8Array, out: Buffer, at: number): number {
+  for (let i = 0; i < input.length; i += CRYPT_CHUNK_BYTES) at += c.update(input.subarray(i, i + CRYPT_CHUNK_BYTES)).copy(out, at);
+  return at;
+}
 /**
  * Largest stream frame accepted (all of it read before the GCM tag can be checked). memberlist
  * allows 20 MiB; the largest honest frames are NetworkDB bulk syncs, LZW-compressed before
@@ -83,14 +91,29 @@ export class Keyring {
     for (const k of keys) if (![16, 24, 32].includes(k.length)) throw new GossipError('E_GOSSIP_CRYPTO', `a gossip key is ${k.length} bytes; AES needs 16, 24 or 32`);
   }
 
-  /** [version][nonce][ciphertext][tag] */
-  encrypt(plain: Uint8Array, aad?: Uint8Array): Buffer {
+  /**
+   * [prefix][version][nonce][ciphertext][tag], in one Buffer allocated at its final length. The
+   * plaintext may come in parts (a stream's header, length and megabyte body), and is encrypted
+   * in chunks: a bulk sync was copied four times over (concatenations around one update()) and
+   * each copy outlived enough scavenges to wait for a full GC.
+   */
+  encrypt(plain: Uint8Array | readonly Uint8Array[], aad?: Uint8Array, prefix?: Uint8Array): Buffer {
     const key = this.keys[0]!;
-    const nonce = randomBytes(NONCE_BYTES);
+    const parts = plain instanceof Uint8Array ? [plain] : plain;
+    let length = 0;
+    for (const p of parts) length += p.length;
+    const pre = prefix?.length ?? 0;
+    const out = Buffer.allocUnsafe(pre + 1 + NONCE_BYTES + length + TAG_BYTES);
+    if (prefix) out.set(prefix, 0);
+    out[pre] = ENCRYPTION_VERSION;
+    const nonce = randomFillSync(out.subarray(pre + 1, pre + 1 + NONCE_BYTES));
     const c = createCipheriv(`aes-${key.length * 8}-gcm` as CipherGCMTypes, key, nonce);
     if (aad) c.setAAD(aad);
-    const body = Buffer.concat([c.update(plain), c.final()]);
-    return Buffer.concat([Buffer.from([ENCRYPTION_VERSION]), nonce, body, c.getAuthTag()]);
+    let at = pre + 1 + NONCE_BYTES;
+    for (const p of parts) at = cryptInto(c, p, out, at);
+    at += c.final().copy(out, at);
+    c.getAuthTag().copy(out, at);
+    return out;
   }
 
   decrypt(buf: Uint8Array, aad?: Uint8Array): Buffer {
@@ -105,7 +128,10 @@ export class Keyring {
         const d = createDecipheriv(`aes-${key.length * 8}-gcm` as CipherGCMTypes, key, nonce);
         if (aad) d.setAAD(aad);
         d.setAuthTag(tag);
-        const plain = Buffer.concat([d.update(body), d.final()]);
+        const out = Buffer.allocUnsafe(body.length);
+        let at = cryptInto(d, body, out, 0);
+        at += d.final().copy(out, at);
+        const plain = out.subarray(0, at);
         // Version 0 padded with PKCS#7.
         return version === 0 ? plain.subarray(0, plain.length - (plain[plain.length - 1] ?? 0)) : plain;
       } catch {
@@ -459,8 +485,8 @@ export class Memberlist {
 
   /** A user message over TCP (no reply). */
   async sendReliable(member: MemberState, msg: Uint8Array): Promise<void> {
-    const plain = Buffer.concat([Buffer.from([MSG.user]), encodeMsgpack({ UserMsgLen: msg.length }), msg]);
-    await this.request(member.address, member.port, plain, false);
+    // In parts: a bulk sync's megabytes are copied once, into the encrypted frame.
+    await this.request(member.address, member.port, [Buffer.from([MSG.user]), encodeMsgpack({ UserMsgLen: msg.length }), Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength)], false);
   }
 
   // ---- failure detection (state.go probe, probeNode, gossip) ----
@@ -985,12 +1011,13 @@ export class Memberlist {
 
   // ---- streams ----
 
-  private streamFrame(plain: Buffer): Buffer {
-    const len = 1 + NONCE_BYTES + plain.length + TAG_BYTES;
+  private streamFrame(plain: Buffer | readonly Buffer[]): Buffer {
+    const parts = Buffer.isBuffer(plain) ? [plain] : plain;
+    const len = 1 + NONCE_BYTES + parts.reduce((n, p) => n + p.length, 0) + TAG_BYTES;
     const header = Buffer.alloc(STREAM_HEADER_BYTES);
     header[0] = MSG.encrypt;
     header.writeUInt32BE(len, 1);
-    return Buffer.concat([header, this.keyring.encrypt(plain, header)]);
+    return this.keyring.encrypt(parts, header, header);
   }
 
   /**
@@ -1039,7 +1066,7 @@ export class Memberlist {
     });
   }
 
-  private request(address: string, port: number, plain: Buffer, expectReply = true, deadlineMs = this.cfg.streamDeadlineMs): Promise<Buffer> {
+  private request(address: string, port: number, plain: Buffer | readonly Buffer[], expectReply = true, deadlineMs = this.cfg.streamDeadlineMs): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const sock = net.connect({ host: address, port });
       // A deadline for the whole exchange, not an idle timer a slow peer could keep resetting.

@@ -22,7 +22,7 @@ import {
   EventType,
   MessageType,
   TableEventType,
-  bulkSync,
+  bulkSyncOfEvents,
   compound,
   decodeBulkSync,
   decodeCompound,
@@ -562,8 +562,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   /** Sends `networks`' entries to `m`; an unsolicited one waits for the answer (bounded).
    *  Resolves true once sent. */
   private async bulkSyncNode(networks: readonly string[], m: MemberState, unsolicited: boolean): Promise<boolean> {
-    const payload = compound(this.entriesOf(networks));
-    const msg = bulkSync({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [...networks], payload });
+    const msg = bulkSyncOfEvents({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [...networks] }, this.entriesOf(networks));
     // Our own sync waits for the peer's answer (its entries), as Docker's does, so that
     // whoever waits for this join sees the network's endpoints — bounded, never a hang.
     const answered = unsolicited ? this.awaitBulkSync(m.name, this.cfg.bulkSyncWaitMs) : undefined;
@@ -632,13 +631,13 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     return Math.max(1, Math.ceil((e.reapAt - now) / 1000));
   }
 
-  private entriesOf(networks: readonly string[]): Buffer[] {
-    const out: Buffer[] = [];
+  private entriesOf(networks: readonly string[]): TableEvent[] {
+    const out: TableEvent[] = [];
     const now = performance.now();
     for (const nid of networks) {
       for (const [table, keys] of this.tables.get(nid) ?? []) {
         for (const [key, e] of keys) {
-          out.push(tableEvent({ type: e.deleting ? TableEventType.DELETE : TableEventType.CREATE, lTime: e.lTime, nodeName: e.owner, networkId: nid, tableName: table, key, value: e.value, residualReapTime: e.deleting ? this.residualSeconds(e, now) : 0 }));
+          out.push({ type: e.deleting ? TableEventType.DELETE : TableEventType.CREATE, lTime: e.lTime, nodeName: e.owner, networkId: nid, tableName: table, key, value: e.value, residualReapTime: e.deleting ? this.residualSeconds(e, now) : 0 });
         }
       }
     }
@@ -859,7 +858,9 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const now = performance.now();
     // A delete's residual reap time is the sender's; never longer than ours.
     const reapMs = e.residualReapTime > 0 ? Math.min(e.residualReapTime * 1000, this.cfg.reapEntryMs) : this.cfg.reapEntryMs;
-    keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: e.value, deleting, reapAt: deleting ? now + reapMs : Infinity });
+    // The value is copied out of the message it came in: a view would hold the whole message (a
+    // bulk sync's is megabytes) for as long as any one of its entries lives.
+    keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: Buffer.from(e.value), deleting, reapAt: deleting ? now + reapMs : Infinity });
     if (deleting && !prev) {
       // A delete for a key we never had. libnetwork ignores one that came by gossip; berth keeps
       // it as a tombstone too, so a CREATE of the same key arriving after it (UDP reorders, a

@@ -34,21 +34,23 @@ export function emptyTables(): KernelTables {
 }
 
 export class EndpointTable {
-  private readonly byIp = new Map<string, Map<string, Announcement>>();
+  /** Almost always one announcement per address: a list of exactly that length, not a Map and
+   *  a `mac|vtep` key string per address (about 350 bytes each at 10,000 remote endpoints). */
+  private readonly byIp = new Map<string, Announcement[]>();
   private serial = 0;
 
   /** Returns true when this changed what should be programmed. */
   add(e: RemoteEndpoint): boolean {
     const before = this.winner(e.ip);
-    let anns = this.byIp.get(e.ip);
-    if (!anns) this.byIp.set(e.ip, (anns = new Map()));
-    const key = `${e.mac}|${e.vtep}`;
-    const a = anns.get(key);
+    const anns = this.byIp.get(e.ip);
+    const a = anns?.find((x) => x.mac === e.mac && x.vtep === e.vtep);
     if (a) {
       a.count++;
       a.serial = ++this.serial;
     } else {
-      anns.set(key, { mac: e.mac, vtep: e.vtep, count: 1, serial: ++this.serial });
+      const added = { mac: e.mac, vtep: e.vtep, count: 1, serial: ++this.serial };
+      if (anns) anns.push(added);
+      else this.byIp.set(e.ip, [added]);
     }
     return !sameWinner(before, this.winner(e.ip));
   }
@@ -56,12 +58,11 @@ export class EndpointTable {
   /** Returns true when this changed what should be programmed; unknown endpoints are ignored. */
   remove(e: RemoteEndpoint): boolean {
     const anns = this.byIp.get(e.ip);
-    const key = `${e.mac}|${e.vtep}`;
-    const a = anns?.get(key);
-    if (!anns || !a) return false;
+    const i = anns?.findIndex((x) => x.mac === e.mac && x.vtep === e.vtep) ?? -1;
+    if (!anns || i < 0) return false;
     const before = this.winner(e.ip);
-    if (--a.count === 0) anns.delete(key);
-    if (anns.size === 0) this.byIp.delete(e.ip);
+    if (--anns[i]!.count === 0) anns.splice(i, 1);
+    if (anns.length === 0) this.byIp.delete(e.ip);
     return !sameWinner(before, this.winner(e.ip));
   }
 
@@ -71,7 +72,7 @@ export class EndpointTable {
 
   winner(ip: string): { mac: string; vtep: string } | undefined {
     let best: Announcement | undefined;
-    for (const a of this.byIp.get(ip)?.values() ?? []) if (!best || a.serial > best.serial) best = a;
+    for (const a of this.byIp.get(ip) ?? []) if (!best || a.serial > best.serial) best = a;
     return best && { mac: best.mac, vtep: best.vtep };
   }
 

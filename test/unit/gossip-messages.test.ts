@@ -3,6 +3,8 @@
 // field numbers in docs/research/networkdb-gossip-facts.md §2, §4, §5.
 import test from 'ava';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import { gossipKeys, type NetworkKey } from '../../netd/gossip/index.js';
 import { GossipError, Keyring } from '../../netd/gossip/memberlist.js';
 import {
@@ -11,6 +13,7 @@ import {
   MessageType,
   TableEventType,
   bulkSync,
+  bulkSyncOfEvents,
   compound,
   decodeBulkSync,
   decodeCompound,
@@ -249,6 +252,32 @@ test('CompoundMessage: messages=1 of SimpleMessage{Payload=1}, order kept', (t) 
   t.true(hex(g.data).startsWith(`0a${(parts[0]!.length + 2).toString(16).padStart(2, '0')}0a${parts[0]!.length.toString(16).padStart(2, '0')}`));
   t.deepEqual(decodeCompound(g.data), parts);
   t.deepEqual(decodeCompound(decodeGossip(compound([])).data), []);
+});
+
+test('the hand-written encoders write what protobufjs writes from networkdb.proto: negative int32, multi-byte UTF-8, 2-byte lengths, empty parts', (t) => {
+  const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../netd/gossip/networkdb.proto', import.meta.url)), { keepCase: true });
+  const ref = (name: string, v: Record<string, unknown>) => Buffer.from(root.lookupType(`berth.gossip.${name}`).encode(root.lookupType(`berth.gossip.${name}`).fromObject(v)).finish());
+  const refGossip = (type: number, data: Buffer) => ref('GossipMessage', data.length > 0 ? { type, data } : { type });
+  const events: TableEvent[] = [
+    { type: TableEventType.DELETE, lTime: 300n, nodeName: 'nöde-ü', networkId: 'n'.repeat(200), tableName: 'endpoint_table', key: 'k', value: Buffer.alloc(300, 7), residualReapTime: -1 },
+    { type: TableEventType.CREATE, lTime: 2n ** 60n, nodeName: '', networkId: '', tableName: '', key: '', value: Buffer.alloc(0), residualReapTime: 0 },
+    { type: TableEventType.UPDATE, lTime: 1n, nodeName: 'a', networkId: 'b', tableName: 'c', key: 'd'.repeat(20_000), value: Buffer.from('e'), residualReapTime: 2 ** 31 - 1 },
+  ];
+  for (const e of events) {
+    const fields: Record<string, unknown> = { type: e.type, l_time: e.lTime.toString(), node_name: e.nodeName, network_id: e.networkId, table_name: e.tableName, key: e.key, value: e.value, residual_reap_time: e.residualReapTime };
+    for (const [k, v] of Object.entries(fields)) if (v === '' || v === 0 || (Buffer.isBuffer(v) && v.length === 0)) delete fields[k];
+    t.is(hex(tableEvent(e)), hex(refGossip(MessageType.TABLE_EVENT, ref('TableEvent', fields))));
+  }
+  const parts = [...events.map(tableEvent), Buffer.alloc(0)];
+  t.is(hex(compound(parts)), hex(refGossip(MessageType.COMPOUND, ref('CompoundMessage', { messages: parts.map((p) => (p.length > 0 ? { Payload: p } : {})) }))));
+  t.is(hex(compound([])), hex(refGossip(MessageType.COMPOUND, Buffer.alloc(0))));
+  const payload = compound(parts);
+  const b = { lTime: 77n, unsolicited: false, nodeName: 'ä', networks: ['x', '', 'y'], payload };
+  t.is(hex(bulkSync(b)), hex(refGossip(MessageType.BULK_SYNC, ref('BulkSyncMessage', { l_time: '77', node_name: 'ä', networks: b.networks, payload }))));
+  // Written in one pass: the same bytes as the events encoded one by one, compounded, wrapped.
+  for (const list of [events, [], [events[0]!]]) {
+    t.is(hex(bulkSyncOfEvents({ lTime: 5n, unsolicited: true, nodeName: 'n', networks: ['x'] }, list)), hex(bulkSync({ lTime: 5n, unsolicited: true, nodeName: 'n', networks: ['x'], payload: compound(list.map(tableEvent)) })));
+  }
 });
 
 test('decoders give Buffers for bytes fields also from a plain Uint8Array', (t) => {

@@ -1,6 +1,6 @@
 // Argument validation of the native front: runs without the addon being built.
 import test from 'ava';
-import { NativeError, openSocketInNetns, validateNetnsSocketArgs, type NetnsSocketOptions } from '../../native/index.js';
+import { NativeError, openSocketInNetns, tuneMalloc, validateNetnsSocketArgs, type NetnsSocketOptions } from '../../native/index.js';
 
 const NETNS = '/var/run/netns/x';
 const BASE: NetnsSocketOptions = { type: 'udp', address: '127.0.0.11', port: 53 };
@@ -50,4 +50,11 @@ for (const [what, netnsPath, patch, message] of INVALID) {
 test('error messages name the namespace and the IPv6 endpoint in brackets', (t) => {
   const err = t.throws(() => openSocketInNetns(NETNS, { type: 'tcp', address: '::1', port: 99999 }), { instanceOf: NativeError });
   t.true(err?.message.startsWith(`openSocketInNetns(${NETNS}, tcp [::1]:99999): `));
+});
+
+test('tuneMalloc refuses a threshold or arena count that is not a positive integer, before the addon', (t) => {
+  for (const [threshold, arenas] of [[0, 2], [131072, 0], [1.5, 2], [131072, -1]] as const) {
+    const err = t.throws(() => tuneMalloc(threshold, arenas), { instanceOf: NativeError });
+    t.is(err?.code, 'E_INVALID_ARGUMENT');
+  }
 });
