@@ -174,3 +174,71 @@ export class ImageInspects {
     return p;
   }
 }
+
+/**
+ * How many container creates the node's tasks have in the engine at once; the rest wait their
+ * turn here. A burst of tasks sent all at once made every create finish late together (20 creates
+ * in flight: each ~0.4 s instead of ~0.1 s), so the first start began late — and a start's
+ * network stage runs one container at a time in the engine (libnetwork locks the network while
+ * it makes and joins an endpoint, re-executing dockerd to set the namespace's IPv6 sysctls), so
+ * every start after it began late too. With few creates in flight the first start comes early
+ * and the rest of the creates run while that stage works (test/bench/tasks.ts).
+ */
+export class CreateSlots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  /** `holdMaxMs`: a create still running after this long gives its slot up (it goes on), so one
+   *  the engine holds (a slow volume plugin, say) does not stop every other task's create. */
+  constructor(
+    readonly size: number,
+    private readonly holdMaxMs: number,
+  ) {}
+
+  /** Runs `create` once a slot is free; a wait cut by `signal` rejects with an AbortError. */
+  async run<T>(create: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      clearTimeout(timer);
+      this.release();
+    };
+    const timer = setTimeout(release, this.holdMaxMs);
+    try {
+      return await create();
+    } finally {
+      release();
+    }
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<void> {
+    if (this.active < this.size) {
+      this.active++;
+      return Promise.resolve();
+    }
+    if (signal?.aborted) return Promise.reject(abortError());
+    return new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        stopFollowing();
+        resolve();
+      };
+      const stopFollowing = signal
+        ? whenAborted(signal, () => {
+            const i = this.waiting.indexOf(grant);
+            if (i >= 0) this.waiting.splice(i, 1);
+            reject(abortError());
+          })
+        : () => undefined;
+      this.waiting.push(grant);
+    });
+  }
+
+  private release(): void {
+    // The slot passes straight to the next waiter: `active` stays as it is.
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
