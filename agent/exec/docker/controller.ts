@@ -12,7 +12,7 @@ import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
 import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted, type CreateSlots, type ImageInspects } from './engine.js';
+import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted, type ImageInspects } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
 import { maxBytes, type TaskFile } from './task-files.js';
 import { tmpfsSizeFor, type TaskDirFile, type TaskDirs } from './task-dir.js';
@@ -36,8 +36,6 @@ export interface ControllerEnv {
   docker: Docker;
   /** Image inspects shared by the node's tasks while one is in flight. */
   images: ImageInspects;
-  /** Container creates in the engine at once, shared by the node's tasks. */
-  creates: CreateSlots;
   dependencies: DependencyGetter;
   taskDirs: TaskDirs;
   /** The pause image when this task gets a sandbox container, else undefined. */
@@ -132,14 +130,14 @@ export class DockerController implements Controller {
       const body = plan.container.body;
       const healthcheck = setsHealthcheck(body) ? runsHealthcheck(body) : imageHealthcheck;
       if (plan.sandbox) {
-        await this.ensureCreated(plan.sandbox, signal);
+        await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
         await this.dropStaleSandboxLink(plan);
         // Names resolve from here on; a container with a healthcheck joins its service's
         // answers only when healthy.
         await this.plumb(plan, !healthcheck, 'attach');
       }
-      this.fresh = (await this.ensureCreated(plan.container, signal)) ? { healthcheck } : undefined;
+      this.fresh = (await this.ensureCreated(plan.container)) ? { healthcheck } : undefined;
     } catch (err) {
       const e = engineError(err, `preparing ${plan.container.name}`);
       // A rejected task never runs: take its secrets and sandbox away now, not at removal.
@@ -254,9 +252,9 @@ export class DockerController implements Controller {
   }
 
   /** Creates the container unless it exists; returns whether this call created it. */
-  private async ensureCreated(c: ContainerCreate, signal: AbortSignal): Promise<boolean> {
+  private async ensureCreated(c: ContainerCreate): Promise<boolean> {
     try {
-      await this.env.creates.run(() => this.docker.createContainer({ name: c.name, ...c.body }), signal);
+      await this.docker.createContainer({ name: c.name, ...c.body });
       return true;
     } catch (err) {
       if (isStatus(err, 409)) return false; // made by an earlier attempt that crashed before recording it
@@ -298,9 +296,9 @@ export class DockerController implements Controller {
     // After a host reboot the task directory is gone; put the files back before anything mounts them.
     if (!(await this.materialized(plan))) await this.materialize(plan, await this.resolveFiles(plan, signal));
     if (plan.sandbox) {
-      await this.ensureCreated(plan.sandbox, signal);
+      await this.ensureCreated(plan.sandbox);
       await this.ensureRunning(plan.sandbox.name);
-      if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container, signal);
+      if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
       // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
       await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check');
     }

@@ -13,7 +13,7 @@ import { InMemoryDependencies } from '../dependencies.js';
 import { templateContext, type NodeInfo } from './container-config.js';
 import { expandTemplate } from './templates.js';
 import { DockerController } from './controller.js';
-import { CreateSlots, ImageInspects } from './engine.js';
+import { ImageInspects } from './engine.js';
 import { cleanupOrphans, type OrphanReport } from './inventory.js';
 import { DockerLogSource } from './logs.js';
 import { nodeAttachmentsOf, taskNetworksOf } from './task-networks.js';
@@ -21,10 +21,6 @@ import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 import { SANDBOX_IMAGE } from './sandbox-image.js';
 
 const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
-/** Container creates in the engine at once (see CreateSlots): measured on 2 cores, 20 and 100 tasks. */
-const CREATES_IN_FLIGHT = 2;
-/** A create takes ~0.1 s on an idle engine, ~1 s on a loaded one; past this it stops holding others back. */
-const CREATE_SLOT_HOLD_MAX_MS = 3_000;
 const NO_DATA_PLANE = "agentd's data plane is not running";
 
 export interface DockerExecutorOptions {
@@ -60,7 +56,6 @@ export class DockerExecutor implements Executor, LogSource {
   readonly taskDirs: TaskDirs;
   private readonly logSource: DockerLogSource;
   private readonly images: ImageInspects;
-  private readonly creates = new CreateSlots(CREATES_IN_FLIGHT, CREATE_SLOT_HOLD_MAX_MS);
 
   constructor(
     readonly docker: Docker,
@@ -101,7 +96,6 @@ export class DockerExecutor implements Executor, LogSource {
       {
         docker: this.docker,
         images: this.images,
-        creates: this.creates,
         dependencies: this.dependencies,
         taskDirs: this.taskDirs,
         sandboxImage: sandboxed ? (this.opts.pauseImage ?? SANDBOX_IMAGE) : undefined,
