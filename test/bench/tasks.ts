@@ -14,16 +14,22 @@
 // run: agentd, berth's engine and the manager's dockerd for berth; the manager's dockerd (manager
 // and engine in one) for Docker's worker.
 //
-// Where the time went (2-core machine, 20 tasks; dockerd -D logs, strace, CPU per process): the
-// engine's create + start is ~90% of both. The engine does the same work for both workers: the
-// same create body, one container per task, one image inspect for the burst, then per task
-// create, start, one inspect (the RUNNING status), a wait; no pulls, network or volume calls.
-// Its start joins each container to the bridge one at a time (libnetwork's network lock, a
-// dockerd re-exec per join for the IPv6 sysctls). The engines' CPU matched (berth's dockerd plus
-// the manager's ≈ Docker's one dockerd); agentd adds ~0.25 s CPU per run. Holding berth's creates
-// to 2 in flight (so the first start comes sooner, as Docker's worker's pull attempts space its
-// creates) cut the create phase from ~400 to ~80 ms but not the total (9 runs: 1.09×).
-// Raw creates + starts straight on the engine took the same time at 100, 16 or 8 in flight.
+// Where the time went (2-core machine shared with other jobs, 20 tasks; dockerd -D logs, strace,
+// CPU per process): the engine's create + start is ~90% of both. berth asks the engine for the
+// same things as Docker's worker: the same create body, one container per task, one image
+// inspect for the burst, then per task create, start, one inspect (the RUNNING status), a wait;
+// no pulls, network or volume calls, no task directory for a task without secrets. Its start
+// joins each container to the bridge one at a time (libnetwork's network lock, a dockerd re-exec
+// per join for the IPv6 sysctls). CPU per run (9 runs, medians; the processes' own user+system
+// time: containerd, shims and re-execs are left out on both sides): berth's side 1.4 s (agentd
+// 0.27, its dockerd 0.79, the manager's dockerd 0.34) against 0.97 s for Docker's one dockerd
+// (manager, worker and engine). agentd's ~15 ms per task is most of what berth adds; the rest
+// sits in the two dockerds (the engine API's ~4 requests per task, a second process) and is not
+// split further. The engines already saturate the CPU, so that extra CPU is extra time.
+// Holding berth's creates to 2 in flight (so the first start comes sooner, as Docker's worker's
+// pull attempts space its creates) cut the create phase from ~400 to ~80 ms but showed no
+// clear gain in total (9 runs: 1.09× by per-run ratio, 1.22× by medians); raw creates + starts
+// straight on the engine took the same time at 100, 16 or 8 in flight.
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
