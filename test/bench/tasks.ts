@@ -10,7 +10,26 @@
 // assign into the manager's dispatch (recv) and the worker's own work before the create
 // (recv_to_create), and give RUNNING stored → acknowledged by the manager (report). Each
 // figure is the median over the run's tasks; the JSON line holds the medians over the runs.
-// BENCH_TRACE=1 prints every task's timeline (ms since the service create) on stderr.
+// BENCH_TRACE=1 prints every task's timeline (ms since the service create) on stderr. CPU per
+// run: agentd, berth's engine and the manager's dockerd for berth; the manager's dockerd (manager
+// and engine in one) for Docker's worker.
+//
+// Where the time went (2-core machine shared with other jobs, 20 tasks; dockerd -D logs, strace,
+// CPU per process): the engine's create + start is ~90% of both. berth asks the engine for the
+// same things as Docker's worker: the same create body, one container per task, one image
+// inspect for the burst, then per task create, start, one inspect (the RUNNING status), a wait;
+// no pulls, network or volume calls, no task directory for a task without secrets. Its start
+// joins each container to the bridge one at a time (libnetwork's network lock, a dockerd re-exec
+// per join for the IPv6 sysctls). CPU per run (9 runs, medians; the processes' own user+system
+// time: containerd, shims and re-execs are left out on both sides): berth's side 1.4 s (agentd
+// 0.27, its dockerd 0.79, the manager's dockerd 0.34) against 0.97 s for Docker's one dockerd
+// (manager, worker and engine). agentd's ~15 ms per task is most of what berth adds; the rest
+// sits in the two dockerds (the engine API's ~4 requests per task, a second process) and is not
+// split further. The engines already saturate the CPU, so that extra CPU is extra time.
+// Holding berth's creates to 2 in flight (so the first start comes sooner, as Docker's worker's
+// pull attempts space its creates) cut the create phase from ~400 to ~80 ms but showed no
+// clear gain in total (9 runs: 1.09× by per-run ratio, 1.22× by medians); raw creates + starts
+// straight on the engine took the same time at 100, 16 or 8 in flight.
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
@@ -135,7 +154,13 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
 async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number): Promise<Record<string, number>> {
   const d = ctx.manager.dockerd;
   const nodeId = who === 'berth' ? ctx.berthNode : ctx.dockerNode;
-  const cpu0 = who === 'berth' ? cpuMs(ctx.agentd.pid) : 0;
+  // CPU of the processes that do the work, over the same span: the worker's engine (for Docker's
+  // worker it is the manager's dockerd, which also runs the manager), the manager's dockerd when
+  // the worker is elsewhere, agentd. Less noisy than wall time on a shared machine, and it shows
+  // whether a worker makes its engine do more.
+  const cpuPids: Record<string, number> =
+    who === 'berth' ? { berth_agentd_cpu_ms: ctx.agentd.pid, berth_engine_cpu_ms: ctx.engine.pid, berth_manager_cpu_ms: d.pid } : { docker_dockerd_cpu_ms: d.pid };
+  const cpu0 = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuMs(pid)]));
   const t0Wall = Date.now();
   const t0 = performance.now();
   await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--constraint', `node.id==${nodeId}`, TEST_IMAGE, 'sleep', '3600']);
@@ -147,7 +172,7 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
     await sleep(POLL_MS);
   }
   const total = performance.now() - t0;
-  const cpu: Record<string, number> = who === 'berth' ? { berth_agentd_cpu_ms: cpuMs(ctx.agentd.pid) - cpu0 } : {};
+  const cpu = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuMs(pid) - cpu0[k]!]));
   const phases = await trace(ctx, who, name, t0Wall);
   await d.docker(['service', 'rm', name]);
   // Let the node settle (containers removed) before the next measurement.
