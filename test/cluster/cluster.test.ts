@@ -281,6 +281,7 @@ test.serial('mixed cluster: the demo service over the berth nodes and a Docker n
       throw err;
     });
     t.log(`demo by VIP from ${from}: ${JSON.stringify(Object.fromEntries(seen))}`);
+    t.is(seen.size, 3, `the demo VIP from ${from}: every replica, berth's and Docker's, answers`);
   }
   for (const target of allGuests()) {
     const seen = new Set<string>();
@@ -296,5 +297,6 @@ test.serial('mixed cluster: the demo service over the berth nodes and a Docker n
       500,
     );
     t.log(`demo by published port on ${target.name}: ${[...seen].join(', ')}`);
+    t.is(seen.size, 3, `the demo's published port on ${target.name}: every replica answers`);
   }
 });
