@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Host setup for the test suites: scripts/setup.sh (what the quickstart needs), then what only
-# the tests use — the VM suite's qemu and Debian kernel (with IPVS), ipvsadm, dnsperf and dig
-# for the DNS tests and benchmarks, tcpdump, ping, the initramfs tools. Idempotent.
+# the tests use — the VM suites' qemu and Debian kernel (with IPVS), ipvsadm, dnsperf and dig
+# for the DNS tests and benchmarks, tcpdump, ping, the initramfs tools; for the cluster suite's
+# guests (which boot the host's root), systemd as their init, mkfs.ext4 for their disks,
+# dpkg-deb for the berth package. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,6 +16,7 @@ TEST_PACKAGES=(
   qemu-system-x86 linux-image-amd64 ipvsadm
   dnsutils dnsperf tcpdump iputils-ping
   kmod xz-utils zstd cpio
+  systemd e2fsprogs dpkg
 )
 apt_install "${TEST_PACKAGES[@]}"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the lint (ESLint + import boundaries) and every suite (unit, integration, interop, vm)
+# Runs the lint (ESLint + import boundaries) and every suite (unit, integration, interop, vm, cluster)
 # even when one fails, then fails if the lint or any suite failed or could not run (ava exits
 # non-zero when it finds no test file).
 set -uo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/node-env.sh || exit 1
 echo "node $(node --version) ($(command -v node))"
 
-suites=(unit integration interop vm)
+suites=(unit integration interop vm cluster)
 failed_suites=()
 passed_tests=0
 failed_tests=0

@@ -13,6 +13,14 @@ export const BUSYBOX_APT_PACKAGE = 'busybox-static';
 /** 9p mount tags, shared with the qemu command line in vm.ts. */
 export const HOST_SHARE_TAG = 'hostroot';
 export const OUT_SHARE_TAG = 'berthout';
+/** A writable 9p share every guest of a cluster mounts (the provisioning's shared folder). */
+export const CLUSTER_SHARE_TAG = 'berthshare';
+/** An extra read-only layer above the host's root (its own share: overlayfs refuses nested layers). */
+export const LOWER_SHARE_TAG = 'berthlower';
+/** Where a systemd guest (BERTH_INIT=systemd) sees its results share. */
+export const SYSTEMD_GUEST_OUT_DIR = '/mnt/berth-vm';
+/** The line /init prints right before it hands PID 1 to systemd. */
+export const SYSTEMD_START_MARKER = 'berth-init: starting systemd';
 /** Where the results share appears inside the chroot (a guest script may leave files there). */
 export const GUEST_OUT_DIR = '/run/berth-out';
 /** The line /init prints right before it starts the command; the host times the boot with it. */
@@ -73,6 +81,41 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} ${OUT_SHARE_TA
 OUT_MOUNTED=1
 . /out/${OUT_FILES.config} || die "cannot read /out/${OUT_FILES.config}"
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE},cache=loose ${HOST_SHARE_TAG} /host || die "cannot mount the host root share"
+ln -s /host/lib/modules /lib/modules
+if [ "$BERTH_INIT" = systemd ]; then
+  # A cluster guest: the writable layer is the guest's own disk (/dev/vda, ext4 made on the
+  # host), so what it writes survives a reboot; systemd becomes PID 1 in the assembled root.
+  for m in virtio_blk ext4 $BERTH_MODULES; do modprobe "$m" || die "modprobe $m failed"; done
+  mkdir -p /disk
+  mount -t ext4 /dev/vda /disk || die "cannot mount the guest disk /dev/vda"
+  mkdir -p /disk/upper /disk/work /disk/docker /disk/containerd
+  lower=/host
+  if [ -n "$BERTH_LOWER" ]; then
+    mkdir -p /lower
+    mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE},cache=loose ${LOWER_SHARE_TAG} /lower || die "cannot mount the extra lower layer"
+    lower=/lower:/host
+  fi
+  mount -t overlay -o lowerdir=$lower,upperdir=/disk/upper,workdir=/disk/work overlay /newroot || die "cannot mount the overlay root"
+  # overlay2 (dockerd's storage driver) cannot stack on the overlay root: its data sits on the disk.
+  mkdir -p /newroot/var/lib/docker /newroot/var/lib/containerd
+  mount --bind /disk/docker /newroot/var/lib/docker || die "cannot bind /var/lib/docker"
+  mount --bind /disk/containerd /newroot/var/lib/containerd || die "cannot bind /var/lib/containerd"
+  mkdir -p /newroot${SYSTEMD_GUEST_OUT_DIR}
+  mount --bind /out /newroot${SYSTEMD_GUEST_OUT_DIR}
+  if [ -n "$BERTH_SHARE_DIR" ]; then
+    mkdir -p "/newroot$BERTH_SHARE_DIR"
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} ${CLUSTER_SHARE_TAG} "/newroot$BERTH_SHARE_DIR" || die "cannot mount the cluster share"
+  fi
+  ip link set lo up
+  if [ -n "$BERTH_ADDRESS" ]; then
+    ip link set eth0 up && ip addr add "$BERTH_ADDRESS" dev eth0 || die "cannot configure eth0 with $BERTH_ADDRESS"
+  fi
+  say "$BERTH_HOSTNAME ready"
+  echo "${SYSTEMD_START_MARKER}"
+  umount /proc /sys
+  mount --move /dev /newroot/dev
+  exec switch_root /newroot /lib/systemd/systemd
+fi
 mount -t tmpfs -o mode=0755 rw /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || die "cannot mount the overlay root"
@@ -88,7 +131,6 @@ mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot${GUEST_OUT_DIR}
 mount --bind /out /newroot${GUEST_OUT_DIR}
 # Modules not loaded above autoload (request_module runs /sbin/modprobe in this root) from the host's tree.
-ln -s /host/lib/modules /lib/modules
 for m in $BERTH_MODULES; do modprobe "$m" || die "modprobe $m failed"; done
 hostname "$BERTH_HOSTNAME"
 ip link set lo up

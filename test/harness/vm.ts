@@ -36,12 +36,12 @@ const CACHE_TMP_INFIX = '.tmp-';
 /** A build takes seconds; a temp file this old belongs to a builder that died. */
 const CACHE_TMP_MAX_AGE_MS = 60 * 60 * 1000;
 
-const QEMU_BINARY = 'qemu-system-x86_64';
+export const QEMU_BINARY = 'qemu-system-x86_64';
 const QEMU_APT_PACKAGE = 'qemu-system-x86';
 const DEFAULT_MEMORY_MB = 1024;
 /** TCG's "max" model lets the guest's node use newer instructions: measured ~0.8 s faster per node run. */
-const QEMU_CPU = 'max';
-const KERNEL_CMDLINE = 'console=ttyS0 quiet panic=-1 mitigations=off';
+export const QEMU_CPU = 'max';
+export const KERNEL_CMDLINE = 'console=ttyS0 quiet panic=-1 mitigations=off';
 /** `timeout` sends TERM at the deadline and KILL this long after. */
 const QEMU_KILL_AFTER_S = 5;
 /** Node's own backstop kill, in case `timeout` itself is stuck. */
@@ -53,13 +53,13 @@ const CONSOLE_TAIL_CHARS = 4_000;
 const CONSOLE_MAX_CHARS = 1_000_000;
 /** SeaBIOS clears the screen with terminal escapes (ESC [ ... letter, ESC c); they only garble logs. */
 const ESC = String.fromCharCode(0x1b);
-const TERMINAL_ESCAPES = new RegExp(`${ESC}(\\[[0-9;?]*[A-Za-z]|c)`, 'g');
+export const TERMINAL_ESCAPES = new RegExp(`${ESC}(\\[[0-9;?]*[A-Za-z]|c)`, 'g');
 
 const MCAST_PORT_MIN = 20_000;
 const MCAST_PORT_MAX = 60_000;
 /** A random group per network on top of a random port, so concurrent suites cannot hear each other. */
 const MCAST_GROUP_PREFIX = '230.0';
-const MCAST_LOCAL_ADDR = '127.0.0.1';
+export const MCAST_LOCAL_ADDR = '127.0.0.1';
 /** Locally administered prefix qemu uses by convention. */
 const MAC_PREFIX = '52:54:00';
 
@@ -228,11 +228,11 @@ process.once('exit', () => {
   }
 });
 
-function shellQuote(s: string): string {
+export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-interface NetworkPlan {
+export interface NetworkPlan {
   group: string;
   port: number;
 }
@@ -320,7 +320,7 @@ function qemuArgs(images: VmImages, p: PlannedGuest, outDir: string, net: Networ
   return args;
 }
 
-function tail(s: string, n = CONSOLE_TAIL_CHARS): string {
+export function tail(s: string, n = CONSOLE_TAIL_CHARS): string {
   return s.length > n ? `…${s.slice(-n)}` : s;
 }
 
@@ -332,14 +332,14 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-interface QemuExit {
+export interface QemuExit {
   code: number | null;
   aborted: boolean;
   backstop: boolean;
 }
 
 /** Starts qemu under `timeout` in its own process group; resolves when it is gone. */
-function startQemu(
+export function startQemu(
   args: readonly string[],
   timeoutMs: number,
   signal: AbortSignal,
@@ -469,7 +469,7 @@ function abortedError(name: string): HarnessError {
 
 const usedNetworks = new Set<string>();
 
-function planNetwork(): NetworkPlan {
+export function planNetwork(): NetworkPlan {
   for (;;) {
     const group = `${MCAST_GROUP_PREFIX}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
     const port = randomInt(MCAST_PORT_MIN, MCAST_PORT_MAX);
@@ -478,6 +478,14 @@ function planNetwork(): NetworkPlan {
     usedNetworks.add(key);
     return { group, port };
   }
+}
+
+export function releaseNetwork(net: NetworkPlan): void {
+  usedNetworks.delete(`${net.group}:${net.port}`);
+}
+
+export function randomMac(): string {
+  return `${MAC_PREFIX}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 }
 
 function planGuests(guests: readonly VmGuest[], network: boolean): PlannedGuest[] {
@@ -491,7 +499,7 @@ function planGuests(guests: readonly VmGuest[], network: boolean): PlannedGuest[
     let mac: string | undefined;
     if (network) {
       do {
-        mac = `${MAC_PREFIX}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+        mac = randomMac();
       } while (macs.has(mac));
       macs.add(mac);
     }
@@ -524,7 +532,7 @@ export async function runInVms(guests: readonly VmGuest[], opts: RunInVmsOptions
     if (primary !== undefined) throw primary;
     return settled.map((s) => (s as PromiseFulfilledResult<VmResult>).value);
   } finally {
-    if (net) usedNetworks.delete(`${net.group}:${net.port}`);
+    if (net) releaseNetwork(net);
   }
 }
 
