@@ -283,10 +283,14 @@ export class Worker {
         return;
       }
       // Assigned again meanwhile (a manager's later set): its new record stays.
-      if (this.runners.has(id) || this.parked.has(id) || this.unstored.has(id)) return;
-      this.deps.store.remove(id);
+      if (!this.isAssigned(id)) this.deps.store.remove(id);
     });
     this.pumpRemovals();
+  }
+
+  /** Whether the manager's current set holds the task (a runner, parked, or waiting for the store). */
+  private isAssigned(id: string): boolean {
+    return this.runners.has(id) || this.parked.has(id) || this.unstored.has(id);
   }
 
   private pumpRemovals(): void {
@@ -311,12 +315,14 @@ export class Worker {
   private retryRemoval(id: string, task: Task, delayMs: number): void {
     const timer = setTimeout(() => {
       this.retries.delete(id);
-      if (this.closed || this.runners.has(id) || this.parked.has(id)) return;
+      if (this.closed || this.isAssigned(id)) return;
       this.deps.executor
         .controller(task)
         .remove()
         .then(
-          () => this.deps.store.remove(id),
+          () => {
+            if (!this.isAssigned(id)) this.deps.store.remove(id);
+          },
           (err: unknown) => {
             this.deps.log('warn', 'removing task resources failed; will retry', { task: id, err: (err as Error).message });
             this.retryRemoval(id, task, Math.min(delayMs * 2, REMOVE_RETRY_MAX_MS));

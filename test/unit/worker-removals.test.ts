@@ -72,3 +72,46 @@ test('a COMPLETE set dropping 40 slowly removed tasks applies at once; the next 
   t.deepEqual([...removedRecords].sort(), stale.map((x) => x.id).sort(), 'each record removed once its resources were');
   t.true(calls.peak > 1 && calls.peak <= 8, `removals ran side by side, at most 8 (peak ${calls.peak})`);
 });
+
+test('a removal retried after a failure keeps the record of a task assigned again while it ran', async (t) => {
+  const task = makeTask();
+  const removedRecords: string[] = [];
+  const store: WorkerStore = { putTask: () => true, putStatus: () => undefined, remove: (id) => void removedRecords.push(id), list: () => [] };
+  let removeCalls = 0;
+  let retryRunning: (() => void) | undefined;
+  const retryStarted = new Promise<void>((r) => (retryRunning = r));
+  const controller: Controller = {
+    prepare: async () => undefined,
+    start: async () => undefined,
+    wait: (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+    shutdown: async () => undefined,
+    terminate: async () => undefined,
+    remove: async () => {
+      removeCalls++;
+      if (removeCalls === 1) throw new Error('fake engine: removal refused once');
+      retryRunning!();
+      await new Promise((r) => setTimeout(r, 300));
+    },
+    close: () => undefined,
+  };
+  const executor = { dependencies: new InMemoryDependencies(), controller: () => controller } as unknown as Executor;
+  const worker = new Worker({ store, executor, onStatus: () => undefined, log: () => undefined });
+  t.teardown(() => worker.close());
+  worker.init();
+
+  await worker.assign(set(AssignmentsType.COMPLETE, '', 'v1', [{ ...task, desired_state: TaskState.READY } as Task]));
+  await worker.assign(set(AssignmentsType.COMPLETE, 'v1', 'v2', []));
+  await worker.removalsSettled();
+  t.is(removeCalls, 1, 'the first removal failed');
+  t.deepEqual(removedRecords, [], 'its record kept for the retry');
+
+  // The retry's timer is unref'd (it must not hold a closing agent): this one keeps the test alive.
+  const alive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(alive));
+  await retryStarted;
+  await worker.assign(set(AssignmentsType.COMPLETE, 'v2', 'v3', [{ ...task, desired_state: TaskState.READY } as Task]));
+  await new Promise((r) => setTimeout(r, 500));
+  t.is(removeCalls, 2, 'the retry ran');
+  t.deepEqual(removedRecords, [], 'the task assigned again while the retry ran keeps its record');
+  t.truthy(worker.task(task.id), 'and stays in the view');
+});
