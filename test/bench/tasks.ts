@@ -45,6 +45,9 @@ import { defineBenchmark, type Benchmark } from './types.js';
 
 const POLL_MS = 50;
 const RUN_TIMEOUT_MS = 180_000;
+/** agentd's --sandbox-pool (BENCH_SANDBOX_POOL=0 measures berth without warm sandboxes). */
+const SANDBOX_POOL = Number(process.env.BENCH_SANDBOX_POOL ?? 20);
+const POOL_FILL_TIMEOUT_MS = 120_000;
 
 interface Ctx {
   underlay: Underlay;
@@ -151,6 +154,17 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
   return out;
 }
 
+async function waitPoolFull(ctx: Ctx): Promise<void> {
+  if (SANDBOX_POOL === 0) return;
+  const deadline = Date.now() + POOL_FILL_TIMEOUT_MS;
+  for (;;) {
+    const warm = (await ctx.engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=pool', '--filter', 'name=berth-pool.'])).stdout.trim().split('\n').filter(Boolean).length;
+    if (warm >= SANDBOX_POOL) return;
+    if (Date.now() > deadline) throw new Error(`berth's sandbox pool not full (${warm}/${SANDBOX_POOL}) after ${POOL_FILL_TIMEOUT_MS} ms`);
+    await sleep(200);
+  }
+}
+
 async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number): Promise<Record<string, number>> {
   const d = ctx.manager.dockerd;
   const nodeId = who === 'berth' ? ctx.berthNode : ctx.dockerNode;
@@ -160,6 +174,9 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
   // whether a worker makes its engine do more.
   const cpuPids: Record<string, number> =
     who === 'berth' ? { berth_agentd_cpu_ms: ctx.agentd.pid, berth_engine_cpu_ms: ctx.engine.pid, berth_manager_cpu_ms: d.pid } : { docker_dockerd_cpu_ms: d.pid };
+  // Berth's warm sandboxes are made while its node is idle: each measurement starts with the
+  // pool full, so refills never run during either worker's measurement.
+  await waitPoolFull(ctx);
   const cpu0 = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuMs(pid)]));
   const t0Wall = Date.now();
   const t0 = performance.now();
@@ -187,13 +204,13 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
 
 export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
   return defineBenchmark<Ctx>({
-    description: `service create --replicas ${replicas} → all Running: berth node vs Docker's own worker (the manager's node)`,
+    description: `service create --replicas ${replicas} → all Running: berth node (--sandbox-pool ${SANDBOX_POOL}) vs Docker's own worker (the manager's node)`,
     runs,
     async setup() {
       const underlay = await createHosts(2);
       const manager = await startSwarmManager(underlay.hosts[0]!);
       const engine = await startDockerd({ host: underlay.hosts[1]! });
-      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn'] });
+      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn', '--sandbox-pool', String(SANDBOX_POOL)] });
       const st = await waitConnected(agentd);
       return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId };
     },
