@@ -30,6 +30,23 @@
 // pull attempts space its creates) cut the create phase from ~400 to ~80 ms but showed no
 // clear gain in total (9 runs: 1.09× by per-run ratio, 1.22× by medians); raw creates + starts
 // straight on the engine took the same time at 100, 16 or 8 in flight.
+//
+// What made the difference (2026-12-07): the engine's start is mostly making the container's
+// network namespace, not the bridge join. `npm run bench -- engine-netmode` (20 concurrent
+// create+start straight on dockerd, 5 runs, load 12-32): NetworkMode none 0.96x the time of
+// bridge, a pause sandbox per task 1.30x, joining one running container's netns 0.40x. So
+// plumbing the default network in berth (NetworkMode none + a veth of its own) would save
+// little, and could not be done before the task's process runs (the engine API has no step
+// between its netns and the process); measured in this benchmark with none and no plumbing at
+// all, 9 runs: 0.98x Docker (per-run 0.78-1.09). What berth keeps: warm sandboxes
+// (agent/exec/docker/sandbox-pool.ts, agentd --sandbox-pool N, off by default): pause
+// containers on the engine bridge made while the node is idle; a task without networks,
+// ports, hostname, extra hosts or DNS settings takes one and joins its netns, keeping the
+// bridge's egress and address. This benchmark runs berth with --sandbox-pool 20
+// (BENCH_SANDBOX_POOL; 0 measures without) and waits before each measurement until the pool
+// is full, so refills never run during either worker's measurement. 9 runs, load 12-16:
+// 0.52x Docker (berth 2.76 s, Docker 5.29 s; per run 0.35-0.63; start phase 1.29 s vs 3.53 s);
+// tasks-100 (20 of the 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s).
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
@@ -220,6 +237,7 @@ export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
       let out: Record<string, number> = {};
       for (const who of order) out = { ...out, ...(await timeToRunning(ctx, who, `bench-${who}-${run}`, replicas)) };
       out.ratio = out.berth_ms! / out.docker_ms!;
+      out.berth_sandbox_pool = SANDBOX_POOL;
       return out;
     },
     async teardown(ctx) {
