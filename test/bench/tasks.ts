@@ -46,7 +46,9 @@
 // (BENCH_SANDBOX_POOL; 0 measures without) and waits before each measurement until the pool
 // is full, so refills never run during either worker's measurement. 9 runs, load 12-16:
 // 0.52x Docker (berth 2.76 s, Docker 5.29 s; per run 0.35-0.63; start phase 1.29 s vs 3.53 s);
-// tasks-100 (20 of the 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s).
+// again at load 17-22: 0.66x (5.89 s vs 8.98 s; per run 0.43-0.86). The same tree with
+// BENCH_SANDBOX_POOL=0 at load 28-38: per run 0.77-1.41 (median 1.17). tasks-100 (20 of the
+// 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s).
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
