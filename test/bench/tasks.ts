@@ -48,7 +48,10 @@
 // 0.52x Docker (berth 2.76 s, Docker 5.29 s; per run 0.35-0.63; start phase 1.29 s vs 3.53 s);
 // again at load 17-22: 0.66x (5.89 s vs 8.98 s; per run 0.43-0.86). The same tree with
 // BENCH_SANDBOX_POOL=0 at load 28-38: per run 0.77-1.41 (median 1.17). tasks-100 (20 of the
-// 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s).
+// 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s); again at load 9-49:
+// 0.79x (31.6 s vs 39.7 s; per run 0.72-1.07). Warm sandboxes shift the netns work to idle
+// time, they do not remove it: a node that starts tasks without pause gains only the first
+// burst of the pool's size.
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';

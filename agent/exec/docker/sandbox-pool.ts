@@ -31,7 +31,6 @@ export class SandboxPool {
   private refilling = false;
   private lastTakeAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
 
   constructor(
     private readonly docker: Docker,
@@ -51,11 +50,6 @@ export class SandboxPool {
       else await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
     this.schedule(0);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
   }
 
   /** How many warm sandboxes wait now. */
@@ -90,7 +84,7 @@ export class SandboxPool {
   }
 
   private schedule(ms: number): void {
-    if (this.stopped || this.nodeId === undefined) return;
+    if (this.nodeId === undefined) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.refill(), ms);
     this.timer.unref();
@@ -100,7 +94,7 @@ export class SandboxPool {
     if (this.refilling || this.nodeId === undefined) return;
     this.refilling = true;
     try {
-      while (!this.stopped && this.warm.length < this.opts.size) {
+      while (this.warm.length < this.opts.size) {
         const idleFor = Date.now() - this.lastTakeAt;
         if (idleFor < REFILL_IDLE_MS) return this.schedule(REFILL_IDLE_MS - idleFor);
         const c = await this.docker.createContainer({
