@@ -47,6 +47,9 @@ export interface AgentConfig {
   /** Where the Prometheus metrics are also served over TCP (the control socket always serves
    *  them); undefined: nowhere else. Loopback only unless metricsAllowRemote. */
   metricsAddr: { host: string; port: number } | undefined;
+  /** How many warm sandboxes (pause containers on the engine's bridge) tasks without networks
+   *  may take instead of having the engine make them a network namespace; 0 = none. */
+  sandboxPool: number;
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -71,6 +74,8 @@ export interface ConfigInput {
   metricsAddr?: string | undefined;
   /** Serve metrics on a non-loopback metricsAddr (they are unauthenticated). */
   metricsAllowRemote?: boolean | string | undefined;
+  /** A count, 0..MAX_SANDBOX_POOL. */
+  sandboxPool?: number | string | undefined;
 }
 
 const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -90,6 +95,7 @@ const ENV_KEYS: Record<keyof ConfigInput, string> = {
   lbUdpTimeout: 'BERTH_LB_UDP_TIMEOUT',
   metricsAddr: 'BERTH_METRICS_ADDR',
   metricsAllowRemote: 'BERTH_METRICS_ALLOW_REMOTE',
+  sandboxPool: 'BERTH_SANDBOX_POOL',
 };
 
 const VIP_BACKENDS = ['auto', 'ipvs', 'nftables'] as const;
@@ -201,6 +207,19 @@ function metricsAddrOf(v: string | undefined, allowRemote: boolean): AgentConfig
   return { host, port };
 }
 
+/** Each warm sandbox holds a pause process and its containerd shim while it waits. */
+export const MAX_SANDBOX_POOL = 100;
+
+function sandboxPoolOf(v: number | string | undefined): number {
+  if (v === undefined) return 0;
+  const text = String(v).trim();
+  const n = Number(text);
+  if (text === '' || !Number.isInteger(n) || n < 0 || n > MAX_SANDBOX_POOL) {
+    throw new ConfigError('E_CONFIG_SANDBOX_POOL', `sandbox pool "${text}" must be a whole number from 0 (off) to ${MAX_SANDBOX_POOL}`);
+  }
+  return n;
+}
+
 /** Merges the layers (later wins) and validates the result. */
 export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): AgentConfig {
   const merged: ConfigInput = {};
@@ -230,5 +249,6 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     lbUdpTimeoutS: timeoutSecondsOf(merged.lbUdpTimeout, 'lb udp timeout'),
     dataPlane: merged.dataPlane === undefined ? true : isTrue(merged.dataPlane),
     metricsAddr: metricsAddrOf(merged.metricsAddr, isTrue(merged.metricsAllowRemote)),
+    sandboxPool: sandboxPoolOf(merged.sandboxPool),
   };
 }

@@ -43,6 +43,7 @@ const program = new Command('agentd')
   .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
   .option('--metrics-addr <host:port>', 'also serve Prometheus metrics over TCP here, e.g. 127.0.0.1:9323 (loopback only unless --metrics-allow-remote; the control socket always serves GET /metrics); env BERTH_METRICS_ADDR')
   .option('--metrics-allow-remote', 'allow a non-loopback --metrics-addr (the endpoint is unauthenticated); env BERTH_METRICS_ALLOW_REMOTE=true')
+  .option('--sandbox-pool <n>', 'keep n warm sandboxes on the engine bridge for tasks without networks: their start joins one instead of making a network namespace (default 0 = off); env BERTH_SANDBOX_POOL')
   .option('--cleanup', "remove every kernel object berth owns on this host (overlay namespaces, load balancers, gateway bridge, host rules) and exit; run with agentd stopped")
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`)
   .exitOverride();
@@ -70,6 +71,7 @@ program.action(async (opts: Record<string, unknown>) => {
     lbUdpTimeout: opts.lbUdpTimeout as string | undefined,
     metricsAddr: opts.metricsAddr as string | undefined,
     metricsAllowRemote: opts.metricsAllowRemote === true ? true : undefined,
+    sandboxPool: opts.sandboxPool as string | undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
@@ -155,16 +157,16 @@ program.action(async (opts: Record<string, unknown>) => {
     const plane = await openNetworking(config, log);
     networking = plane.networking;
     dataPlane = networking ? 'on' : config.dataPlane ? 'failed' : 'off';
-    // Only tasks the data plane plumbs get a sandbox; without one the image is never used.
-    if (networking) {
+    // Only tasks the data plane plumbs and warm sandboxes use the image; without them it is never used.
+    if (networking || config.sandboxPool > 0) {
       const { ensureSandboxImage } = await import('../exec/docker/sandbox-image.js');
       await ensureSandboxImage(docker, { log }).then(
         (r) => log(r === 'imported' ? 'info' : 'debug', r === 'imported' ? 'imported the sandbox image' : 'sandbox image present'),
-        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail until it is there', { err: err.message, code: err.code }),
+        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail and no warm sandbox is made until it is there', { err: err.message, code: err.code }),
       );
     }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
-    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none' });
+    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none', sandboxPool: hasBridge ? config.sandboxPool : 0 });
     const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.vipBackend(), dnsStats: () => networking?.dnsStats(), timeline: startupTimeline });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.

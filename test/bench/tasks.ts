@@ -30,6 +30,28 @@
 // pull attempts space its creates) cut the create phase from ~400 to ~80 ms but showed no
 // clear gain in total (9 runs: 1.09× by per-run ratio, 1.22× by medians); raw creates + starts
 // straight on the engine took the same time at 100, 16 or 8 in flight.
+//
+// What made the difference (2026-12-07): the engine's start is mostly making the container's
+// network namespace, not the bridge join. `npm run bench -- engine-netmode` (20 concurrent
+// create+start straight on dockerd, 5 runs, load 12-32): NetworkMode none 0.96x the time of
+// bridge, a pause sandbox per task 1.30x, joining one running container's netns 0.40x. So
+// plumbing the default network in berth (NetworkMode none + a veth of its own) would save
+// little, and could not be done before the task's process runs (the engine API has no step
+// between its netns and the process); measured in this benchmark with none and no plumbing at
+// all, 9 runs: 0.98x Docker (per-run 0.78-1.09). What berth keeps: warm sandboxes
+// (agent/exec/docker/sandbox-pool.ts, agentd --sandbox-pool N, off by default): pause
+// containers on the engine bridge made while the node is idle; a task without networks,
+// ports, hostname, extra hosts or DNS settings takes one and joins its netns, keeping the
+// bridge's egress and address. This benchmark runs berth with --sandbox-pool 20
+// (BENCH_SANDBOX_POOL; 0 measures without) and waits before each measurement until the pool
+// is full, so refills never run during either worker's measurement. 9 runs, load 12-16:
+// 0.52x Docker (berth 2.76 s, Docker 5.29 s; per run 0.35-0.63; start phase 1.29 s vs 3.53 s);
+// again at load 17-22: 0.66x (5.89 s vs 8.98 s; per run 0.43-0.86). The same tree with
+// BENCH_SANDBOX_POOL=0 at load 28-38: per run 0.77-1.41 (median 1.17). tasks-100 (20 of the
+// 100 take a warm one), 3 runs, load 15-38: 0.89x (18.9 s vs 21.3 s); again at load 9-49:
+// 0.79x (31.6 s vs 39.7 s; per run 0.72-1.07). Warm sandboxes shift the netns work to idle
+// time, they do not remove it: a node that starts tasks without pause gains only the first
+// burst of the pool's size.
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
@@ -45,6 +67,9 @@ import { defineBenchmark, type Benchmark } from './types.js';
 
 const POLL_MS = 50;
 const RUN_TIMEOUT_MS = 180_000;
+/** agentd's --sandbox-pool (BENCH_SANDBOX_POOL=0 measures berth without warm sandboxes). */
+const SANDBOX_POOL = Number(process.env.BENCH_SANDBOX_POOL ?? 20);
+const POOL_FILL_TIMEOUT_MS = 120_000;
 
 interface Ctx {
   underlay: Underlay;
@@ -151,6 +176,17 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
   return out;
 }
 
+async function waitPoolFull(ctx: Ctx): Promise<void> {
+  if (SANDBOX_POOL === 0) return;
+  const deadline = Date.now() + POOL_FILL_TIMEOUT_MS;
+  for (;;) {
+    const warm = (await ctx.engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=pool', '--filter', 'name=berth-pool.'])).stdout.trim().split('\n').filter(Boolean).length;
+    if (warm >= SANDBOX_POOL) return;
+    if (Date.now() > deadline) throw new Error(`berth's sandbox pool not full (${warm}/${SANDBOX_POOL}) after ${POOL_FILL_TIMEOUT_MS} ms`);
+    await sleep(200);
+  }
+}
+
 async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number): Promise<Record<string, number>> {
   const d = ctx.manager.dockerd;
   const nodeId = who === 'berth' ? ctx.berthNode : ctx.dockerNode;
@@ -160,6 +196,9 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
   // whether a worker makes its engine do more.
   const cpuPids: Record<string, number> =
     who === 'berth' ? { berth_agentd_cpu_ms: ctx.agentd.pid, berth_engine_cpu_ms: ctx.engine.pid, berth_manager_cpu_ms: d.pid } : { docker_dockerd_cpu_ms: d.pid };
+  // Berth's warm sandboxes are made while its node is idle: each measurement starts with the
+  // pool full, so refills never run during either worker's measurement.
+  await waitPoolFull(ctx);
   const cpu0 = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuMs(pid)]));
   const t0Wall = Date.now();
   const t0 = performance.now();
@@ -187,13 +226,13 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
 
 export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
   return defineBenchmark<Ctx>({
-    description: `service create --replicas ${replicas} → all Running: berth node vs Docker's own worker (the manager's node)`,
+    description: `service create --replicas ${replicas} → all Running: berth node (--sandbox-pool ${SANDBOX_POOL}) vs Docker's own worker (the manager's node)`,
     runs,
     async setup() {
       const underlay = await createHosts(2);
       const manager = await startSwarmManager(underlay.hosts[0]!);
       const engine = await startDockerd({ host: underlay.hosts[1]! });
-      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn'] });
+      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn', '--sandbox-pool', String(SANDBOX_POOL)] });
       const st = await waitConnected(agentd);
       return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId };
     },
@@ -203,6 +242,7 @@ export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
       let out: Record<string, number> = {};
       for (const who of order) out = { ...out, ...(await timeToRunning(ctx, who, `bench-${who}-${run}`, replicas)) };
       out.ratio = out.berth_ms! / out.docker_ms!;
+      out.berth_sandbox_pool = SANDBOX_POOL;
       return out;
     },
     async teardown(ctx) {

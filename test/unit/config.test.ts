@@ -64,3 +64,13 @@ test('metrics address: off by default; loopback IPv4/IPv6 accepted; anything els
   }
   t.notThrows(() => parseConfigFile('{"metricsAddr": "127.0.0.1:9323", "metricsAllowRemote": false}', 'x.json'));
 });
+
+test('sandbox pool: off by default, a count from flags, env or file, refused outside 0..100', (t) => {
+  t.is(resolveConfig([]).sandboxPool, 0);
+  t.is(resolveConfig([configFromEnv({ BERTH_SANDBOX_POOL: '20' })]).sandboxPool, 20);
+  t.is(resolveConfig([parseConfigFile('{"sandboxPool": 4}', 'f.json')]).sandboxPool, 4);
+  for (const bad of ['-1', '101', '2.5', 'many', ' ']) {
+    const err = t.throws(() => resolveConfig([{ sandboxPool: bad }]), { instanceOf: ConfigError });
+    t.is(err?.code, 'E_CONFIG_SANDBOX_POOL', bad);
+  }
+});

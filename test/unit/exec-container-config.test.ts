@@ -1,5 +1,5 @@
 import test from 'ava';
-import { translateTask, DEFAULT_STOP_GRACE_MS, type TranslateOptions } from '../../agent/exec/docker/container-config.js';
+import { joinPooledSandbox, translateTask, DEFAULT_STOP_GRACE_MS, type TranslateOptions } from '../../agent/exec/docker/container-config.js';
 import { TaskError } from '../../agent/exec/executor.js';
 import type { Task } from '../../agent/proto/api.js';
 import { configRef, duration, makeTask, secretRef } from './exec-fixture.js';
@@ -320,4 +320,34 @@ test('a task berth does not plumb: the engine network and resolv.conf, DNS confi
   const boxed = translateTask(makeTask({ dns_config: dns }), { ...SANDBOX, networkMode: 'bridge', embeddedDns: false });
   t.like(boxed.sandbox!.body.HostConfig as object, { NetworkMode: 'bridge', Dns: ['1.1.1.1'] });
   t.false('Dns' in (boxed.container.body.HostConfig as object));
+});
+
+test('warm sandbox: a bridge task with nothing of its own netns joins it; everything else about the container stays', (t) => {
+  const bridged = { ...OPTS, networkMode: 'bridge' as const, embeddedDns: false };
+  const plan = translateTask(makeTask({ args: ['sleep', '1'], env: ['A=1'] }), bridged);
+  const joined = joinPooledSandbox(plan, 'berth-sandbox.T');
+  t.truthy(joined);
+  t.is(joined!.name, plan.container.name);
+  const { Hostname: _h, HostConfig: own, ...ownRest } = plan.container.body as { Hostname?: string; HostConfig: Record<string, unknown> };
+  const { HostConfig: got, ...gotRest } = joined!.body as { HostConfig: Record<string, unknown> };
+  t.deepEqual(gotRest, ownRest, 'only the hostname (the engine refuses it with a container network mode) goes');
+  t.is(got.NetworkMode, 'container:berth-sandbox.T');
+  const { NetworkMode: _a, ExtraHosts: _b, ...ownHc } = own;
+  const { NetworkMode: _c, ...gotHc } = got;
+  t.deepEqual(gotHc, ownHc);
+});
+
+test('warm sandbox: refused for a task that needs its own netns settings or is not on the bridge', (t) => {
+  const bridged = { ...OPTS, networkMode: 'bridge' as const, embeddedDns: false };
+  const ports = { endpoint: { spec: null, ports: [{ name: '', protocol: 0, target_port: 80, published_port: 8080, publish_mode: 1 }], virtual_ips: [] } };
+  const cases: Array<[string, ReturnType<typeof translateTask>]> = [
+    ['published host-mode port', translateTask(makeTask({}, ports as never), bridged)],
+    ['hostname', translateTask(makeTask({ hostname: 'h1' }), bridged)],
+    ['extra hosts', translateTask(makeTask({ hosts: ['10.0.0.1 db'] }), bridged)],
+    ['dns settings', translateTask(makeTask({ dns_config: { nameservers: ['9.9.9.9'], search: [], options: [] } }), bridged)],
+    ['no network', translateTask(makeTask(), { ...OPTS, networkMode: 'none' })],
+    ['host network', translateTask(makeTask({}, { networks: [{ network: { id: 'n', spec: { annotations: { name: 'host', labels: { 'com.docker.swarm.predefined': 'true' } } } }, addresses: [], aliases: [], driver_attachment_opts: {} }] } as never), bridged)],
+    ["berth's own sandbox", translateTask(makeTask(), { ...SANDBOX, networkMode: 'none' })],
+  ];
+  for (const [what, plan] of cases) t.is(joinPooledSandbox(plan, 'berth-sandbox.T'), undefined, what);
 });

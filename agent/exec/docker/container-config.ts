@@ -434,3 +434,20 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     stopGraceMs,
   };
 }
+
+/**
+ * The task container's create body joined to a warm sandbox (`container:<sandbox>`), or
+ * undefined when the task needs something of its network namespace that only its own create
+ * sets: a sandbox of berth's (an overlay), a network other than the engine's bridge, published
+ * ports, a hostname, extra hosts or DNS settings. Such a task is made as before. The joined
+ * container shares the sandbox's hostname, /etc/hosts and resolv.conf (the engine's defaults
+ * for the bridge, as the task would have had, with the sandbox's id as hostname).
+ */
+export function joinPooledSandbox(plan: TaskPlan, sandbox: string): ContainerCreate | undefined {
+  if (plan.sandbox) return undefined;
+  const { Hostname, ExposedPorts, HostConfig, ...rest } = plan.container.body as { Hostname?: string; ExposedPorts?: unknown; HostConfig: Record<string, unknown> };
+  const { ExtraHosts, Dns, DnsSearch, DnsOptions, PortBindings, ...hostConfig } = HostConfig;
+  const empty = (v: unknown) => v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0);
+  if (hostConfig.NetworkMode !== 'bridge' || (Hostname ?? '') !== '' || !empty(ExposedPorts) || !empty(PortBindings) || ![ExtraHosts, Dns, DnsSearch, DnsOptions].every(empty)) return undefined;
+  return { name: plan.container.name, body: { ...rest, HostConfig: { ...hostConfig, NetworkMode: `container:${sandbox}` } } };
+}

@@ -10,7 +10,8 @@ import type { Config, Secret, Task } from '../../proto/api.js';
 import { BerthError } from '../../../base/index.js';
 import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
-import { RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
+import { joinPooledSandbox, RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
+import type { SandboxPool } from './sandbox-pool.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted, type ImageInspects } from './engine.js';
 import { LABEL_BERTH_TASK_ID, sandboxName, taskName } from './naming.js';
@@ -49,6 +50,8 @@ export interface ControllerEnv {
   networking: { sandboxes: SandboxNetworking; networks: TaskNetworks } | undefined;
   /** The engine network for a task berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode: 'bridge' | 'none';
+  /** Warm sandboxes this task may take when it needs nothing of its own netns (sandbox-pool.ts). */
+  sandboxPool?: Pick<SandboxPool, 'take'>;
   /** Set when the task is on an overlay this node cannot plumb (no data plane): every step
    *  that would run it fails with this error, and a container already running is stopped. */
   unplumbable?: TaskError;
@@ -137,7 +140,7 @@ export class DockerController implements Controller {
         // answers only when healthy.
         await this.plumb(plan, !healthcheck, 'attach');
       }
-      this.fresh = (await this.ensureCreated(plan.container)) ? { healthcheck } : undefined;
+      this.fresh = (await this.ensureCreated(await this.withWarmSandbox(plan))) ? { healthcheck } : undefined;
     } catch (err) {
       const e = engineError(err, `preparing ${plan.container.name}`);
       // A rejected task never runs: take its secrets and sandbox away now, not at removal.
@@ -251,6 +254,15 @@ export class DockerController implements Controller {
     return runsHealthcheck((await this.docker.getImage(image).inspect().catch((err: unknown) => Promise.reject(engineError(err, `inspecting image ${image}`)))).Config);
   }
 
+  /** The task container's create, joined to a warm sandbox when the pool has one and the task
+   *  can use it; else the plan's own (the engine makes the task a namespace). */
+  private async withWarmSandbox(plan: TaskPlan): Promise<ContainerCreate> {
+    const pool = this.env.sandboxPool;
+    if (!pool || joinPooledSandbox(plan, sandboxName(this.task)) === undefined) return plan.container;
+    const sandbox = await pool.take(sandboxName(this.task)).catch(() => undefined);
+    return (sandbox !== undefined ? joinPooledSandbox(plan, sandbox) : undefined) ?? plan.container;
+  }
+
   /** Creates the container unless it exists; returns whether this call created it. */
   private async ensureCreated(c: ContainerCreate): Promise<boolean> {
     try {
@@ -320,6 +332,8 @@ export class DockerController implements Controller {
         else if (info.State.Running) this.setHealthy(true);
         return;
       }
+      // Joined to a warm sandbox that is down since (a host reboot): it comes up first.
+      if (!plan.sandbox && (info.HostConfig.NetworkMode ?? '').startsWith('container:')) await this.ensureRunning(sandboxName(this.task));
       healthcheck = hasHealthcheck(info);
     }
     try {
@@ -496,7 +510,8 @@ export class DockerController implements Controller {
       }
     }
     const after = await this.inspect(name).catch(() => undefined);
-    if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S).catch(() => undefined);
+    const sandbox = this.sandboxToStop();
+    if (sandbox) await this.stopContainer(sandbox, SANDBOX_STOP_S).catch(() => undefined);
     // The task is over: its names, endpoints and backends go now, on this node and (through the
     // gossip) on every other, as Docker releases a container's network when it exits — not when
     // the manager removes the task from its history, which for a failed task may be never.
@@ -517,6 +532,12 @@ export class DockerController implements Controller {
     await this.stopTask().catch(() => undefined);
     await this.stopContainer(sandboxName(this.task), SANDBOX_STOP_S).catch(() => undefined);
     throw err;
+  }
+
+  /** The sandbox that goes down with the task: berth's own, or a warm one the task may have
+   *  taken (stopped, it gives back its bridge address as the task's own netns would). */
+  private sandboxToStop(): string | undefined {
+    return this.plan().sandbox?.name ?? (this.env.sandboxPool ? sandboxName(this.task) : undefined);
   }
 
   /** Stops one container: its stop signal, then SIGKILL when the grace period ends. */
@@ -546,11 +567,11 @@ export class DockerController implements Controller {
 
   /** Not abortable: a stop once begun runs to the end of the grace period (the engine escalates). */
   async shutdown(_signal?: AbortSignal): Promise<void> {
-    const plan = this.plan();
     // Names stop resolving and load balancers drain it before the container is stopped.
     await this.env.networking?.sandboxes.unpublish(this.task.id, { drain: true });
     await this.stopTask();
-    if (plan.sandbox) await this.stopContainer(plan.sandbox.name, SANDBOX_STOP_S);
+    const sandbox = this.sandboxToStop();
+    if (sandbox) await this.stopContainer(sandbox, SANDBOX_STOP_S);
     await this.env.networking?.sandboxes.detach(this.task.id);
   }
 

@@ -19,6 +19,7 @@ import { DockerLogSource } from './logs.js';
 import { nodeAttachmentsOf, taskNetworksOf } from './task-networks.js';
 import { DEFAULT_TASKS_ROOT, TaskDirs } from './task-dir.js';
 import { SANDBOX_IMAGE } from './sandbox-image.js';
+import { SandboxPool } from './sandbox-pool.js';
 
 const DEFAULT_DEPENDENCY_WAIT_MS = 15_000;
 const NO_DATA_PLANE = "agentd's data plane is not running";
@@ -41,6 +42,9 @@ export interface DockerExecutorOptions {
   noNetworkingReason?: string;
   /** The engine network for tasks berth does not plumb (bridge unless the engine has none). */
   defaultNetworkMode?: 'bridge' | 'none';
+  /** Warm sandboxes for tasks without networks (see sandbox-pool.ts); 0 or unset: none. Only
+   *  with defaultNetworkMode bridge. */
+  sandboxPool?: number;
   log?: LogFn;
 }
 
@@ -56,6 +60,7 @@ export class DockerExecutor implements Executor, LogSource {
   readonly taskDirs: TaskDirs;
   private readonly logSource: DockerLogSource;
   private readonly images: ImageInspects;
+  private readonly pool: SandboxPool | undefined;
 
   constructor(
     readonly docker: Docker,
@@ -64,6 +69,18 @@ export class DockerExecutor implements Executor, LogSource {
     this.taskDirs = new TaskDirs(opts.tasksRoot ?? DEFAULT_TASKS_ROOT);
     this.logSource = new DockerLogSource(docker, { log: opts.log });
     this.images = new ImageInspects(docker);
+    const poolSize = (opts.defaultNetworkMode ?? 'bridge') === 'bridge' ? (opts.sandboxPool ?? 0) : 0;
+    this.pool = poolSize > 0 ? new SandboxPool(docker, { size: poolSize, image: opts.pauseImage ?? SANDBOX_IMAGE, ...(opts.log ? { log: opts.log } : {}) }) : undefined;
+  }
+
+  /** Fills the pool of warm sandboxes, if there is one (after a join, once the node id is known). */
+  async startSandboxPool(nodeId: string): Promise<void> {
+    await this.pool?.start(nodeId).catch((err: Error) => this.opts.log?.('warn', 'warm sandboxes left by an earlier agentd not adopted', { err: err.message }));
+  }
+
+  /** Warm sandboxes waiting now (0 without a pool). */
+  get warmSandboxes(): number {
+    return this.pool?.available ?? 0;
   }
 
   async describe(): Promise<NodeDescriptionIn> {
@@ -103,6 +120,7 @@ export class DockerExecutor implements Executor, LogSource {
         dependencyWaitMs: this.opts.dependencyWaitMs ?? DEFAULT_DEPENDENCY_WAIT_MS,
         networking,
         defaultNetworkMode: this.opts.defaultNetworkMode ?? 'bridge',
+        ...(this.pool && networking === undefined && !sandboxed ? { sandboxPool: this.pool } : {}),
         ...(sandboxes ? {} : { unplumbable: unplumbableNetworkError(overlayAttachments(networks), this.opts.noNetworkingReason) }),
       },
       task,
@@ -118,11 +136,17 @@ export class DockerExecutor implements Executor, LogSource {
   }
 
   async configure(node: Node): Promise<void> {
+    if (node.id) void this.startSandboxPool(node.id);
     await this.opts.networking?.setNodeAttachments(nodeAttachmentsOf(node));
   }
 
-  cleanupOrphans(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {
-    return cleanupOrphans(this.docker, this.taskDirs, keepTaskIds, nodeId);
+  async cleanupOrphans(keepTaskIds: ReadonlySet<string>, nodeId: string): Promise<OrphanReport> {
+    try {
+      return await cleanupOrphans(this.docker, this.taskDirs, keepTaskIds, nodeId);
+    } finally {
+      // After the cleanup, so a warm sandbox is never made for a sandbox name about to go.
+      void this.startSandboxPool(nodeId);
+    }
   }
 }
 

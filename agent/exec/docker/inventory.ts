@@ -2,7 +2,7 @@
 // cleaning up what belongs to no known task.
 import type Docker from 'dockerode';
 import { engineError, isStatus } from './engine.js';
-import { LABEL_BERTH_NODE_ID, LABEL_BERTH_ROLE, LABEL_BERTH_SERVICE_ID, LABEL_BERTH_TASK_ID, LABEL_TASK_ID, ROLE_SANDBOX, ROLE_TASK, type BerthRole } from './naming.js';
+import { LABEL_BERTH_NODE_ID, LABEL_BERTH_ROLE, LABEL_BERTH_SERVICE_ID, LABEL_BERTH_TASK_ID, LABEL_TASK_ID, ROLE_POOL, ROLE_SANDBOX, ROLE_TASK, taskIdOfSandboxName, type BerthRole } from './naming.js';
 import type { TaskDirs } from './task-dir.js';
 
 export interface BerthContainer {
@@ -26,15 +26,18 @@ export async function listBerthContainers(docker: Docker): Promise<BerthContaine
   }
   return list.flatMap((c) => {
     const l = c.Labels ?? {};
-    const role = l[LABEL_BERTH_ROLE];
+    const name = (c.Names?.[0] ?? '').replace(/^\//, '');
+    // A warm sandbox a task took carries the pool's labels and the task's sandbox name.
+    const takenFromPool = l[LABEL_BERTH_ROLE] === ROLE_POOL ? taskIdOfSandboxName(name) : undefined;
+    const role = takenFromPool !== undefined ? ROLE_SANDBOX : l[LABEL_BERTH_ROLE];
     if (role !== ROLE_TASK && role !== ROLE_SANDBOX) return [];
     return [
       {
         id: c.Id,
-        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+        name,
         role,
         // Containers made before berth labelled its own task id carry only Docker's.
-        taskId: l[LABEL_BERTH_TASK_ID] ?? l[LABEL_TASK_ID] ?? '',
+        taskId: takenFromPool ?? l[LABEL_BERTH_TASK_ID] ?? l[LABEL_TASK_ID] ?? '',
         serviceId: l[LABEL_BERTH_SERVICE_ID] ?? '',
         nodeId: l[LABEL_BERTH_NODE_ID] ?? '',
         state: c.State,

@@ -20,6 +20,11 @@ export const LABEL_BERTH_NODE_ID = 'io.berth.node.id';
 export const ROLE_TASK = 'task';
 export const ROLE_SANDBOX = 'sandbox';
 export type BerthRole = typeof ROLE_TASK | typeof ROLE_SANDBOX;
+/** A warm sandbox no task has taken yet (see sandbox-pool.ts). A task takes one by renaming
+ *  it to its sandboxName(); its labels stay as the pool made them. */
+export const ROLE_POOL = 'pool';
+const POOL_NAME_PREFIX = 'berth-pool.';
+const SANDBOX_NAME_PREFIX = 'berth-sandbox.';
 
 export function serviceName(task: Task): string {
   return task.service_annotations?.name || task.service_id;
@@ -39,7 +44,21 @@ export function taskName(task: Task): string {
 
 /** The pause container that owns the task's network namespace. */
 export function sandboxName(task: Pick<Task, 'id'>): string {
-  return `berth-sandbox.${task.id}`;
+  return `${SANDBOX_NAME_PREFIX}${task.id}`;
+}
+
+/** The task id in a sandbox's name, or undefined for any other name. */
+export function taskIdOfSandboxName(name: string): string | undefined {
+  return name.startsWith(SANDBOX_NAME_PREFIX) && name.length > SANDBOX_NAME_PREFIX.length ? name.slice(SANDBOX_NAME_PREFIX.length) : undefined;
+}
+
+/** A warm sandbox's name: unique per node and made by this node's pool. */
+export function poolSandboxName(nodeId: string, suffix: string): string {
+  return `${POOL_NAME_PREFIX}${nodeId}.${suffix}`;
+}
+
+export function poolSandboxLabels(nodeId: string): Record<string, string> {
+  return { [LABEL_BERTH_ROLE]: ROLE_POOL, [LABEL_BERTH_NODE_ID]: nodeId };
 }
 
 function berthLabels(task: Task, role: BerthRole): Record<string, string> {
