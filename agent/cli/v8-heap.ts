@@ -20,6 +20,6 @@
 import v8 from 'node:v8';
 
 /** V8 flags agentd runs with (set at run time; see above). */
-export const AGENTD_V8_FLAGS = ['--semi-space-growth-factor=1', '--optimize-for-size'] as const;
+export const AGENTD_V8_FLAGS = ['--semi-space-growth-factor=1'] as const;
 
 for (const flag of AGENTD_V8_FLAGS) v8.setFlagsFromString(flag);

@@ -121,6 +121,9 @@ class WireReader {
   readonly buf: Buffer;
   /** Where the message being read ends: the buffer's end, or an embedded message's. */
   limit: number;
+  /** The payload span of the compound part last read (nextCompoundPart). */
+  partStart = 0;
+  partEnd = 0;
 
   constructor(
     buf: Uint8Array,
@@ -424,9 +427,12 @@ export function compound(messages: readonly Uint8Array[]): Buffer {
   return out.finish();
 }
 
-export function decodeCompound(data: Uint8Array): Buffer[] {
-  const r = new WireReader(data, 'CompoundMessage');
-  const out: Buffer[] = [];
+/**
+ * Moves `r` past the next SimpleMessage of a CompoundMessage, read in place (no reader and no view
+ * per part); its payload's span is left in r.partStart/r.partEnd (an empty span when it has none).
+ * False at the end of the message.
+ */
+function nextCompoundPart(r: WireReader): boolean {
   while (!r.done) {
     const tag = r.tag();
     if (fieldOf(tag) !== 1) {
@@ -434,25 +440,44 @@ export function decodeCompound(data: Uint8Array): Buffer[] {
       continue;
     }
     r.expect(tag & 7, 2, 1);
-    // The SimpleMessage is read in place by the same reader, held to its end: no reader and no
-    // view per part, only the payload's view.
     const [start, end] = r.span();
     const outer = r.limit;
     r.pos = start;
     r.limit = end;
-    let payload: Buffer | undefined;
+    r.partStart = r.partEnd = 0;
     while (!r.done) {
       const t = r.tag();
       if (fieldOf(t) === 1) {
         r.expect(t & 7, 2, 1);
-        payload = r.bytes();
+        [r.partStart, r.partEnd] = r.span();
       } else r.skip(t & 7);
     }
     r.pos = end;
     r.limit = outer;
-    out.push(payload ?? Buffer.alloc(0));
+    return true;
   }
-  return out;
+  return false;
+}
+
+/**
+ * A CompoundMessage's parts as views into `data`, each made as it is taken: a bulk sync's 20,000
+ * are never all held at once, so each dies young instead of outliving scavenges into the old
+ * generation. The whole message is checked first: a malformed one throws before any part is
+ * given out, as decodeCompound does.
+ */
+export function* compoundParts(data: Uint8Array): Generator<Buffer, void, undefined> {
+  const r = new WireReader(data, 'CompoundMessage');
+  let parts = 0;
+  while (nextCompoundPart(r)) parts++;
+  r.pos = 0;
+  for (let i = 0; i < parts; i++) {
+    nextCompoundPart(r);
+    yield r.partEnd > r.partStart ? r.buf.subarray(r.partStart, r.partEnd) : Buffer.alloc(0);
+  }
+}
+
+export function decodeCompound(data: Uint8Array): Buffer[] {
+  return [...compoundParts(data)];
 }
 
 export function networkEvent(e: NetworkEvent): Buffer {
@@ -533,26 +558,33 @@ export function bulkSync(b: BulkSync): Buffer {
 /**
  * bulkSync() of `events` as the compound of their table events, written straight into the one
  * Buffer: a 10,000-endpoint network's sync is 20,000 events, which were one Buffer each, then
- * copied into a compound, then into the bulk sync.
+ * copied into a compound, then into the bulk sync. `events` is read twice (sizes, then bytes) and
+ * must give the same events both times: an array, or an iterable that makes them afresh
+ * (NetworkDB's: its 20,000 events are then never all held at once).
  */
-export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: readonly TableEvent[]): Buffer {
-  const bodies = new Uint32Array(events.length);
+export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: Iterable<TableEvent>): Buffer {
+  const bodies: number[] = [];
   let compoundBody = 0;
-  events.forEach((e, i) => {
-    const body = (bodies[i] = tableEventBodySize(e));
+  for (const e of events) {
+    const body = tableEventBodySize(e);
+    bodies.push(body);
     const msg = gossipSize(MessageType.TABLE_EVENT, body);
     const simple = 1 + varintSize(msg) + msg;
     compoundBody += 1 + varintSize(simple) + simple;
-  });
+  }
   return writeBulkSync(b, gossipSize(MessageType.COMPOUND, compoundBody), (out) => {
     out.gossipHeader(MessageType.COMPOUND, compoundBody);
-    events.forEach((e, i) => {
-      const msg = gossipSize(MessageType.TABLE_EVENT, bodies[i]!);
+    let i = 0;
+    for (const e of events) {
+      // Fewer events the second time leave the Buffer short: finish() says so.
+      const body = bodies[i++];
+      if (body === undefined) throw new BerthError('E_GOSSIP_ENCODE', 'a bulk sync was given more events to write than it sized (a bug in berth)');
+      const msg = gossipSize(MessageType.TABLE_EVENT, body);
       out.lengthPrefix(1, 1 + varintSize(msg) + msg);
       out.lengthPrefix(1, msg);
-      out.gossipHeader(MessageType.TABLE_EVENT, bodies[i]!);
+      out.gossipHeader(MessageType.TABLE_EVENT, body);
       writeTableEventBody(out, e);
-    });
+    }
   });
 }
 
