@@ -69,19 +69,18 @@ export function startHeapReducer(log: LogFn): () => void {
     return () => undefined;
   }
   let base = heldNow();
+  // The most held since our last collection: a full GC V8 ran on its own meanwhile lowers what is
+  // held now, but not the pages it pooled, so a burst is judged by its peak.
+  let peak = base;
   let collections = 0;
   let lastCollection = -Infinity;
   const timer = setInterval(() => {
     const now = heldNow();
-    // A collection V8 ran on its own (or garbage that went young) lowers the mark.
-    if (now.usedBytes + now.externalBytes < base.usedBytes + base.externalBytes) {
-      base = now;
-      return;
-    }
-    if (!shouldCollect(now, base) || performance.now() - lastCollection < MIN_COLLECTION_INTERVAL_MS) return;
+    if (now.usedBytes + now.externalBytes > peak.usedBytes + peak.externalBytes) peak = now;
+    if (!shouldCollect(peak, base) || performance.now() - lastCollection < MIN_COLLECTION_INTERVAL_MS) return;
     gc();
     lastCollection = performance.now();
-    base = heldNow();
+    base = peak = heldNow();
     collections++;
     log('debug', 'heap collected after growth', { collections, heldBeforeMb: Math.round((now.usedBytes + now.externalBytes) / 1048576), heldAfterMb: Math.round((base.usedBytes + base.externalBytes) / 1048576) });
   }, CHECK_INTERVAL_MS).unref();
