@@ -22,6 +22,7 @@ import { localAddressToward, splitHostPort } from '../advertise.js';
 import type { NetworkController } from '../../netd/index.js';
 import { startupTimeline } from '../startup-timeline.js';
 import { tuneAgentdMalloc } from './malloc.js';
+import { startHeapReducer } from './heap-reducer.js';
 import { taskEndpoint, dnsEndpoint } from '../control-endpoints.js';
 
 const program = new Command('agentd')
@@ -87,6 +88,7 @@ program.action(async (opts: Record<string, unknown>) => {
   notifier.start();
   installTestStallHook(log);
   tuneAgentdMalloc(log);
+  startHeapReducer(log);
   // First, before networking, the engine or the state dir are touched: one agentd per state dir.
   const stateLock = lockStateDir(config.stateDir);
   process.once('exit', () => stateLock.release());

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// agentd's entry point. It only holds V8's young generation (first: before module loading grows
+// agentd's entry point. It only sets V8's heap flags (first: before module loading grows
 // it) and turns on Node's compile cache, before any other module of berth loads, so that every
 // later start reuses the bytecode of the previous one; agentd-main.js is agentd itself.
-import './young-generation.js';
+import './v8-heap.js';
 import { enableCompileCache, flushCompileCache } from 'node:module';
 import { compileCacheDir } from '../compile-cache.js';
 

@@ -119,16 +119,22 @@ export function gossip(typeCode: number, data: Uint8Array): Buffer {
 class WireReader {
   pos = 0;
   readonly buf: Buffer;
+  /** Where the message being read ends: the buffer's end, or an embedded message's. */
+  limit: number;
+  /** The payload span of the compound part last read (nextCompoundPart). */
+  partStart = 0;
+  partEnd = 0;
 
   constructor(
     buf: Uint8Array,
     private readonly what: string,
   ) {
     this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.limit = this.buf.length;
   }
 
   get done(): boolean {
-    return this.pos >= this.buf.length;
+    return this.pos >= this.limit;
   }
 
   fail(why: string): never {
@@ -139,14 +145,14 @@ class WireReader {
   varint(): number | bigint {
     let n = 0;
     for (let shift = 0; shift < 49; shift += 7) {
-      if (this.pos >= this.buf.length) this.fail('varint past the end');
+      if (this.pos >= this.limit) this.fail('varint past the end');
       const b = this.buf[this.pos++]!;
       n += (b & 0x7f) * 2 ** shift;
       if (b < 0x80) return n;
     }
     let big = BigInt(n);
     for (let shift = 49n; shift < 70n; shift += 7n) {
-      if (this.pos >= this.buf.length) this.fail('varint past the end');
+      if (this.pos >= this.limit) this.fail('varint past the end');
       const b = this.buf[this.pos++]!;
       big |= BigInt(b & 0x7f) << shift;
       if (b < 0x80) return BigInt.asUintN(64, big);
@@ -168,7 +174,7 @@ class WireReader {
   /** A length-delimited field's [start, end). */
   span(): [number, number] {
     const len = this.varint();
-    if (typeof len !== 'number' || this.pos + len > this.buf.length) this.fail('length past the end');
+    if (typeof len !== 'number' || this.pos + len > this.limit) this.fail('length past the end');
     const start = this.pos;
     this.pos += len;
     return [start, this.pos];
@@ -184,11 +190,12 @@ class WireReader {
     return this.buf.toString('utf8', start, end);
   }
 
-  /** Field number and wire type of the next field. */
-  tag(): [number, number] {
+  /** The next field's tag: its number is `fieldOf(tag)`, its wire type `tag & 7` (a number,
+   *  not a pair: a bulk sync reads eight tags per event, 160,000 of them per sync). */
+  tag(): number {
     const t = this.varint();
     if (typeof t !== 'number') this.fail('field tag out of range');
-    return [Math.floor(t / 8), t & 7];
+    return t;
   }
 
   skip(wireType: number): void {
@@ -208,12 +215,17 @@ class WireReader {
       default:
         this.fail(`wire type ${wireType}`);
     }
-    if (this.pos > this.buf.length) this.fail('fixed field past the end');
+    if (this.pos > this.limit) this.fail('fixed field past the end');
   }
 
   expect(wireType: number, want: number, field: number): void {
     if (wireType !== want) this.fail(`field ${field} has wire type ${wireType}, not ${want}`);
   }
+}
+
+/** The field number of a tag (it may exceed 2^31: no bit shift). */
+function fieldOf(tag: number): number {
+  return Math.floor(tag / 8);
 }
 
 /** Bytes a varint of `n` (a non-negative integer, at most 2^53) takes. */
@@ -388,7 +400,9 @@ export function decodeGossip(buf: Uint8Array): { type: number; data: Buffer } {
   let type = 0;
   let data: Buffer | undefined;
   while (!r.done) {
-    const [field, wire] = r.tag();
+    const tag = r.tag();
+    const field = fieldOf(tag);
+    const wire = tag & 7;
     if (field === 1 && wire === 0) type = r.int32();
     else if (field === 2) {
       r.expect(wire, 2, field);
@@ -413,29 +427,57 @@ export function compound(messages: readonly Uint8Array[]): Buffer {
   return out.finish();
 }
 
-export function decodeCompound(data: Uint8Array): Buffer[] {
-  const r = new WireReader(data, 'CompoundMessage');
-  const out: Buffer[] = [];
+/**
+ * Moves `r` past the next SimpleMessage of a CompoundMessage, read in place (no reader and no view
+ * per part); its payload's span is left in r.partStart/r.partEnd (an empty span when it has none).
+ * False at the end of the message.
+ */
+function nextCompoundPart(r: WireReader): boolean {
   while (!r.done) {
-    const [field, wire] = r.tag();
-    if (field !== 1) {
-      r.skip(wire);
+    const tag = r.tag();
+    if (fieldOf(tag) !== 1) {
+      r.skip(tag & 7);
       continue;
     }
-    r.expect(wire, 2, field);
+    r.expect(tag & 7, 2, 1);
     const [start, end] = r.span();
-    const m = new WireReader(r.buf.subarray(start, end), 'CompoundMessage.SimpleMessage');
-    let payload: Buffer | undefined;
-    while (!m.done) {
-      const [f, w] = m.tag();
-      if (f === 1) {
-        m.expect(w, 2, f);
-        payload = m.bytes();
-      } else m.skip(w);
+    const outer = r.limit;
+    r.pos = start;
+    r.limit = end;
+    r.partStart = r.partEnd = 0;
+    while (!r.done) {
+      const t = r.tag();
+      if (fieldOf(t) === 1) {
+        r.expect(t & 7, 2, 1);
+        [r.partStart, r.partEnd] = r.span();
+      } else r.skip(t & 7);
     }
-    out.push(payload ?? Buffer.alloc(0));
+    r.pos = end;
+    r.limit = outer;
+    return true;
   }
-  return out;
+  return false;
+}
+
+/**
+ * A CompoundMessage's parts as views into `data`, each made as it is taken: a bulk sync's 20,000
+ * are never all held at once, so each dies young instead of outliving scavenges into the old
+ * generation. The whole message is checked first: a malformed one throws before any part is
+ * given out, as decodeCompound does.
+ */
+export function* compoundParts(data: Uint8Array): Generator<Buffer, void, undefined> {
+  const r = new WireReader(data, 'CompoundMessage');
+  let parts = 0;
+  while (nextCompoundPart(r)) parts++;
+  r.pos = 0;
+  for (let i = 0; i < parts; i++) {
+    nextCompoundPart(r);
+    yield r.partEnd > r.partStart ? r.buf.subarray(r.partStart, r.partEnd) : Buffer.alloc(0);
+  }
+}
+
+export function decodeCompound(data: Uint8Array): Buffer[] {
+  return [...compoundParts(data)];
 }
 
 export function networkEvent(e: NetworkEvent): Buffer {
@@ -488,7 +530,9 @@ export function decodeTableEvent(data: Uint8Array): TableEvent {
   const r = new WireReader(data, 'TableEvent');
   const e: TableEvent = { type: 0, lTime: 0n, nodeName: '', networkId: '', tableName: '', key: '', value: EMPTY_VALUE, residualReapTime: 0 };
   while (!r.done) {
-    const [field, wire] = r.tag();
+    const tag = r.tag();
+    const field = fieldOf(tag);
+    const wire = tag & 7;
     if (field === 1 || field === 2 || field === 8) {
       r.expect(wire, 0, field);
       if (field === 1) e.type = r.int32();
@@ -514,26 +558,33 @@ export function bulkSync(b: BulkSync): Buffer {
 /**
  * bulkSync() of `events` as the compound of their table events, written straight into the one
  * Buffer: a 10,000-endpoint network's sync is 20,000 events, which were one Buffer each, then
- * copied into a compound, then into the bulk sync.
+ * copied into a compound, then into the bulk sync. `events` is read twice (sizes, then bytes) and
+ * must give the same events both times: an array, or an iterable that makes them afresh
+ * (NetworkDB's: its 20,000 events are then never all held at once).
  */
-export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: readonly TableEvent[]): Buffer {
-  const bodies = new Uint32Array(events.length);
+export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: Iterable<TableEvent>): Buffer {
+  const bodies: number[] = [];
   let compoundBody = 0;
-  events.forEach((e, i) => {
-    const body = (bodies[i] = tableEventBodySize(e));
+  for (const e of events) {
+    const body = tableEventBodySize(e);
+    bodies.push(body);
     const msg = gossipSize(MessageType.TABLE_EVENT, body);
     const simple = 1 + varintSize(msg) + msg;
     compoundBody += 1 + varintSize(simple) + simple;
-  });
+  }
   return writeBulkSync(b, gossipSize(MessageType.COMPOUND, compoundBody), (out) => {
     out.gossipHeader(MessageType.COMPOUND, compoundBody);
-    events.forEach((e, i) => {
-      const msg = gossipSize(MessageType.TABLE_EVENT, bodies[i]!);
+    let i = 0;
+    for (const e of events) {
+      // Fewer events the second time leave the Buffer short: finish() says so.
+      const body = bodies[i++];
+      if (body === undefined) throw new BerthError('E_GOSSIP_ENCODE', 'a bulk sync was given more events to write than it sized (a bug in berth)');
+      const msg = gossipSize(MessageType.TABLE_EVENT, body);
       out.lengthPrefix(1, 1 + varintSize(msg) + msg);
       out.lengthPrefix(1, msg);
-      out.gossipHeader(MessageType.TABLE_EVENT, bodies[i]!);
+      out.gossipHeader(MessageType.TABLE_EVENT, body);
       writeTableEventBody(out, e);
-    });
+    }
   });
 }
 

@@ -25,7 +25,7 @@ import {
   bulkSyncOfEvents,
   compound,
   decodeBulkSync,
-  decodeCompound,
+  compoundParts,
   decodeGossip,
   decodeNetworkEvent,
   decodePeerRecord,
@@ -631,18 +631,25 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     return Math.max(1, Math.ceil((e.reapAt - now) / 1000));
   }
 
-  private entriesOf(networks: readonly string[]): TableEvent[] {
-    const out: TableEvent[] = [];
+  /** The table events of `networks`' entries (tombstones as DELETEs), made afresh each time
+   *  they are iterated (bulkSyncOfEvents reads them twice): one at a time, each dying young. */
+  private entriesOf(networks: readonly string[]): Iterable<TableEvent> {
     const now = performance.now();
-    for (const nid of networks) {
-      for (const [table, keys] of this.tables.get(nid) ?? []) {
-        for (const [key, e] of keys) {
-          out.push({ type: e.deleting ? TableEventType.DELETE : TableEventType.CREATE, lTime: e.lTime, nodeName: e.owner, networkId: nid, tableName: table, key, value: e.value, residualReapTime: e.deleting ? this.residualSeconds(e, now) : 0 });
+    const tables = this.tables;
+    const residual = (e: Entry) => this.residualSeconds(e, now);
+    return {
+      *[Symbol.iterator]() {
+        for (const nid of networks) {
+          for (const [table, keys] of tables.get(nid) ?? []) {
+            for (const [key, e] of keys) {
+              yield { type: e.deleting ? TableEventType.DELETE : TableEventType.CREATE, lTime: e.lTime, nodeName: e.owner, networkId: nid, tableName: table, key, value: e.value, residualReapTime: e.deleting ? residual(e) : 0 };
+            }
+          }
         }
-      }
-    }
-    return out;
+      },
+    };
   }
+
 
   /** libnetwork's reapState: tombstones and left memberships past their time are forgotten;
    *  so are dead and left nodes past nodeReapMs. */
@@ -770,7 +777,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         return;
       }
       case MessageType.COMPOUND:
-        for (const part of decodeCompound(g.data)) {
+        for (const part of compoundParts(g.data)) {
           try {
             this.handleMessage(part, fromBulkSync, depth + 1);
           } catch (err) {
