@@ -26,7 +26,7 @@ const BERTH_WORKERS = [
   { name: 'berth2', address: `${NET}.12/24` },
 ];
 /** Every qemu dies after this, whatever the tests do: the file's whole budget. */
-const LIFETIME_MS = 30 * 60_000;
+const LIFETIME_MS = 45 * 60_000;
 const BOOT_TIMEOUT_MS = 8 * 60_000;
 const REBOOT_TIMEOUT_MS = 6 * 60_000;
 const PROVISION_TIMEOUT_MS = 6 * 60_000;
