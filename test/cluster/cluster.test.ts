@@ -7,7 +7,7 @@
 // the swarm) and joins again as Docker's own worker (scripts/provision/docker-worker.sh); a
 // fourth TCG guest made the host (2 cores, shared) too slow for the manager to answer heartbeats.
 // Load balancers are checked beside the answers: IPVS in berth's network namespaces (and in
-// Docker's sandboxes on its worker) must list exactly the running replicas' addresses.
+// Docker's load-balancer sandboxes on its nodes) must list exactly the running replicas' addresses.
 import test from 'ava';
 import { join } from 'node:path';
 import { waitFor } from '../../scripts/lib/exec.js';
@@ -39,8 +39,10 @@ const REQUESTS = 12;
 /** A load balancer follows the tasks within seconds; the gossip of a far node's change may take a bulk sync (30 s). */
 const IPVS_SETTLE_MS = 90_000;
 const BERTH_NETNS_DIR = '/run/berth/netns';
+/** Where Docker's engine pins its sandboxes' namespaces (its exec-root's netns/). */
+const DOCKER_NETNS_DIR = '/var/run/docker/netns';
 /** Docker's routing-mesh sandbox on each of its nodes. */
-const DOCKER_INGRESS_NETNS = '/var/run/docker/netns/ingress_sbox';
+const DOCKER_INGRESS_NETNS = `${DOCKER_NETNS_DIR}/ingress_sbox`;
 const SERVE = `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`;
 
 let cluster: VmCluster | undefined;
@@ -176,14 +178,16 @@ function berthLoadBalancer(guest: ClusterGuest, network: string): IpvsPlace {
   };
 }
 
-/** Docker's load balancer in the sandbox of a running `service` task on `guest` (Docker balances in each container). */
-function dockerTaskSandbox(guest: ClusterGuest, service: string): IpvsPlace {
+/**
+ * Docker's load balancer for `network` on `guest`: one namespace per node and network,
+ * lb_<first 9 characters of the network id> beside ingress_sbox (not in the task containers).
+ */
+function dockerLoadBalancer(guest: ClusterGuest, network: string): IpvsPlace {
   return {
-    label: `Docker's ${service} task sandbox on ${guest.name}`,
+    label: `Docker's ${network} load-balancer sandbox on ${guest.name}`,
     list: async () => {
-      const [id] = await taskContainers(guest, service);
-      if (!id) throw new Error(`no running ${service} task on ${guest.name}`);
-      return guest.sh(`nsenter -t "$(docker inspect --format '{{.State.Pid}}' ${id})" -n ipvsadm -Ln`);
+      const id = (await mgr().sh(`docker network inspect --format '{{.Id}}' ${network}`)).trim();
+      return guest.sh(`nsenter --net=${DOCKER_NETNS_DIR}/lb_${id.slice(0, 9)} ipvsadm -Ln`);
     },
   };
 }
@@ -430,5 +434,5 @@ test.serial('mixed cluster: a service over berth1 (berth) and berth2 (Docker\'s 
   await checkIpvs(t, 'mixed', berthLoadBalancer(berth, 'ingress'), 'ingress', ['demo']);
   await checkIpvs(t, 'mixed', dockerIngress(dockerWorker), 'ingress', ['demo']);
   await checkIpvs(t, 'mixed', dockerIngress(mgr()), 'ingress', ['demo']);
-  await checkIpvs(t, 'mixed', dockerTaskSandbox(dockerWorker, 'democlient'), 'demo-net', ['demo', 'democlient']);
+  await checkIpvs(t, 'mixed', dockerLoadBalancer(dockerWorker, 'demo-net'), 'demo-net', ['demo', 'democlient']);
 });
