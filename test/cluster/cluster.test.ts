@@ -1,10 +1,13 @@
 // berth as operators run it: a cluster of qemu VMs booted with Debian's kernel (IPVS, XFRM, ...),
 // systemd as each guest's init, provisioned by the scripts the Vagrantfile runs
 // (scripts/provision/): a Swarm manager and two berth workers (agentd from the built package under
-// its systemd unit). The mixed cluster reuses the manager's own Docker engine as the Docker node
-// (a manager is a worker too): a fourth TCG guest made the host (2 cores, shared) too slow for
-// the manager to answer heartbeats. One boot for the whole file: the tests run in order and each
-// builds on the cluster the previous ones left.
+// its systemd unit). One boot for the whole file: the tests run in order and each builds on the
+// cluster the previous ones left. The mixed cluster is made last from the same three guests:
+// berth2 leaves (drained, agentd removed as the package's prerm removes it, the node removed from
+// the swarm) and joins again as Docker's own worker (scripts/provision/docker-worker.sh); a
+// fourth TCG guest made the host (2 cores, shared) too slow for the manager to answer heartbeats.
+// Load balancers are checked beside the answers: IPVS in berth's network namespaces (and in
+// Docker's load-balancer sandboxes on its nodes) must list exactly the running replicas' addresses.
 import test from 'ava';
 import { join } from 'node:path';
 import { waitFor } from '../../scripts/lib/exec.js';
@@ -23,7 +26,7 @@ const BERTH_WORKERS = [
   { name: 'berth2', address: `${NET}.12/24` },
 ];
 /** Every qemu dies after this, whatever the tests do: the file's whole budget. */
-const LIFETIME_MS = 30 * 60_000;
+const LIFETIME_MS = 45 * 60_000;
 const BOOT_TIMEOUT_MS = 8 * 60_000;
 const REBOOT_TIMEOUT_MS = 6 * 60_000;
 const PROVISION_TIMEOUT_MS = 6 * 60_000;
@@ -33,6 +36,13 @@ const HTTP_PORT = 8080;
 const WEB_PUBLISHED = 18080;
 const DEMO_PUBLISHED = 8080;
 const REQUESTS = 12;
+/** A load balancer follows the tasks within seconds; the gossip of a far node's change may take a bulk sync (30 s). */
+const IPVS_SETTLE_MS = 90_000;
+const BERTH_NETNS_DIR = '/run/berth/netns';
+/** Where Docker's engine pins its sandboxes' namespaces (its exec-root's netns/). */
+const DOCKER_NETNS_DIR = '/var/run/docker/netns';
+/** Docker's routing-mesh sandbox on each of its nodes. */
+const DOCKER_INGRESS_NETNS = `${DOCKER_NETNS_DIR}/ingress_sbox`;
 const SERVE = `mkdir -p /www && hostname > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`;
 
 let cluster: VmCluster | undefined;
@@ -41,7 +51,9 @@ const mgr = () => g(MANAGER.name);
 const allGuests = () => cluster!.guests;
 
 test.before(async (t) => {
+  const packaged = Date.now();
   const pkg = await extractedBerthPackage();
+  t.log(`package ${pkg.built ? 'built and extracted' : 'unchanged, extraction reused'} in ${Date.now() - packaged} ms`);
   const started = Date.now();
   cluster = await startVmCluster(
     { guests: [MANAGER, ...BERTH_WORKERS], lifetimeMs: LIFETIME_MS, lowerDir: pkg.root, shareDir: SHARE_DIR },
@@ -126,6 +138,84 @@ async function agentdLogTail(guest: ClusterGuest): Promise<string> {
   return guest.sh('journalctl -u agentd --no-pager -n 40').catch((e: Error) => e.message);
 }
 
+/**
+ * The addresses (no prefix) of `service`'s Running tasks on `network`. A task the manager wants
+ * running but cannot place (Pending) has an address too, and no backend anywhere.
+ */
+async function runningAddresses(service: string, network: string): Promise<string[]> {
+  const format = `{{range .NetworksAttachments}}{{if eq .Network.Spec.Name "${network}"}}{{range .Addresses}}{{.}} {{end}}{{end}}{{end}}`;
+  const out = await mgr().sh(
+    `docker service ps --no-trunc --filter desired-state=running --format '{{.ID}} {{.CurrentState}}' ${service} | awk '$2 == "Running" {print $1}' | while read -r t; do docker inspect --format ${sq(format)} "$t"; done`,
+  );
+  return out.split(/\s+/).filter((a) => a.length > 0).map((a) => a.split('/')[0]!).sort();
+}
+
+/** Each IPVS service's real servers in `ipvsadm -Ln` output as "a,b,c", services without any left out, sorted. */
+function ipvsBackendSets(list: string): string[] {
+  const services: string[][] = [];
+  for (const line of list.split('\n')) {
+    if (/^(FWM|TCP|UDP|SCTP)\s/.test(line)) services.push([]);
+    const real = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s/.exec(line);
+    if (real && services.length > 0) services.at(-1)!.push(real[1]!);
+  }
+  return services.filter((x) => x.length > 0).map((x) => x.sort().join(',')).sort();
+}
+
+/** Where a node balances: a namespace whose IPVS table `ipvsadm -Ln` lists. */
+interface IpvsPlace {
+  label: string;
+  list(): Promise<string>;
+}
+
+/** berth's load balancer for `network` on `guest`: the network's own namespace (netd/overlay). */
+function berthLoadBalancer(guest: ClusterGuest, network: string): IpvsPlace {
+  return {
+    label: `berth's ${network} namespace on ${guest.name}`,
+    list: async () => {
+      const id = (await mgr().sh(`docker network inspect --format '{{.Id}}' ${network}`)).trim();
+      return guest.sh(`ns=$(ls -d ${BERTH_NETNS_DIR}/*ov-${id.slice(0, 12)}) && nsenter --net="$ns" ipvsadm -Ln`);
+    },
+  };
+}
+
+/**
+ * Docker's load balancer for `network` on `guest`: one namespace per node and network,
+ * lb_<first 9 characters of the network id> beside ingress_sbox (not in the task containers).
+ */
+function dockerLoadBalancer(guest: ClusterGuest, network: string): IpvsPlace {
+  return {
+    label: `Docker's ${network} load-balancer sandbox on ${guest.name}`,
+    list: async () => {
+      const id = (await mgr().sh(`docker network inspect --format '{{.Id}}' ${network}`)).trim();
+      return guest.sh(`nsenter --net=${DOCKER_NETNS_DIR}/lb_${id.slice(0, 9)} ipvsadm -Ln`);
+    },
+  };
+}
+
+function dockerIngress(guest: ClusterGuest): IpvsPlace {
+  return { label: `Docker's ingress sandbox on ${guest.name}`, list: () => guest.sh(`nsenter --net=${DOCKER_INGRESS_NETNS} ipvsadm -Ln`) };
+}
+
+/** Waits until IPVS at `place` balances each of `services` over exactly its running replicas on `network`: none missing, none stale. */
+async function checkIpvs(t: { log: (s: string) => void }, what: string, place: IpvsPlace, network: string, services: readonly string[]): Promise<void> {
+  let expected: string[] = [];
+  let listed: string[] = [];
+  await waitFor(
+    `${what}: IPVS in ${place.label} lists exactly the running replicas of ${services.join(', ')} on ${network}`,
+    async () => {
+      expected = (await Promise.all(services.map((s) => runningAddresses(s, network)))).filter((a) => a.length > 0).map((a) => a.join(',')).sort();
+      listed = ipvsBackendSets(await place.list());
+      return JSON.stringify(listed) === JSON.stringify(expected);
+    },
+    IPVS_SETTLE_MS,
+    2000,
+  ).catch((err: Error) => {
+    t.log(`${what}: ${place.label}: running replicas ${JSON.stringify(expected)}, IPVS lists ${JSON.stringify(listed)}`);
+    throw err;
+  });
+  t.log(`${what}: IPVS in ${place.label}: ${JSON.stringify(listed)}`);
+}
+
 test.serial('provisioning: a manager and two berth workers under systemd (READY, watchdog), all Ready; doctor reports IPVS', async (t) => {
   const started = Date.now();
   await mgr().sh(`bash ${PROVISION}/manager.sh ${MANAGER.address.split('/')[0]} ${SHARE_DIR}`, PROVISION_TIMEOUT_MS);
@@ -180,15 +270,22 @@ test.serial('provisioning: a manager and two berth workers under systemd (READY,
 const BERTH_NAMES = BERTH_WORKERS.map((w) => w.name);
 const WEB_TASK = /^web\.\d\./;
 
-async function checkWeb(t: { log: (s: string) => void; is: (a: unknown, b: unknown, m?: string) => void; true: (a: boolean, m?: string) => void }, what: string): Promise<void> {
+type Log = { log: (s: string) => void; is: (a: unknown, b: unknown, m?: string) => void; true: (a: boolean, m?: string) => void };
+
+/**
+ * web (one replica per node of `nodes`) answers by VIP from the client on each of `nodes` by every
+ * replica; tasks.web lists exactly them; IPVS in each node's appnet and ingress namespaces balances
+ * over exactly the running replicas; the published port answers on the manager's and each node's address.
+ */
+async function checkWeb(t: Log, what: string, nodes: readonly string[] = BERTH_NAMES): Promise<void> {
   const vip = (await mgr().sh(`docker service inspect web --format '{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}'`)).trim().split(' ').find((a) => a.startsWith('10.77.'))!.split('/')[0]!;
-  for (const w of BERTH_NAMES) {
+  for (const w of nodes) {
     let seen = new Map<string, number>();
     await waitFor(
-      `${what}: web's VIP answers from the client on ${w} by both replicas`,
+      `${what}: web's VIP answers from the client on ${w} by all ${nodes.length} replicas`,
       async () => {
         seen = await answersFromTask(g(w), 'client', `http://${vip}:${HTTP_PORT}/`);
-        return [...seen.keys()].every((k) => WEB_TASK.test(k)) && seen.size === 2;
+        return [...seen.keys()].every((k) => WEB_TASK.test(k)) && seen.size === nodes.length;
       },
       SETTLE_TIMEOUT_MS,
       2000,
@@ -200,9 +297,11 @@ async function checkWeb(t: { log: (s: string) => void; is: (a: unknown, b: unkno
     t.log(`${what}: VIP ${vip} from ${w}: ${JSON.stringify(Object.fromEntries(seen))}`);
     // By name too: the embedded DNS answers the VIP; tasks.web lists exactly the running replicas.
     const tasksIps = (await inTask(g(w), 'client', 'nslookup tasks.web 127.0.0.11')).match(/Address: 10\.77\.\d+\.\d+/g) ?? [];
-    t.is(tasksIps.length, 2, `${what}: tasks.web from ${w} lists the two replicas, no stale name: ${tasksIps.join(', ')}`);
+    t.is(tasksIps.length, nodes.length, `${what}: tasks.web from ${w} lists the running replicas, no stale name: ${tasksIps.join(', ')}`);
+    await checkIpvs(t, what, berthLoadBalancer(g(w), 'appnet'), 'appnet', ['web', 'client']);
+    await checkIpvs(t, what, berthLoadBalancer(g(w), 'ingress'), 'ingress', ['web']);
   }
-  for (const target of allGuests()) {
+  for (const target of [mgr(), ...nodes.map(g)]) {
     await waitFor(
       `${what}: published port ${WEB_PUBLISHED} answers on ${target.name} (${target.ip})`,
       async () => WEB_TASK.test(await curlFrom(mgr(), `http://${target.ip}:${WEB_PUBLISHED}/`)),
@@ -211,7 +310,7 @@ async function checkWeb(t: { log: (s: string) => void; is: (a: unknown, b: unkno
     );
   }
   const fromOutside = new Set<string>();
-  for (let i = 0; i < REQUESTS; i++) fromOutside.add(await curlFrom(mgr(), `http://${g(BERTH_NAMES[0]!).ip}:${WEB_PUBLISHED}/`));
+  for (let i = 0; i < REQUESTS; i++) fromOutside.add(await curlFrom(mgr(), `http://${g(nodes[0]!).ip}:${WEB_PUBLISHED}/`));
   t.true([...fromOutside].every((a) => WEB_TASK.test(a)), `${what}: every request by published port answered by a replica: ${[...fromOutside].join(', ')}`);
 }
 
@@ -257,22 +356,49 @@ test.serial('a rebooted berth worker comes back Ready with its tasks, no stale n
   await checkWeb(t, 'after reboot');
 });
 
-test.serial('mixed cluster: the demo service over the berth nodes and a Docker node answers by VIP from both kinds and by published port on every VM', async (t) => {
-  // Three replicas, one per node: berth1, berth2 and the manager's own Docker engine.
-  const out = await mgr().sh(`bash ${PROVISION}/demo.sh ${BERTH_WORKERS.length} 3 ${TEST_IMAGE} none`, SETTLE_TIMEOUT_MS);
-  t.log(out);
-  await mgr().sh(`docker service create --detach --no-resolve-image --name democlient --network demo-net --mode global ${TEST_IMAGE} sleep 100000`);
-  const workers = [...BERTH_NAMES, MANAGER.name];
-  await waitServiceRunning(t, 'demo', 3, workers);
-  await waitServiceRunning(t, 'democlient', 3, workers);
+test.serial('berth2 leaves: drained, agentd removed by the package\'s prerm with nothing of berth left, the node removed; berth1 keeps no stale name or backend', async (t) => {
+  const [stays, leaves] = [g(BERTH_NAMES[0]!), g(BERTH_NAMES[1]!)];
+  // Draining first lets agentd shut its tasks down itself: names and gossip entries withdrawn.
+  await mgr().sh(`docker node update --availability drain ${leaves.name}`);
+  await waitServiceRunning(t, 'web', 1, [stays.name]);
+  await waitServiceRunning(t, 'client', 1, [stays.name]);
+  await waitFor(`no web or client task container left on ${leaves.name}`, async () => (await taskContainers(leaves, 'web')).length + (await taskContainers(leaves, 'client')).length === 0, SETTLE_TIMEOUT_MS, 2000);
+  await checkWeb(t, `after ${leaves.name} was drained`, [stays.name]);
+
+  // What `apt-get remove berth` runs first: stop and disable agentd, then `agentd --cleanup`.
+  await leaves.sh(`sh ${join(PROJECT_ROOT, 'packaging', 'prerm')} remove`, SETTLE_TIMEOUT_MS);
+  t.is((await leaves.exec('systemctl is-active agentd')).stdout.trim(), 'inactive');
+  t.is((await leaves.exec('systemctl is-enabled agentd')).stdout.trim(), 'disabled');
+  const left = await leaves.sh(
+    `ls ${BERTH_NETNS_DIR} 2>/dev/null; ip -br link show berth_gwbridge 2>/dev/null; nft list tables 2>/dev/null | grep -w berth || true`,
+  );
+  t.is(left.trim(), '', `nothing of berth's left on ${leaves.name} (namespaces, gateway bridge, host rules)`);
+  await mgr().sh(`docker node rm --force ${leaves.name}`);
+  t.false((await nodeStates()).has(leaves.name), `${leaves.name} is no longer a node of the swarm`);
+});
+
+test.serial('mixed cluster: a service over berth1 (berth) and berth2 (Docker\'s worker) answers by VIP from both kinds and by published port on every VM; IPVS on every node lists exactly its replicas', async (t) => {
+  const dockerWorker = g(BERTH_NAMES[1]!);
+  const workers = BERTH_NAMES;
+  const started = Date.now();
+  await dockerWorker.sh(`bash ${PROVISION}/docker-worker.sh ${dockerWorker.ip} ${SHARE_DIR}`, PROVISION_TIMEOUT_MS);
+  await waitFor(`${dockerWorker.name} Ready as Docker's worker`, async () => (await nodeStates()).get(dockerWorker.name) === 'Ready', SETTLE_TIMEOUT_MS, 2000);
+  t.log(`${dockerWorker.name} joined as Docker's worker in ${Date.now() - started} ms`);
+  await mgr().sh('docker service rm web client');
+  // demo.sh's default placement (node.role==worker) keeps the manager's own engine out: each
+  // replica runs on one kind of worker.
+  t.log(await mgr().sh(`bash ${PROVISION}/demo.sh ${workers.length} ${workers.length} ${TEST_IMAGE}`, SETTLE_TIMEOUT_MS));
+  await mgr().sh(`docker service create --detach --no-resolve-image --name democlient --network demo-net --mode global --constraint node.role==worker ${TEST_IMAGE} sleep 100000`);
+  await waitServiceRunning(t, 'demo', workers.length, workers);
+  await waitServiceRunning(t, 'democlient', workers.length, workers);
   const demoTask = /^demo\.\d\./;
-  for (const from of [BERTH_NAMES[0]!, MANAGER.name]) {
+  for (const from of workers) {
     let seen = new Map<string, number>();
     await waitFor(
-      `the demo VIP answers from ${from} by all three replicas`,
+      `the demo VIP answers from ${from} by both replicas`,
       async () => {
-        seen = await answersFromTask(g(from), 'democlient', `http://demo:${DEMO_PUBLISHED}/`, 18);
-        return seen.size === 3 && [...seen.keys()].every((k) => demoTask.test(k));
+        seen = await answersFromTask(g(from), 'democlient', `http://demo:${DEMO_PUBLISHED}/`);
+        return seen.size === workers.length && [...seen.keys()].every((k) => demoTask.test(k));
       },
       SETTLE_TIMEOUT_MS,
       2000,
@@ -281,22 +407,32 @@ test.serial('mixed cluster: the demo service over the berth nodes and a Docker n
       throw err;
     });
     t.log(`demo by VIP from ${from}: ${JSON.stringify(Object.fromEntries(seen))}`);
-    t.is(seen.size, 3, `the demo VIP from ${from}: every replica, berth's and Docker's, answers`);
+    t.is(seen.size, workers.length, `the demo VIP from ${from}: berth's and Docker's replicas both answer`);
+    const tasksIps = (await inTask(g(from), 'democlient', 'nslookup tasks.demo 127.0.0.11')).match(/Address: \d+\.\d+\.\d+\.\d+/g) ?? [];
+    // The first Address line is the server's own (127.0.0.11).
+    const replicas = tasksIps.filter((a) => !a.startsWith('Address: 127.'));
+    t.is(replicas.length, workers.length, `tasks.demo from ${from} lists the two replicas, no stale name: ${replicas.join(', ')}`);
   }
   for (const target of allGuests()) {
     const seen = new Set<string>();
     await waitFor(
-      `the demo's published port answers on ${target.name} by berth and Docker replicas`,
+      `the demo's published port answers on ${target.name} by berth's and Docker's replicas`,
       async () => {
         const a = await curlFrom(mgr(), `http://${target.ip}:${DEMO_PUBLISHED}/`);
         if (!demoTask.test(a)) return false;
         seen.add(a);
-        return seen.size === 3;
+        return seen.size === workers.length;
       },
       SETTLE_TIMEOUT_MS,
       500,
     );
     t.log(`demo by published port on ${target.name}: ${[...seen].join(', ')}`);
-    t.is(seen.size, 3, `the demo's published port on ${target.name}: every replica answers`);
+    t.is(seen.size, workers.length, `the demo's published port on ${target.name}: both replicas answer`);
   }
+  const berth = g(BERTH_NAMES[0]!);
+  await checkIpvs(t, 'mixed', berthLoadBalancer(berth, 'demo-net'), 'demo-net', ['demo', 'democlient']);
+  await checkIpvs(t, 'mixed', berthLoadBalancer(berth, 'ingress'), 'ingress', ['demo']);
+  await checkIpvs(t, 'mixed', dockerIngress(dockerWorker), 'ingress', ['demo']);
+  await checkIpvs(t, 'mixed', dockerIngress(mgr()), 'ingress', ['demo']);
+  await checkIpvs(t, 'mixed', dockerLoadBalancer(dockerWorker, 'demo-net'), 'demo-net', ['demo', 'democlient']);
 });
