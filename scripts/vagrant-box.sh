@@ -3,6 +3,9 @@
 # reach no box catalogue (these machines reach only Debian's archive and the npm registry):
 #   .cache/vagrant/berth-bookworm64.box   (box.img qcow2, metadata.json, Vagrantfile, vmlinuz, initrd)
 # and adds it to Vagrant as `berth/bookworm64` (the Vagrantfile takes it with BERTH_BOX=berth/bookworm64).
+# Run it with the VAGRANT_HOME that `vagrant up` will use: the box's kernel is booted from there,
+# by qemu running as libvirt-qemu, so that folder must be readable by others (root's home is not):
+#   VAGRANT_HOME=$PWD/.cache/vagrant/home bash scripts/vagrant-box.sh
 #
 # The root filesystem is debootstrapped on the host and written into an ext4 image with
 # `mkfs.ext4 -d` (no loop device, no mount), so the disk has no partition table and no boot
@@ -113,7 +116,8 @@ Vagrant.configure("2") do |config|
   end
 end
 EOF
-step "box archive" tar -C "$STAGE" -czf "$BOX.part" metadata.json Vagrantfile box.img vmlinuz initrd
+# Not compressed: gzip of the 1 GB image takes minutes on 2 cores, and Vagrant unpacks a plain tar.
+step "box archive" tar -C "$STAGE" -cf "$BOX.part" metadata.json Vagrantfile box.img vmlinuz initrd
 mv "$BOX.part" "$BOX"
 rm -rf "$STAGE"
 if command -v vagrant >/dev/null; then
