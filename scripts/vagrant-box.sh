@@ -40,7 +40,7 @@ flock 9
 if [ ! -f "$ROOTFS/.berth-box-complete" ]; then
   rm -rf "$ROOTFS"
   step "debootstrap bookworm" debootstrap --variant=minbase \
-    --include=systemd-sysv,udev,dbus,linux-image-amd64,initramfs-tools,openssh-server,sudo,rsync,ifupdown,isc-dhcp-client,iproute2,iputils-ping,curl,ca-certificates,docker.io,nftables,iptables,util-linux,procps,kmod,less \
+    --include=systemd-sysv,udev,dbus,apparmor,linux-image-amd64,initramfs-tools,openssh-server,sudo,rsync,ifupdown,isc-dhcp-client,iproute2,iputils-ping,curl,ca-certificates,docker.io,nftables,iptables,util-linux,procps,kmod,less \
     bookworm "$ROOTFS" "$MIRROR" >&2
   touch "$ROOTFS/.berth-box-complete"
 fi
