@@ -168,7 +168,7 @@ program.action(async (opts: Record<string, unknown>) => {
       );
     }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
-    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none', sandboxPool: hasBridge ? config.sandboxPool : 0 });
+    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none', sandboxPool: config.sandboxPool });
     const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.vipBackend(), dnsStats: () => networking?.dnsStats(), timeline: startupTimeline });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.

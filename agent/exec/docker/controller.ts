@@ -258,9 +258,11 @@ export class DockerController implements Controller {
    *  can use it; else the plan's own (the engine makes the task a namespace). */
   private async withWarmSandbox(plan: TaskPlan): Promise<ContainerCreate> {
     const pool = this.env.sandboxPool;
-    if (!pool || joinPooledSandbox(plan, sandboxName(this.task)) === undefined) return plan.container;
-    const sandbox = await pool.take(sandboxName(this.task)).catch(() => undefined);
-    return (sandbox !== undefined ? joinPooledSandbox(plan, sandbox) : undefined) ?? plan.container;
+    const name = sandboxName(this.task);
+    const joined = pool ? joinPooledSandbox(plan, name) : undefined;
+    if (!pool || joined === undefined) return plan.container;
+    // take() hands back the name it was given, or undefined when no warm sandbox is left.
+    return (await pool.take(name).catch(() => undefined)) === name ? joined : plan.container;
   }
 
   /** Creates the container unless it exists; returns whether this call created it. */
