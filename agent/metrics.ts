@@ -239,6 +239,7 @@ export class AgentMetrics {
       emit({ direction: 'in' }, d.bulkSyncsIn);
       emit({ direction: 'out' }, d.bulkSyncsOut);
     });
+    this.single('counter', 'gossip_bulk_syncs_unchanged_total', 'Bulk syncs received (of direction "in") whose payload this node had already applied, byte for byte, to state that has not changed since: not read again.', () => g()?.networkdb.bulkSyncsUnchanged);
     this.counter('gossip_probes_total', 'memberlist failure-detection probes sent, and the acks that answered them.', ['result'], (emit) => {
       const m = g()?.memberlist;
       if (!m) return;

@@ -556,13 +556,13 @@ export function bulkSync(b: BulkSync): Buffer {
 }
 
 /**
- * bulkSync() of `events` as the compound of their table events, written straight into the one
- * Buffer: a 10,000-endpoint network's sync is 20,000 events, which were one Buffer each, then
- * copied into a compound, then into the bulk sync. `events` is read twice (sizes, then bytes) and
- * must give the same events both times: an array, or an iterable that makes them afresh
- * (NetworkDB's: its 20,000 events are then never all held at once).
+ * `events` as one CompoundMessage of their table events (a bulk sync's payload), written straight
+ * into one Buffer: a 10,000-endpoint network's sync is 20,000 events, which were one Buffer each,
+ * then copied into the compound. `events` is read twice (sizes, then bytes) and must give the
+ * same events both times: an array, or an iterable that makes them afresh (NetworkDB's: its
+ * 20,000 events are then never all held at once).
  */
-export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: Iterable<TableEvent>): Buffer {
+export function tableEventsCompound(events: Iterable<TableEvent>): Buffer {
   const bodies: number[] = [];
   let compoundBody = 0;
   for (const e of events) {
@@ -572,20 +572,20 @@ export function bulkSyncOfEvents(b: Omit<BulkSync, 'payload'>, events: Iterable<
     const simple = 1 + varintSize(msg) + msg;
     compoundBody += 1 + varintSize(simple) + simple;
   }
-  return writeBulkSync(b, gossipSize(MessageType.COMPOUND, compoundBody), (out) => {
-    out.gossipHeader(MessageType.COMPOUND, compoundBody);
-    let i = 0;
-    for (const e of events) {
-      // Fewer events the second time leave the Buffer short: finish() says so.
-      const body = bodies[i++];
-      if (body === undefined) throw new BerthError('E_GOSSIP_ENCODE', 'a bulk sync was given more events to write than it sized (a bug in berth)');
-      const msg = gossipSize(MessageType.TABLE_EVENT, body);
-      out.lengthPrefix(1, 1 + varintSize(msg) + msg);
-      out.lengthPrefix(1, msg);
-      out.gossipHeader(MessageType.TABLE_EVENT, body);
-      writeTableEventBody(out, e);
-    }
-  });
+  const out = new WireWriter(gossipSize(MessageType.COMPOUND, compoundBody));
+  out.gossipHeader(MessageType.COMPOUND, compoundBody);
+  let i = 0;
+  for (const e of events) {
+    // Fewer events the second time leave the Buffer short: finish() says so.
+    const body = bodies[i++];
+    if (body === undefined) throw new BerthError('E_GOSSIP_ENCODE', 'a bulk sync was given more events to write than it sized (a bug in berth)');
+    const msg = gossipSize(MessageType.TABLE_EVENT, body);
+    out.lengthPrefix(1, 1 + varintSize(msg) + msg);
+    out.lengthPrefix(1, msg);
+    out.gossipHeader(MessageType.TABLE_EVENT, body);
+    writeTableEventBody(out, e);
+  }
+  return out.finish();
 }
 
 function writeBulkSync(b: Omit<BulkSync, 'payload'>, payloadSize: number, writePayload: (out: WireWriter) => void): Buffer {

@@ -481,3 +481,93 @@ test('malformed messages are dropped and counted, not thrown', async (t) => {
   t.notThrows(() => db.notifyMsg(compound([Buffer.from([0x12, 0x05])])));
   t.is(db.stats().drops.malformed, 2);
 });
+
+test('our bulk syncs send the entries as they are at each sync: an unchanged network’s payload is sent again as it was, any change is in the next one', async (t) => {
+  const { db, fake } = await setup();
+  let asked = 10n;
+  /** peer1 asks (an unsolicited sync, nothing in it); our answer's payload. */
+  const answer = async (): Promise<Buffer> => {
+    fake.reliable.length = 0;
+    db.notifyMsg(bulkSync({ lTime: asked++, unsolicited: true, nodeName: 'peer1', networks: [NET], payload: Buffer.alloc(0) }));
+    await new Promise((r) => setImmediate(r));
+    t.is(fake.reliable.length, 1);
+    return decodeBulkSync(decodeGossip(fake.reliable[0]!.msg).data).payload;
+  };
+  const entries = (payload: Buffer) =>
+    tableEventsIn(payload)
+      .map((e) => `${e.key} ${e.type} ${e.nodeName} ${e.value.toString('hex')}`)
+      .sort();
+  const value = (s: string) => Buffer.from(s);
+
+  db.createEntry(NET, 'endpoint_table', 'mine', value('v1'));
+  const first = await answer();
+  t.deepEqual(entries(first), [`mine ${TableEventType.CREATE} ${ME} ${value('v1').toString('hex')}`]);
+  t.deepEqual(await answer(), first, 'nothing changed: the same bytes');
+
+  gossipTable(db, te({ lTime: 3n }));
+  t.deepEqual(entries(await answer()), [`ep1 ${TableEventType.CREATE} peer1 ${te({ lTime: 3n }).value.toString('hex')}`, `mine ${TableEventType.CREATE} ${ME} ${value('v1').toString('hex')}`]);
+
+  db.updateEntry(NET, 'endpoint_table', 'mine', value('v2'));
+  t.true(entries(await answer()).includes(`mine ${TableEventType.CREATE} ${ME} ${value('v2').toString('hex')}`), 'an update of ours');
+
+  gossipTable(db, te({ lTime: 4n, value: record('10.0.1.9/24', '192.168.1.2') }));
+  t.true(entries(await answer()).includes(`ep1 ${TableEventType.CREATE} peer1 ${record('10.0.1.9/24', '192.168.1.2').toString('hex')}`), 'an update of another node’s');
+
+  db.deleteEntry(NET, 'endpoint_table', 'mine');
+  const withTombstone = await answer();
+  t.true(entries(withTombstone).includes(`mine ${TableEventType.DELETE} ${ME} ${value('v2').toString('hex')}`), 'our delete, as a tombstone');
+
+  fake.members.get('peer1')!.state = 2;
+  db.notifyMember(fake.members.get('peer1')!);
+  fake.members.get('peer1')!.state = 0;
+  const afterDeath = entries(await answer());
+  t.false(
+    afterDeath.some((e) => e.startsWith('ep1 ')),
+    'a dead node’s entries are gone from the next sync',
+  );
+});
+
+test('a bulk sync payload already applied, sent again onto unchanged state, is not applied again; after any change it is', async (t) => {
+  const { db, added, removed } = await setup();
+  const sync = (payload: Buffer, lTime: bigint, from = 'peer1') => db.notifyMsg(bulkSync({ lTime, unsolicited: false, nodeName: from, networks: [NET], payload }));
+  const payload = compound([tableEvent(te({ lTime: 3n })), tableEvent(te({ lTime: 3n, key: 'ep2', nodeName: 'peer2', value: record('10.0.1.7/24', '192.168.1.3') }))]);
+  sync(payload, 20n);
+  // peer2 is not on NET yet: its entry is refused.
+  t.deepEqual(
+    added.map((e) => e.id),
+    ['ep1'],
+  );
+  const stale = db.stats().drops.staleLTime;
+  sync(payload, 21n);
+  t.is(db.stats().bulkSyncsUnchanged, 1);
+  t.is(db.stats().drops.staleLTime, stale, 'not read again');
+
+  // peer2 joins NET: the same payload now brings its entry.
+  joinEvent(db, 'peer2', 2n);
+  sync(payload, 22n);
+  t.is(db.stats().bulkSyncsUnchanged, 1);
+  t.deepEqual(
+    added.map((e) => e.id),
+    ['ep1', 'ep2'],
+  );
+  sync(payload, 23n);
+  t.is(db.stats().bulkSyncsUnchanged, 2);
+
+  // An entry changes (peer1 deletes ep1 by gossip): the payload is read again, and its older
+  // CREATE is refused as stale.
+  gossipTable(db, te({ lTime: 4n, type: TableEventType.DELETE, residualReapTime: 1800 }));
+  t.deepEqual(
+    removed.map((e) => e.id),
+    ['ep1'],
+  );
+  sync(payload, 24n);
+  t.is(db.stats().bulkSyncsUnchanged, 2);
+  t.deepEqual(
+    added.map((e) => e.id),
+    ['ep1', 'ep2'],
+  );
+
+  // Another sender's identical payload is its own.
+  sync(payload, 25n, 'peer2');
+  t.is(db.stats().bulkSyncsUnchanged, 2);
+});
