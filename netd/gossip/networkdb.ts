@@ -39,6 +39,7 @@ import {
   tableEventsCompound,
   type BulkSync,
   type TableEvent,
+  type TableEventSource,
 } from './messages.js';
 import type { MemberState, Memberlist, MemberlistDelegate } from './memberlist.js';
 
@@ -52,6 +53,8 @@ const REAP_PERIOD_MS = 5_000;
 /** libnetwork's nodeReapInterval: how long a dead or left node is remembered (for the counters
  *  and to resync it should it come back). */
 const NODE_REAP_MS = 24 * 3600_000;
+/** The value of an event object before it is filled. */
+const NO_VALUE = Buffer.alloc(0);
 /** libnetwork's bulkSyncInterval. */
 const BULK_SYNC_INTERVAL_MS = 30_000;
 /** How long a bulk sync waits for the peer's answering one (Docker waits 30 s). */
@@ -677,43 +680,51 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     return payload;
   }
 
-  /** The table events of `networks`' entries (tombstones as DELETEs), made afresh each time
-   *  they are iterated (tableEventsCompound reads them twice): one at a time, each dying young. */
-  private entriesOf(networks: readonly string[], counted = { tombstones: 0 }): Iterable<TableEvent> {
+  /** `networks`' entries as table events (tombstones as DELETEs), walked without an object per
+   *  entry: one event object, refilled for each (see tableEventsCompound). */
+  private entriesOf(networks: readonly string[], counted = { tombstones: 0 }): TableEventSource {
     const now = performance.now();
     const tables = this.tables;
     const residual = (e: Entry) => this.residualSeconds(e, now);
-    return {
-      *[Symbol.iterator]() {
-        for (const nid of networks) {
-          for (const [table, keys] of tables.get(nid) ?? []) {
-            for (const [key, e] of keys) {
-              if (e.deleting) counted.tombstones++;
-              yield { type: e.deleting ? TableEventType.DELETE : TableEventType.CREATE, lTime: e.lTime, nodeName: e.owner, networkId: nid, tableName: table, key, value: e.value, residualReapTime: e.deleting ? residual(e) : 0 };
-            }
-          }
-        }
-      },
+    return (visit) => {
+      const ev: TableEvent = { type: TableEventType.CREATE, lTime: 0n, nodeName: '', networkId: '', tableName: '', key: '', value: NO_VALUE, residualReapTime: 0 };
+      for (const nid of networks) {
+        ev.networkId = nid;
+        tables.get(nid)?.forEach((keys, table) => {
+          ev.tableName = table;
+          keys.forEach((e, key) => {
+            if (e.deleting) counted.tombstones++;
+            ev.type = e.deleting ? TableEventType.DELETE : TableEventType.CREATE;
+            ev.lTime = e.lTime;
+            ev.nodeName = e.owner;
+            ev.key = key;
+            ev.value = e.value;
+            ev.residualReapTime = e.deleting ? residual(e) : 0;
+            visit(ev);
+          });
+        });
+      }
     };
   }
-
 
   /** libnetwork's reapState: tombstones and left memberships past their time are forgotten;
    *  so are dead and left nodes past nodeReapMs. */
   reap(): void {
     const now = performance.now();
-    for (const [nid, tables] of this.tables) {
-      for (const [table, keys] of tables) {
-        for (const [key, e] of keys) {
-          if (!e.deleting || e.reapAt > now) continue;
+    // Every 5 s over every entry (20,000 at 10,000 endpoints): forEach, which makes no [key, entry]
+    // pair per entry as for-of does (4 MB of garbage per 30 s at that size).
+    this.tables.forEach((tables, nid) => {
+      tables.forEach((keys, table) => {
+        keys.forEach((e, key) => {
+          if (!e.deleting || e.reapAt > now) return;
           keys.delete(key);
           this.entriesVersion++;
           this.counters.reaped++;
-        }
+        });
         if (keys.size === 0) tables.delete(table);
-      }
+      });
       if (tables.size === 0) this.tables.delete(nid);
-    }
+    });
     for (const [nid, nodes] of this.networkNodes) {
       for (const [node, s] of nodes) {
         if (!s.leaving || s.reapAt > now) continue;
