@@ -80,8 +80,13 @@ export function macBytes(mac: string): Buffer {
   return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function macFromBytes(b: Uint8Array): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  // Without an array per call: a reconcile reads 20,000 of them at 10,000 endpoints.
+  let out = '';
+  for (let i = 0; i < b.length; i++) out += i === 0 ? HEX_BYTE[b[i]!] : `:${HEX_BYTE[b[i]!]}`;
+  return out;
 }
 
 export function ipv4Bytes(n: number): Buffer {

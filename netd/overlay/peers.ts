@@ -7,7 +7,7 @@ import { emptyReport, type NetworkState, type OverlayContext, type ProgrammedNet
 import { EndpointTable, diffTables, emptyTables, isEmptyDiff, type KernelTables, type TableDiff } from './endpoints.js';
 import { GONE } from './kernel.js';
 import { VXLAN_NAME } from './naming.js';
-import { AF_BRIDGE, AF_INET, deleteNeighbourRequest, errnoName, setNeighbourRequest, type RawRequest } from './rtnl.js';
+import { AF_BRIDGE, AF_INET, NUD_PERMANENT, deleteNeighbourRequest, errnoName, setNeighbourRequest, type RawRequest } from './rtnl.js';
 import { normalizeEndpoint, type RemoteEndpoint } from './validate.js';
 
 interface EndpointOp {
@@ -148,16 +148,12 @@ export class Peers {
   async readTables(p: ProgrammedNetwork): Promise<KernelTables> {
     const t = emptyTables();
     const { rtnl } = p;
-    const [neigh, fdb] = [
-      await rtnl.call('dump neighbours', (o) => rtnl.rt.getNeighbors({ family: AF_INET }, undefined, o)),
-      await rtnl.call('dump fdb', (o) => rtnl.rt.getNeighbors({ family: AF_BRIDGE }, undefined, o)),
-    ];
-    for (const n of neigh) {
-      if (n.data.ifindex === p.vxlanIndex && n.data.state?.permanent && n.attrs.dst && n.attrs.lladdr) t.neigh.set(ipv4FromBytes(n.attrs.dst), macFromBytes(n.attrs.lladdr));
-    }
-    for (const n of fdb) {
-      if (n.data.ifindex === p.vxlanIndex && n.attrs.dst && n.attrs.lladdr) t.fdb.set(macFromBytes(n.attrs.lladdr), ipv4FromBytes(n.attrs.dst));
-    }
+    await rtnl.forEachNeighbour(AF_INET, p.vxlanIndex, (state, dst, lladdr) => {
+      if (state & NUD_PERMANENT && dst && lladdr) t.neigh.set(ipv4FromBytes(dst), macFromBytes(lladdr));
+    });
+    await rtnl.forEachNeighbour(AF_BRIDGE, p.vxlanIndex, (_state, dst, lladdr) => {
+      if (dst && lladdr) t.fdb.set(macFromBytes(lladdr), ipv4FromBytes(dst));
+    });
     return t;
   }
 
