@@ -671,7 +671,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const counted = { tombstones: 0 };
     const payload = tableEventsCompound(this.entriesOf(networks, counted));
     this.syncPayloads.delete(id);
-    if (counted.tombstones === 0 && payload.length > 0) {
+    if (counted.tombstones === 0) {
       // Dropped with the networks: any network left or joined changes the entries anyway, so the
       // stale ones are those of sets no longer synced; the map stays at the sets in use.
       for (const [other, c] of this.syncPayloads) if (c.version !== this.entriesVersion) this.syncPayloads.delete(other);
@@ -682,7 +682,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
 
   /** `networks`' entries as table events (tombstones as DELETEs), walked without an object per
    *  entry: one event object, refilled for each (see tableEventsCompound). */
-  private entriesOf(networks: readonly string[], counted = { tombstones: 0 }): TableEventSource {
+  private entriesOf(networks: readonly string[], counted: { tombstones: number }): TableEventSource {
     const now = performance.now();
     const tables = this.tables;
     const residual = (e: Entry) => this.residualSeconds(e, now);
