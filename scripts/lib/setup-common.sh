@@ -64,8 +64,15 @@ docker_engine_packages() {
   for p in docker-ce moby-engine docker.io; do
     installed "$p" && die "package $p is installed but dockerd is not on PATH: repair that install (berth does not replace it)"
   done
-  if command -v docker >/dev/null 2>&1; then
-    die "a docker CLI is installed ($(command -v docker)) without its engine (dockerd): install the engine from the same source (e.g. docker-ce); berth does not install docker.io over it"
+  local cli owner
+  if cli=$(command -v docker 2>/dev/null); then
+    # A CLI from a package (docker-ce-cli, say) names its source: its engine comes from there,
+    # and docker.io would conflict with it. A loose binary (a static client dropped into
+    # /usr/local/bin) conflicts with nothing: docker.io goes beside it, and berth's scripts call
+    # the engine's own CLI, /usr/bin/docker.
+    owner=$(dpkg-query -S "$(readlink -f "$cli")" 2>/dev/null | cut -d: -f1 || true)
+    [ -n "$owner" ] && die "the docker CLI of package $owner ($cli) is installed without its engine (dockerd): install the engine from the same source (e.g. docker-ce); berth does not install docker.io over it"
+    log "a docker CLI of no package is at $cli; installing docker.io beside it (berth uses /usr/bin/docker; a plain 'docker' in your shell may still be the one at $cli)"
   fi
   echo docker.io
 }
