@@ -20,7 +20,7 @@ import { crc32 } from 'node:zlib';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from './msgpack.js';
 import { LzwOutputLimitError, lzwDecompress } from './lzw.js';
 import { BroadcastQueue } from './broadcasts.js';
-import { FrameReader, GossipDropError, STREAM_HEADER_BYTES, type DropReason } from './stream.js';
+import { FramePool, FrameReader, GossipDropError, STREAM_HEADER_BYTES, type DropReason } from './stream.js';
 import { Suspicion, suspicionBounds } from './suspicion.js';
 import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../ipv4.js';
 import { BerthError, type LogFn, type LogLevel } from '../../base/index.js';
@@ -97,13 +97,13 @@ export class Keyring {
    * in chunks: a bulk sync was copied four times over (concatenations around one update()) and
    * each copy outlived enough scavenges to wait for a full GC.
    */
-  encrypt(plain: Uint8Array | readonly Uint8Array[], aad?: Uint8Array, prefix?: Uint8Array): Buffer {
+  encrypt(plain: Uint8Array | readonly Uint8Array[], aad?: Uint8Array, prefix?: Uint8Array, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
     const key = this.keys[0]!;
     const parts = plain instanceof Uint8Array ? [plain] : plain;
     let length = 0;
     for (const p of parts) length += p.length;
     const pre = prefix?.length ?? 0;
-    const out = Buffer.allocUnsafe(pre + 1 + NONCE_BYTES + length + TAG_BYTES);
+    const out = alloc(pre + 1 + NONCE_BYTES + length + TAG_BYTES);
     if (prefix) out.set(prefix, 0);
     out[pre] = ENCRYPTION_VERSION;
     const nonce = randomFillSync(out.subarray(pre + 1, pre + 1 + NONCE_BYTES));
@@ -315,6 +315,9 @@ export class Memberlist {
   private readonly cfg: Required<Omit<MemberlistOptions, 'log' | 'keyring' | 'delegate'>>;
 
   private keyring: Keyring;
+  /** Large stream frames' buffers, sent and received, kept for the next ones (stream.ts). */
+  private readonly framePool = new FramePool();
+  private readonly takeFrame = (n: number): Buffer => this.framePool.take(n);
 
   /** Our advertise address as memberlist's 4-byte Addr (the sockets are IPv4 only). */
   private readonly addr: Buffer;
@@ -508,6 +511,7 @@ export class Memberlist {
   private async probeLoop(): Promise<void> {
     while (!this.closed && !this.closing) {
       const started = Date.now();
+      this.framePool.trim();
       try {
         await this.probe();
       } catch (err) {
@@ -1017,7 +1021,7 @@ export class Memberlist {
     const header = Buffer.alloc(STREAM_HEADER_BYTES);
     header[0] = MSG.encrypt;
     header.writeUInt32BE(len, 1);
-    return this.keyring.encrypt(parts, header, header);
+    return this.keyring.encrypt(parts, header, header, this.takeFrame);
   }
 
   /**
@@ -1027,7 +1031,7 @@ export class Memberlist {
    */
   private readFrame(sock: net.Socket): Promise<{ plain: Buffer; budget: Budget; compressed: boolean }> {
     return new Promise((resolve, reject) => {
-      const reader = new FrameReader(MAX_STREAM_FRAME_BYTES);
+      const reader = new FrameReader(MAX_STREAM_FRAME_BYTES, this.framePool);
       let settled = false;
       const done = (err: Error | undefined, out?: { plain: Buffer; budget: Budget; compressed: boolean }) => {
         if (settled) return;
@@ -1048,6 +1052,8 @@ export class Memberlist {
             plain = this.keyring.decrypt(frame.body, frame.header);
           } catch (err) {
             throw new GossipDropError('decrypt', (err as Error).message);
+          } finally {
+            this.framePool.give(frame.body);
           }
           const budget = { inflate: MAX_STREAM_INFLATE_BYTES };
           const compressed = plain[0] === MSG.compress;
@@ -1075,7 +1081,8 @@ export class Memberlist {
       sock.once('close', () => clearTimeout(deadline));
       sock.once('error', (err) => reject(err instanceof GossipError ? err : new GossipError('E_GOSSIP_IO', `${address}:${port}: ${err.message}`, { cause: err })));
       sock.once('connect', () => {
-        sock.write(this.streamFrame(plain));
+        const frame = this.streamFrame(plain);
+        sock.write(frame, () => this.framePool.give(frame));
         if (!expectReply) {
           sock.end(() => resolve(Buffer.alloc(0)));
           return;
@@ -1124,7 +1131,8 @@ export class Memberlist {
         let replied = false;
         const reply = (b: Buffer) => {
           replied = true;
-          sock.end(this.streamFrame(b));
+          const frame = this.streamFrame(b);
+          sock.end(frame, () => this.framePool.give(frame));
         };
         try {
           this.handle(plain, sock.remoteAddress ?? '', sock.remotePort ?? 0, reply, budget, compressed, 0);

@@ -3,6 +3,7 @@
 // unauthenticated, so the declared length is capped before anything is allocated, the body
 // buffer is allocated once (no re-concatenation per chunk: a trickling peer costs nothing),
 // and every way of being dropped has a reason the member counts.
+import { performance } from 'node:perf_hooks';
 import { BerthError } from '../../base/index.js';
 
 export const STREAM_HEADER_BYTES = 5;
@@ -24,6 +25,64 @@ export class GossipDropError extends BerthError {
   }
 }
 
+/** Frames smaller than this are allocated as they come: they die young, in a scavenge. */
+const POOLED_MIN_BYTES = 128 * 1024;
+/** Free buffers kept: one exchange sends one frame while it reads one. */
+const POOLED_MAX_FREE = 2;
+/** A free buffer unused this long is let go (the node left its large network, say). */
+const POOLED_IDLE_MS = 120_000;
+/** Room a new pooled buffer gets past the frame it is made for, so the next, slightly larger sync fits. */
+const POOLED_HEADROOM = 1.125;
+const POOLED_ROUND_BYTES = 64 * 1024;
+
+/**
+ * Buffers for large stream frames, kept for the next one. A bulk sync's frames (megabytes at
+ * thousands of endpoints, each way every 30 s) are held across the socket's many reads or writes,
+ * so they outlive scavenges and wait for a full GC; made anew each time, their memory piled up
+ * between full GCs and those GCs ran on schedule with the syncs. A frame's buffer is given back
+ * as soon as it was decrypted, or written: nothing keeps a view of it (the plaintext is a buffer
+ * of its own). A buffer never given back (a stream that failed mid-frame) is just garbage.
+ */
+export class FramePool {
+  private free: Array<{ buf: Buffer; since: number }> = [];
+  private readonly taken = new WeakSet<ArrayBuffer>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** `len` bytes: a view of a free pooled buffer that holds them, else a new buffer. */
+  take(len: number): Buffer {
+    if (len < POOLED_MIN_BYTES) return Buffer.allocUnsafe(len);
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) if (this.free[i]!.buf.length >= len && (best < 0 || this.free[i]!.buf.length < this.free[best]!.buf.length)) best = i;
+    const buf = best >= 0 ? this.free.splice(best, 1)[0]!.buf : Buffer.allocUnsafeSlow(Math.ceil((len * POOLED_HEADROOM) / POOLED_ROUND_BYTES) * POOLED_ROUND_BYTES);
+    this.taken.add(buf.buffer as ArrayBuffer);
+    return buf.subarray(0, len);
+  }
+
+  /** Gives back a buffer from take(); the caller keeps no view of it. Others are ignored. */
+  give(view: Buffer): void {
+    const ab = view.buffer as ArrayBuffer;
+    if (!this.taken.delete(ab)) return;
+    this.free.push({ buf: Buffer.from(ab, 0, ab.byteLength), since: this.now() });
+    if (this.free.length > POOLED_MAX_FREE) {
+      let smallest = 0;
+      for (let i = 1; i < this.free.length; i++) if (this.free[i]!.buf.length < this.free[smallest]!.buf.length) smallest = i;
+      this.free.splice(smallest, 1);
+    }
+  }
+
+  /** Lets go of free buffers unused for POOLED_IDLE_MS. */
+  trim(): void {
+    const now = this.now();
+    if (this.free.some((f) => now - f.since >= POOLED_IDLE_MS)) this.free = this.free.filter((f) => now - f.since < POOLED_IDLE_MS);
+  }
+
+  /** Bytes held by free buffers. */
+  get freeBytes(): number {
+    return this.free.reduce((n, f) => n + f.buf.length, 0);
+  }
+}
+
 /** Collects one frame from stream chunks; `push` returns the header and body once complete. */
 export class FrameReader {
   private readonly header = Buffer.alloc(STREAM_HEADER_BYTES);
@@ -31,7 +90,11 @@ export class FrameReader {
   private body: Buffer | undefined;
   private bodyLen = 0;
 
-  constructor(private readonly maxBodyBytes: number) {}
+  /** The body comes from `pool` when one is given: give it back once done with it. */
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly pool?: FramePool,
+  ) {}
 
   /** Bytes after the frame in the same chunk are ignored: a connection carries one message. */
   push(chunk: Buffer): { header: Buffer; body: Buffer } | undefined {
@@ -46,7 +109,7 @@ export class FrameReader {
       const len = this.header.readUInt32BE(1);
       if (len > this.maxBodyBytes) throw new GossipDropError('oversize', `stream message of ${len} bytes is over the ${this.maxBodyBytes}-byte limit`);
       if (len < MIN_BODY_BYTES) throw new GossipDropError('malformed', `stream message of ${len} bytes is too short to be encrypted`);
-      this.body = Buffer.allocUnsafe(len);
+      this.body = this.pool ? this.pool.take(len) : Buffer.allocUnsafe(len);
     }
     const body = this.body!;
     const n = Math.min(body.length - this.bodyLen, chunk.length - at);
