@@ -116,19 +116,19 @@ export class Keyring {
     return out;
   }
 
-  decrypt(buf: Uint8Array, aad?: Uint8Array): Buffer {
+  decrypt(buf: Uint8Array, aad?: Uint8Array, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
     if (buf.length < 1 + NONCE_BYTES + TAG_BYTES) throw new GossipError('E_GOSSIP_CRYPTO', `encrypted payload too short (${buf.length} bytes)`);
     const version = buf[0]!;
     if (version > 1) throw new GossipError('E_GOSSIP_CRYPTO', `unknown encryption version ${version}`);
     const nonce = buf.subarray(1, 1 + NONCE_BYTES);
     const tag = buf.subarray(buf.length - TAG_BYTES);
     const body = buf.subarray(1 + NONCE_BYTES, buf.length - TAG_BYTES);
+    const out = alloc(body.length);
     for (const key of this.keys) {
       try {
         const d = createDecipheriv(`aes-${key.length * 8}-gcm` as CipherGCMTypes, key, nonce);
         if (aad) d.setAAD(aad);
         d.setAuthTag(tag);
-        const out = Buffer.allocUnsafe(body.length);
         let at = cryptInto(d, body, out, 0);
         at += d.final().copy(out, at);
         const plain = out.subarray(0, at);
@@ -153,11 +153,12 @@ export interface MemberState {
 
 /** What the layer above (NetworkDB) gives and takes. */
 export interface MemberlistDelegate {
-  /** A user message from a peer (UDP or TCP). */
+  /** A user message from a peer (UDP or TCP). `msg` is valid only during the call (a stream's
+   *  may be a pooled buffer): copy what is kept. */
   notifyMsg(msg: Buffer): void;
   /** Our state for a push-pull. */
   localState(join: boolean): Buffer;
-  /** A peer's state from a push-pull, after its members were merged. */
+  /** A peer's state from a push-pull, after its members were merged; valid only during the call. */
   mergeRemoteState(state: Buffer, join: boolean): void;
   /**
    * A member's state changed: it came alive (first seen, or back), became suspect (still a
@@ -1029,7 +1030,7 @@ export class Memberlist {
    * already undone (streams are always compressed by memberlist), and what is left of the
    * stream's decompression allowance.
    */
-  private readFrame(sock: net.Socket): Promise<{ plain: Buffer; budget: Budget; compressed: boolean }> {
+  private readFrame(sock: net.Socket, pooledPlain = false): Promise<{ plain: Buffer; budget: Budget; compressed: boolean }> {
     return new Promise((resolve, reject) => {
       const reader = new FrameReader(MAX_STREAM_FRAME_BYTES, this.framePool);
       let settled = false;
@@ -1049,7 +1050,7 @@ export class Memberlist {
           if (!frame) return;
           let plain: Buffer;
           try {
-            plain = this.keyring.decrypt(frame.body, frame.header);
+            plain = this.keyring.decrypt(frame.body, frame.header, pooledPlain ? this.takeFrame : undefined);
           } catch (err) {
             throw new GossipDropError('decrypt', (err as Error).message);
           } finally {
@@ -1057,7 +1058,11 @@ export class Memberlist {
           }
           const budget = { inflate: MAX_STREAM_INFLATE_BYTES };
           const compressed = plain[0] === MSG.compress;
-          if (compressed) plain = this.inflate(plain, budget);
+          if (compressed) {
+            const inflated = this.inflate(plain, budget);
+            this.framePool.give(plain);
+            plain = inflated;
+          }
           done(undefined, { plain, budget, compressed });
         } catch (err) {
           done(err as Error);
@@ -1125,7 +1130,9 @@ export class Memberlist {
       clearTimeout(deadline);
       this.inboundStreams--;
     });
-    this.readFrame(sock).then(
+    // The plaintext may come from the frame pool: handle() is synchronous and what it keeps it
+    // copies (NetworkDB's entries and re-gossip queues), so it goes back right after.
+    this.readFrame(sock, true).then(
       ({ plain, budget, compressed }) => {
         if (finished) return;
         let replied = false;
@@ -1138,6 +1145,8 @@ export class Memberlist {
           this.handle(plain, sock.remoteAddress ?? '', sock.remotePort ?? 0, reply, budget, compressed, 0);
         } catch (err) {
           this.drop(Memberlist.reasonOf(err), from, err as Error, 'stream');
+        } finally {
+          this.framePool.give(plain);
         }
         finished = true;
         if (!replied) sock.end();

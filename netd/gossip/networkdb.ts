@@ -822,6 +822,8 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     if (common.length > 0) await this.bulkSyncNode(common, m, true);
   }
 
+  /** `buf` is valid only during the call (memberlist may reuse a stream's buffer): what is
+   *  kept — entries' values, messages queued to be gossiped on — is copied out of it. */
   private handleMessage(buf: Buffer, fromBulkSync: boolean, depth: number): void {
     if (depth > 3) return;
     const g = decodeGossip(buf);
@@ -833,7 +835,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         this.counters.networkEventsIn++;
         // Re-gossiped only when it changed our state (libnetwork's handleNetworkMessage).
         if (this.applyNetworkEvent(e.nodeName, e.networkId, e.lTime, e.type === EventType.LEAVE)) {
-          this.drops.queueFull += this.networkQueue.push(`${e.networkId}\n${e.nodeName}`, buf, 0);
+          this.drops.queueFull += this.networkQueue.push(`${e.networkId}\n${e.nodeName}`, Buffer.from(buf), 0);
         }
         return;
       }
@@ -842,7 +844,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
         if (this.applyTableEvent(e, fromBulkSync)) {
           const q = this.tableQueues.get(e.networkId);
           if (fromBulkSync && q && q.size > MAX_QUEUE_REBROADCAST_ON_SYNC) return;
-          this.queueTableEvent(e, buf, 0);
+          this.queueTableEvent(e, Buffer.from(buf), 0);
           this.counters.tableEventsRebroadcast++;
         }
         return;

@@ -571,3 +571,39 @@ test('a bulk sync payload already applied, sent again onto unchanged state, is n
   sync(payload, 25n, 'peer2');
   t.is(db.stats().bulkSyncsUnchanged, 2);
 });
+
+test('what NetworkDb keeps of a message it was handed is its own: the buffer overwritten after the call changes nothing', async (t) => {
+  // memberlist hands over a stream's plaintext from its frame pool and reuses it at once.
+  const { db, fake, added } = await setup({ members: ['peer1', 'peer2', 'peer3'] });
+  const handOver = (msg: Buffer) => {
+    db.notifyMsg(msg);
+    msg.fill(0xee);
+  };
+  handOver(networkEvent({ type: EventType.JOIN, lTime: 7n, nodeName: 'peer2', networkId: NET }));
+  const events = [te({ lTime: 5n, key: 'ep-sync', value: record('10.0.1.9/24', '192.168.1.2') })];
+  handOver(bulkSync({ lTime: 1n, unsolicited: false, nodeName: 'peer1', networks: [NET], payload: compound(events.map(tableEvent)) }));
+  handOver(compound([tableEvent(te({ lTime: 6n, key: 'ep-gossip', value: record('10.0.1.10/24', '192.168.1.2') }))]));
+  t.deepEqual(
+    added.map((e) => e.ip),
+    ['10.0.1.9', '10.0.1.10'],
+  );
+  t.deepEqual(
+    db.liveEntries(OVERLAY_PEER_TABLE).map((e) => [e.key, e.value.equals(record(e.key === 'ep-sync' ? '10.0.1.9/24' : '10.0.1.10/24', '192.168.1.2'))]),
+    [
+      ['ep-sync', true],
+      ['ep-gossip', true],
+    ],
+    'entries hold their own values',
+  );
+  fake.bestEffort.length = 0;
+  db.gossipRound();
+  const regossiped = fake.bestEffort.flatMap((s) => tableEventsIn(s.msg)).map((e) => e.key);
+  t.true(regossiped.includes('ep-sync') && regossiped.includes('ep-gossip'), `both table events gossiped on intact (${regossiped.join(', ')})`);
+  const joins = fake.bestEffort
+    .map((s) => decodeGossip(s.msg))
+    .flatMap((g) => (g.type === MessageType.NETWORK_EVENT ? [decodeNetworkEvent(g.data)] : g.type === MessageType.COMPOUND ? decodeCompound(g.data).map(decodeGossip).filter((p) => p.type === MessageType.NETWORK_EVENT).map((p) => decodeNetworkEvent(p.data)) : []));
+  t.true(
+    joins.some((e) => e.nodeName === 'peer2' && e.networkId === NET),
+    "peer2's JOIN gossiped on intact",
+  );
+});
