@@ -16,6 +16,9 @@ export interface ProgrammedNetwork {
   vxlanIndex: number;
   /** What we last wrote to (or read from) vxlan0's tables. */
   tables: KernelTables;
+  /** The EndpointTable version `tables` was last made equal to, every write of it done; unset
+   *  while a diff is applied, after a failed one, and after a partial (add-only) program. */
+  inSyncAt?: number;
 }
 
 /** This node's load balancer on a network (Docker's lb_<network> endpoint): its address (the

@@ -38,6 +38,8 @@ export class EndpointTable {
    *  a `mac|vtep` key string per address (about 350 bytes each at 10,000 remote endpoints). */
   private readonly byIp = new Map<string, Announcement[]>();
   private serial = 0;
+  /** Bumped by every change to what should be programmed (see ProgrammedNetwork.inSyncAt). */
+  version = 0;
 
   /** Returns true when this changed what should be programmed. */
   add(e: RemoteEndpoint): boolean {
@@ -52,7 +54,7 @@ export class EndpointTable {
       if (anns) anns.push(added);
       else this.byIp.set(e.ip, [added]);
     }
-    return !sameWinner(before, this.winner(e.ip));
+    return this.changed(before, e.ip);
   }
 
   /** Returns true when this changed what should be programmed; unknown endpoints are ignored. */
@@ -63,7 +65,13 @@ export class EndpointTable {
     const before = this.winner(e.ip);
     if (--anns[i]!.count === 0) anns.splice(i, 1);
     if (anns.length === 0) this.byIp.delete(e.ip);
-    return !sameWinner(before, this.winner(e.ip));
+    return this.changed(before, e.ip);
+  }
+
+  private changed(before: { mac: string; vtep: string } | undefined, ip: string): boolean {
+    if (sameWinner(before, this.winner(ip))) return false;
+    this.version++;
+    return true;
   }
 
   get size(): number {

@@ -7,7 +7,7 @@ import { NetdError, NetdValidationError, NetlinkOperationError, NetworkNotFoundE
 import { containerMac, contains, formatIpv4, ipv4Bytes, macBytes, parseIpv4 } from '../ipv4.js';
 import type { NetworkId, OverlayNetworkSpec, ReconcileReport } from '../types.js';
 import { emptyReport, type NetworkState, type OverlayContext, type ProgrammedNetwork } from './context.js';
-import { diffTables, emptyTables } from './endpoints.js';
+import { emptyTables } from './endpoints.js';
 import { GONE, LOOPBACK, addresses, deleteLink, setUp } from './kernel.js';
 import { BRIDGE_NAME, VXLAN_NAME, isOwnedLinkName } from './naming.js';
 import type { Peers } from './peers.js';
@@ -102,14 +102,10 @@ export class Networks {
       p.bridgeIndex = bridge;
       p.vxlanIndex = vxlan;
       state.programmed = p;
-      p.tables = await this.peers.readTables(p);
-      const desired = this.peers.endpointTable(state.net.id).tables();
-      const diff = diffTables(p.tables, desired);
-      if (!prune) {
-        diff.neighDel = [];
-        diff.fdbDel = [];
+      if (!(await this.peers.inSync(state))) {
+        p.tables = await this.peers.readTables(p);
+        await this.peers.applyDesired(state, prune, report);
       }
-      await this.peers.applyDiff(state, diff, report);
       if (prune) {
         const wanted = new Set(this.ctx.membersOf(state.net.id).map((m) => m.hostIfname));
         for (const l of links) {

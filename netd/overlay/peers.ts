@@ -94,13 +94,58 @@ export class Peers {
         const state = this.ctx.networks.get(id);
         if (!state?.programmed) return;
         try {
-          await this.applyDiff(state, diffTables(state.programmed.tables, this.endpointTable(id).tables()), emptyReport());
+          await this.applyDesired(state, true, emptyReport());
         } catch (err) {
           errors.set(id, err as Error);
         }
       }),
     );
     for (const op of batch) op.done(errors.get(op.e.network));
+  }
+
+  /**
+   * Makes vxlan0's tables what the network's endpoints want, from what `tables` says they hold;
+   * with `prune` false, only adds. Runs under the lock (the endpoint table holds still).
+   */
+  async applyDesired(state: NetworkState, prune: boolean, report: ReconcileReport): Promise<void> {
+    const p = state.programmed!;
+    const table = this.endpointTable(state.net.id);
+    const version = table.version;
+    const diff = diffTables(p.tables, table.tables());
+    if (!prune) {
+      diff.neighDel = [];
+      diff.fdbDel = [];
+    }
+    p.inSyncAt = undefined;
+    await this.applyDiff(state, diff, report);
+    if (prune) p.inSyncAt = version;
+  }
+
+  /**
+   * True when nothing is left to do: `tables` was made what the endpoints want and the kernel
+   * still holds exactly that (its permanent neighbours and FDB entries on vxlan0, read in place
+   * and compared one by one, no tables built: the reconcile of an unchanged 10,000-endpoint
+   * network used to make four 10,000-entry Maps every minute).
+   */
+  async inSync(state: NetworkState): Promise<boolean> {
+    const p = state.programmed!;
+    if (p.inSyncAt === undefined || p.inSyncAt !== this.endpointTable(state.net.id).version) return false;
+    const { neigh, fdb } = p.tables;
+    let matched = 0;
+    let stray = false;
+    await p.rtnl.forEachNeighbour(AF_INET, p.vxlanIndex, (nud, dst, lladdr) => {
+      if (stray || !(nud & NUD_PERMANENT && dst && lladdr)) return;
+      if (neigh.get(ipv4FromBytes(dst)) === macFromBytes(lladdr)) matched++;
+      else stray = true;
+    });
+    if (stray || matched !== neigh.size) return false;
+    matched = 0;
+    await p.rtnl.forEachNeighbour(AF_BRIDGE, p.vxlanIndex, (_nud, dst, lladdr) => {
+      if (stray || !(dst && lladdr)) return;
+      if (fdb.get(macFromBytes(lladdr)) === ipv4FromBytes(dst)) matched++;
+      else stray = true;
+    });
+    return !stray && matched === fdb.size;
   }
 
   async applyDiff(state: NetworkState, diff: TableDiff, report: ReconcileReport): Promise<void> {

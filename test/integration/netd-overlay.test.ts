@@ -374,6 +374,29 @@ test.serial('periodic reconcile puts back what was changed behind its back, and 
   t.is(await received(sb('s0ab'), '10.41.0.30'), 3);
 });
 
+test.serial("reconcile finds each single drift of vxlan0's tables, those that keep the tables' sizes too", async (t) => {
+  // An unchanged network is checked in place against what berth wrote (peers.ts inSync): each
+  // drift below alone must still send it down the full read and repair.
+  const plane = fx.planes[0]!;
+  const nsA = ovns(fx.hosts[0]!, NET_A);
+  const counts = async () => {
+    const r = await plane.reconcile();
+    return { neighboursAdded: r.neighboursAdded, neighboursRemoved: r.neighboursRemoved, fdbAdded: r.fdbAdded, fdbRemoved: r.fdbRemoved };
+  };
+  const none = { neighboursAdded: 0, neighboursRemoved: 0, fdbAdded: 0, fdbRemoved: 0 };
+  t.deepEqual(await counts(), none, 'in sync: nothing to do');
+  await inNs(nsA, 'ip', ['neigh', 'replace', '10.40.0.20', 'lladdr', '02:42:0a:28:63:62', 'dev', 'vxlan0', 'nud', 'permanent']);
+  t.deepEqual(await counts(), { ...none, neighboursAdded: 1 }, "a neighbour's MAC replaced");
+  await inNs(nsA, 'bridge', ['fdb', 'replace', '02:42:0a:28:00:14', 'dev', 'vxlan0', 'dst', '10.77.0.97', 'self', 'permanent']);
+  t.deepEqual(await counts(), { ...none, fdbAdded: 1 }, "an FDB entry's VTEP replaced");
+  await inNs(nsA, 'ip', ['neigh', 'add', '10.40.0.99', 'lladdr', '02:42:0a:28:00:63', 'dev', 'vxlan0', 'nud', 'permanent']);
+  t.deepEqual(await counts(), { ...none, neighboursRemoved: 1 }, 'a stray neighbour added');
+  await inNs(nsA, 'bridge', ['fdb', 'del', '02:42:0a:28:00:14', 'dev', 'vxlan0', 'self']);
+  t.deepEqual(await counts(), { ...none, fdbAdded: 1 }, 'an FDB entry deleted');
+  t.deepEqual(await counts(), none, 'in sync again');
+  t.is(await received(sb('s0a'), '10.40.0.20'), 3, 'traffic flows');
+});
+
 function startProgrammer(plan: ProgrammerPlan): Promise<{ child: ChildProcess; ready: { reports: Array<Record<string, number>> } }> {
   const child = spawn(process.execPath, ['--import', 'tsx', PROGRAMMER, JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
