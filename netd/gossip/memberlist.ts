@@ -487,10 +487,12 @@ export class Memberlist {
     this.sendPacket(member.address, member.port, Buffer.concat([Buffer.from([MSG.user]), msg]));
   }
 
-  /** A user message over TCP (no reply). */
-  async sendReliable(member: MemberState, msg: Uint8Array): Promise<void> {
+  /** A user message over TCP (no reply), whole or in parts sent one after the other. */
+  async sendReliable(member: MemberState, msg: Uint8Array | readonly Uint8Array[]): Promise<void> {
     // In parts: a bulk sync's megabytes are copied once, into the encrypted frame.
-    await this.request(member.address, member.port, [Buffer.from([MSG.user]), encodeMsgpack({ UserMsgLen: msg.length }), Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength)], false);
+    const parts = (msg instanceof Uint8Array ? [msg] : msg).map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    await this.request(member.address, member.port, [Buffer.from([MSG.user]), encodeMsgpack({ UserMsgLen: length }), ...parts], false);
   }
 
   // ---- failure detection (state.go probe, probeNode, gossip) ----

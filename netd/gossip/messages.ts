@@ -555,6 +555,15 @@ export function bulkSync(b: BulkSync): Buffer {
   return writeBulkSync(b, b.payload.length, (out) => out.bytes(b.payload));
 }
 
+/**
+ * A bulk sync as two parts, everything before the payload and the payload itself (its last
+ * field), to be sent one after the other: the payload — megabytes at thousands of endpoints,
+ * kept while nothing changes — is not copied into a new message for every sync.
+ */
+export function bulkSyncParts(b: BulkSync): [head: Buffer, payload: Buffer] {
+  return [writeBulkSync(b, b.payload.length, () => undefined, b.payload.length), b.payload];
+}
+
 /** Hands each of a set of table events to `visit`, in the same order every time it is called;
  *  `visit` reads the event before it returns, so one object may be reused for all of them. */
 export type TableEventSource = (visit: (e: TableEvent) => void) => void;
@@ -592,13 +601,14 @@ export function tableEventsCompound(source: TableEventSource): Buffer {
   return out.finish();
 }
 
-function writeBulkSync(b: Omit<BulkSync, 'payload'>, payloadSize: number, writePayload: (out: WireWriter) => void): Buffer {
+/** `payloadLeftOut` bytes of the payload are not written: the caller sends them after the message. */
+function writeBulkSync(b: Omit<BulkSync, 'payload'>, payloadSize: number, writePayload: (out: WireWriter) => void, payloadLeftOut = 0): Buffer {
   const w = new WireSizer();
   w.uint64Field(b.lTime).varintField(b.unsolicited ? 1 : 0).stringField(b.nodeName);
   for (const n of b.networks) w.repeatedStringField(n);
   if (payloadSize > 0) w.size += 1 + varintSize(payloadSize) + payloadSize;
   const body = w.size;
-  const out = new WireWriter(gossipSize(MessageType.BULK_SYNC, body));
+  const out = new WireWriter(gossipSize(MessageType.BULK_SYNC, body) - payloadLeftOut);
   out.gossipHeader(MessageType.BULK_SYNC, body);
   out.uint64Field(1, b.lTime).varintField(2, b.unsolicited ? 1 : 0).stringField(3, b.nodeName);
   for (const n of b.networks) out.repeatedStringField(4, n);

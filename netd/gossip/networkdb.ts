@@ -23,7 +23,7 @@ import {
   EventType,
   MessageType,
   TableEventType,
-  bulkSync,
+  bulkSyncParts,
   compound,
   decodeBulkSync,
   compoundParts,
@@ -593,7 +593,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   /** Sends `networks`' entries to `m`; an unsolicited one waits for the answer (bounded).
    *  Resolves true once sent. */
   private async bulkSyncNode(networks: readonly string[], m: MemberState, unsolicited: boolean): Promise<boolean> {
-    const msg = bulkSync({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [...networks], payload: this.syncPayload(networks) });
+    const msg = bulkSyncParts({ lTime: this.tableClock, unsolicited, nodeName: this.nodeName, networks: [...networks], payload: this.syncPayload(networks) });
     // Our own sync waits for the peer's answer (its entries), as Docker's does, so that
     // whoever waits for this join sees the network's endpoints — bounded, never a hang.
     const answered = unsolicited ? this.awaitBulkSync(m.name, this.cfg.bulkSyncWaitMs) : undefined;

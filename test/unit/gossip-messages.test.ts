@@ -13,6 +13,7 @@ import {
   MessageType,
   TableEventType,
   bulkSync,
+  bulkSyncParts,
   compound,
   decodeBulkSync,
   decodeCompound,
@@ -242,6 +243,16 @@ test('BulkSyncMessage round trip and field numbers (1 l_time, 2 unsolicited, 3 n
   t.false(solicited.unsolicited);
   t.is(solicited.payload.length, 0);
   t.true(Buffer.isBuffer(solicited.payload));
+});
+
+test('a bulk sync in two parts (head, then the payload itself) is the same bytes as in one', (t) => {
+  const payload = compound([1, 2, 3].map((i) => tableEvent({ type: 1, lTime: BigInt(i), nodeName: 'a', networkId: 'n', tableName: 't', key: `k${i}`, value: Buffer.alloc(200 * i, i), residualReapTime: 0 })));
+  for (const p of [payload, Buffer.alloc(0)]) {
+    const b = { lTime: 300n, unsolicited: false, nodeName: 'node-a', networks: ['n', 'm'], payload: p };
+    const [head, tail] = bulkSyncParts(b);
+    t.is(tail, p, 'the payload is sent as it is, not copied');
+    t.is(hex(Buffer.concat([head, tail])), hex(bulkSync(b)));
+  }
 });
 
 test('CompoundMessage: messages=1 of SimpleMessage{Payload=1}, order kept', (t) => {

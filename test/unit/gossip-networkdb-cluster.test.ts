@@ -88,9 +88,9 @@ class BusMember {
     this.bus.deliver({ from: this.name, to: m.name, msg: Buffer.from(msg), reliable: false });
   }
 
-  async sendReliable(m: MemberState, msg: Uint8Array): Promise<void> {
+  async sendReliable(m: MemberState, msg: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await new Promise((r) => setImmediate(r));
-    if (!this.bus.deliver({ from: this.name, to: m.name, msg: Buffer.from(msg), reliable: true })) throw new Error('connection refused');
+    if (!this.bus.deliver({ from: this.name, to: m.name, msg: Buffer.concat(msg instanceof Uint8Array ? [msg] : msg), reliable: true })) throw new Error('connection refused');
   }
 
   async pushPull(address: string, _port: number, join: boolean): Promise<void> {

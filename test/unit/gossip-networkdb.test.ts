@@ -53,8 +53,8 @@ class FakeMemberlist {
     this.bestEffort.push({ to: m.name, msg: Buffer.from(msg) });
   }
 
-  async sendReliable(m: MemberState, msg: Uint8Array): Promise<void> {
-    this.reliable.push({ to: m.name, msg: Buffer.from(msg) });
+  async sendReliable(m: MemberState, msg: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.reliable.push({ to: m.name, msg: Buffer.concat(msg instanceof Uint8Array ? [msg] : msg) });
   }
 
   async pushPull(address: string, port: number, join: boolean): Promise<void> {
