@@ -3,7 +3,9 @@
 # the tests use — the VM suites' qemu and Debian kernel (with IPVS), ipvsadm, dnsperf and dig
 # for the DNS tests and benchmarks, tcpdump, ping, the initramfs tools; for the cluster suite's
 # guests (which boot the host's root), systemd as their init, mkfs.ext4 for their disks,
-# dpkg-deb for the berth package; Vagrant for the Vagrantfile check (test/cluster/vagrantfile.test.ts). Idempotent.
+# dpkg-deb for the berth package; Vagrant and its libvirt provider (vagrant-libvirt, only a Recommends
+# of vagrant, which --no-install-recommends leaves out) for the Vagrantfile check
+# (test/cluster/vagrantfile.test.ts). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,7 +14,7 @@ SETUP_NAME=setup-test
 require_root
 
 TEST_PACKAGES=(
-  curl vagrant
+  curl vagrant vagrant-libvirt
   qemu-system-x86 linux-image-amd64 ipvsadm
   dnsutils dnsperf tcpdump iputils-ping
   kmod xz-utils zstd cpio
