@@ -348,7 +348,11 @@ test.serial('a rebooted berth worker comes back Ready with its tasks, no stale n
     t.log(await agentdLogTail(w));
     throw err;
   });
-  await waitFor('the rebooted worker Ready', async () => (await nodeStates()).get(w.name) === 'Ready', SETTLE_TIMEOUT_MS, 2000);
+  await waitFor('the rebooted worker Ready', async () => (await nodeStates()).get(w.name) === 'Ready', SETTLE_TIMEOUT_MS, 2000).catch(async (err: Error) => {
+    t.log(`node states: ${JSON.stringify(Object.fromEntries(await nodeStates()))}`);
+    t.log(await agentdLogTail(w));
+    throw err;
+  });
   await waitServiceRunning(t, 'web', 2, BERTH_NAMES);
   await waitServiceRunning(t, 'client', 2, BERTH_NAMES);
   // Stale containers of the previous boot's tasks are not left running beside the new ones.
