@@ -561,7 +561,7 @@ export function bulkSync(b: BulkSync): Buffer {
  * kept while nothing changes — is not copied into a new message for every sync.
  */
 export function bulkSyncParts(b: BulkSync): [head: Buffer, payload: Buffer] {
-  return [writeBulkSync(b, b.payload.length, () => undefined, b.payload.length), b.payload];
+  return [writeBulkSync(b, b.payload.length), b.payload];
 }
 
 /** Hands each of a set of table events to `visit`, in the same order every time it is called;
@@ -601,20 +601,20 @@ export function tableEventsCompound(source: TableEventSource): Buffer {
   return out.finish();
 }
 
-/** `payloadLeftOut` bytes of the payload are not written: the caller sends them after the message. */
-function writeBulkSync(b: Omit<BulkSync, 'payload'>, payloadSize: number, writePayload: (out: WireWriter) => void, payloadLeftOut = 0): Buffer {
+/** Without `writePayload`, the message stops before the payload's bytes: the caller sends them after it. */
+function writeBulkSync(b: Omit<BulkSync, 'payload'>, payloadSize: number, writePayload?: (out: WireWriter) => void): Buffer {
   const w = new WireSizer();
   w.uint64Field(b.lTime).varintField(b.unsolicited ? 1 : 0).stringField(b.nodeName);
   for (const n of b.networks) w.repeatedStringField(n);
   if (payloadSize > 0) w.size += 1 + varintSize(payloadSize) + payloadSize;
   const body = w.size;
-  const out = new WireWriter(gossipSize(MessageType.BULK_SYNC, body) - payloadLeftOut);
+  const out = new WireWriter(gossipSize(MessageType.BULK_SYNC, body) - (writePayload ? 0 : payloadSize));
   out.gossipHeader(MessageType.BULK_SYNC, body);
   out.uint64Field(1, b.lTime).varintField(2, b.unsolicited ? 1 : 0).stringField(3, b.nodeName);
   for (const n of b.networks) out.repeatedStringField(4, n);
   if (payloadSize > 0) {
     out.lengthPrefix(5, payloadSize);
-    writePayload(out);
+    writePayload?.(out);
   }
   return out.finish();
 }

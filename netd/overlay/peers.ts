@@ -15,6 +15,20 @@ interface EndpointOp {
   e: RemoteEndpoint;
 }
 
+/** vxlan0's permanent neighbours (IP → MAC), the kind berth writes there. */
+function kernelNeighbours(p: ProgrammedNetwork, visit: (ip: string, mac: string) => void): Promise<void> {
+  return p.rtnl.forEachNeighbour(AF_INET, p.vxlanIndex, (nud, dst, lladdr) => {
+    if (nud & NUD_PERMANENT && dst && lladdr) visit(ipv4FromBytes(dst), macFromBytes(lladdr));
+  });
+}
+
+/** vxlan0's FDB entries with a remote (MAC → VTEP), the kind berth writes there. */
+function kernelFdb(p: ProgrammedNetwork, visit: (mac: string, vtep: string) => void): Promise<void> {
+  return p.rtnl.forEachNeighbour(AF_BRIDGE, p.vxlanIndex, (_nud, dst, lladdr) => {
+    if (dst && lladdr) visit(macFromBytes(lladdr), ipv4FromBytes(dst));
+  });
+}
+
 export class Peers {
   private readonly endpoints = new Map<NetworkId, EndpointTable>();
   private pendingEndpoints: Array<EndpointOp & { done: (err?: Error) => void }> = [];
@@ -129,20 +143,18 @@ export class Peers {
    */
   async inSync(state: NetworkState): Promise<boolean> {
     const p = state.programmed!;
-    if (p.inSyncAt === undefined || p.inSyncAt !== this.endpointTable(state.net.id).version) return false;
+    if (p.inSyncAt !== this.endpointTable(state.net.id).version) return false;
     const { neigh, fdb } = p.tables;
     let matched = 0;
     let stray = false;
-    await p.rtnl.forEachNeighbour(AF_INET, p.vxlanIndex, (nud, dst, lladdr) => {
-      if (stray || !(nud & NUD_PERMANENT && dst && lladdr)) return;
-      if (neigh.get(ipv4FromBytes(dst)) === macFromBytes(lladdr)) matched++;
+    await kernelNeighbours(p, (ip, mac) => {
+      if (neigh.get(ip) === mac) matched++;
       else stray = true;
     });
     if (stray || matched !== neigh.size) return false;
     matched = 0;
-    await p.rtnl.forEachNeighbour(AF_BRIDGE, p.vxlanIndex, (_nud, dst, lladdr) => {
-      if (stray || !(dst && lladdr)) return;
-      if (fdb.get(macFromBytes(lladdr)) === ipv4FromBytes(dst)) matched++;
+    await kernelFdb(p, (mac, vtep) => {
+      if (fdb.get(mac) === vtep) matched++;
       else stray = true;
     });
     return !stray && matched === fdb.size;
@@ -192,13 +204,8 @@ export class Peers {
   /** Permanent neighbours and FDB entries on vxlan0: exactly the kinds berth writes there. */
   async readTables(p: ProgrammedNetwork): Promise<KernelTables> {
     const t = emptyTables();
-    const { rtnl } = p;
-    await rtnl.forEachNeighbour(AF_INET, p.vxlanIndex, (state, dst, lladdr) => {
-      if (state & NUD_PERMANENT && dst && lladdr) t.neigh.set(ipv4FromBytes(dst), macFromBytes(lladdr));
-    });
-    await rtnl.forEachNeighbour(AF_BRIDGE, p.vxlanIndex, (_state, dst, lladdr) => {
-      if (dst && lladdr) t.fdb.set(macFromBytes(lladdr), ipv4FromBytes(dst));
-    });
+    await kernelNeighbours(p, (ip, mac) => t.neigh.set(ip, mac));
+    await kernelFdb(p, (mac, vtep) => t.fdb.set(mac, vtep));
     return t;
   }
 

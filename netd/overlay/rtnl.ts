@@ -236,6 +236,19 @@ class NetnsTransport extends EventEmitter {
   }
 }
 
+/** One request message (NLM_F_REQUEST added to `flags`), its tail padded to 4 bytes so that
+ *  messages can go back to back in one datagram. */
+function netlinkRequest(type: number, flags: number, seq: number, payload: Buffer): Buffer {
+  const len = NLMSG_HEADER_BYTES + payload.length;
+  const msg = Buffer.alloc((len + 3) & ~3);
+  msg.writeUInt32LE(len, 0);
+  msg.writeUInt16LE(type, 4);
+  msg.writeUInt16LE(flags | NLM_F_REQUEST, 6);
+  msg.writeUInt32LE(seq, 8);
+  payload.copy(msg, NLMSG_HEADER_BYTES);
+  return msg;
+}
+
 /** Every NLMSG_ERROR with a non-zero errno in a datagram, by sequence number. */
 function kernelErrors(datagram: Buffer): Map<number, KernelError> {
   const out = new Map<number, KernelError>();
@@ -295,13 +308,19 @@ export class Rtnl {
     return new Rtnl(netnsPath, openNetlinkInNetns(netnsPath, NETLINK_ROUTE));
   }
 
+  /** The next sequence number, never 0. */
+  private nextSeq(): number {
+    const seq = this.seq;
+    this.seq = (this.seq % 0xfffffffe) + 1;
+    return seq;
+  }
+
   /**
    * Runs one request with a sequence number we chose, so a failure can be matched with the
    * kernel's errno and extended-ack message. `what` names the operation and object for errors.
    */
   async call<T>(what: string, fn: (opts: RequestOptions) => Promise<T>, flags?: number): Promise<T> {
-    const seq = this.seq;
-    this.seq = (this.seq % 0xfffffffe) + 1;
+    const seq = this.nextSeq();
     try {
       return await fn(flags === undefined ? { seq } : { seq, flags });
     } catch (err) {
@@ -334,16 +353,9 @@ export class Rtnl {
     const chunks: Buffer[][] = [[]];
     let bytes = 0;
     for (const r of requests) {
-      const seq = this.seq;
-      this.seq = (this.seq % 0xfffffffe) + 1;
+      const seq = this.nextSeq();
       seqs.push(seq);
-      const len = NLMSG_HEADER_BYTES + r.payload.length;
-      const msg = Buffer.alloc((len + 3) & ~3);
-      msg.writeUInt32LE(len, 0);
-      msg.writeUInt16LE(r.type, 4);
-      msg.writeUInt16LE(r.flags | NLM_F_REQUEST | NLM_F_ACK, 6);
-      msg.writeUInt32LE(seq, 8);
-      r.payload.copy(msg, NLMSG_HEADER_BYTES);
+      const msg = netlinkRequest(r.type, r.flags | NLM_F_ACK, seq, r.payload);
       if (bytes + msg.length > MAX_BATCH_BYTES && chunks.at(-1)!.length > 0) {
         chunks.push([]);
         bytes = 0;
@@ -366,14 +378,10 @@ export class Rtnl {
    * idle CPU, of an agentd holding 10,000 remote endpoints (two dumps every reconcile).
    */
   async forEachNeighbour(family: number, ifindex: number, visit: (state: number, dst: Buffer | undefined, lladdr: Buffer | undefined) => void): Promise<void> {
-    const seq = this.seq;
-    this.seq = (this.seq % 0xfffffffe) + 1;
-    const request = Buffer.alloc(NLMSG_HEADER_BYTES + NDMSG_BYTES);
-    request.writeUInt32LE(request.length, 0);
-    request.writeUInt16LE(RTM_GETNEIGH, 4);
-    request.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-    request.writeUInt32LE(seq, 8);
-    request[NLMSG_HEADER_BYTES] = family;
+    const seq = this.nextSeq();
+    const ndmsg = Buffer.alloc(NDMSG_BYTES);
+    ndmsg[0] = family;
+    const request = netlinkRequest(RTM_GETNEIGH, NLM_F_DUMP, seq, ndmsg);
     const what = `dump neighbours (family ${family}) in ${this.netnsPath}`;
     let datagrams: Buffer[];
     try {
