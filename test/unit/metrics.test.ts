@@ -72,6 +72,7 @@ function fakeGossipStats(): GossipStats {
       pushPulls: 3,
       pingsAnswered: 4,
       refutations: 0,
+      corrections: 0,
       members: { alive: 2, suspect: 1, dead: 0, left: 0 },
       probesSent: 20,
       acks: 19,
