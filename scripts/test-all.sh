@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the lint (ESLint + import boundaries) and every suite (unit, integration, interop, vm, cluster)
-# even when one fails, then fails if the lint or any suite failed or could not run (ava exits
-# non-zero when it finds no test file).
+# Runs the lint (ESLint, import boundaries, type check) and every suite (unit, integration,
+# interop, vm, cluster) even when one fails, then fails if the lint or any suite failed or could
+# not run (ava exits non-zero when it finds no test file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Every suite on the pinned Node (scripts/node.pin), however this script was started.

@@ -5,8 +5,9 @@
 // 3. + 10,000 remote endpoints in the gossip, each with its name (so 10,000 task names, and
 //    their 100 services, in the DNS table) and its overlay peer entry.
 // At each step, after the node has settled: RSS (/proc/<pid>/status VmRSS, at the end of the
-// window) and CPU (utime + stime from /proc/<pid>/stat) over IDLE_MS, as % of one core; at step 3
-// over STEADY_MS after a first IDLE_MS (reported apart as `settling`), see STEADY_MS.
+// window; its anonymous part, RssAnon, beside it) and CPU (utime + stime from /proc/<pid>/stat)
+// over IDLE_MS, as % of one core; at step 3 over STEADY_MS after a first IDLE_MS (reported apart
+// as `settling`), see STEADY_MS.
 //
 // The manager is test/fixtures/test-manager.ts's FakeManager (SwarmKit's dispatcher API with
 // berth's protos), which here also hands out the gossip keys. The 1,000 tasks are full container
@@ -75,11 +76,19 @@ interface Ctx {
   networkId: string;
 }
 
-/** VmRSS of `pid` in MB. */
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`footprint bench: no VmRSS for pid ${pid}`);
-  return Number(m[1]) / 1024;
+/**
+ * VmRSS of `pid` in MB, and its anonymous part (RssAnon: heaps, stacks). The rest is file pages,
+ * nearly all of them the node binary's text and read-only data: shared with every other node
+ * process, clean, and reclaimable by the kernel at any time.
+ */
+function rssMb(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
+    if (!m) throw new Error(`footprint bench: no ${name} for pid ${pid}`);
+    return Number(m[1]) / 1024;
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon') };
 }
 
 /** utime + stime of `pid` in seconds. */
@@ -92,19 +101,19 @@ function cpuSeconds(pid: number): number {
 
 /** RSS at the end, and CPU (% of one core) over, an idle window of `ms` after QUIET_MS (or
  *  right away with `quietMs` 0). */
-async function idleWindow(pid: number, ms = IDLE_MS, quietMs = QUIET_MS): Promise<{ rss: number; cpu: number }> {
+async function idleWindow(pid: number, ms = IDLE_MS, quietMs = QUIET_MS): Promise<{ rss: number; anon: number; cpu: number }> {
   await sleep(quietMs);
   const c0 = cpuSeconds(pid);
   const t0 = performance.now();
   await sleep(ms);
   const cpu = ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
-  const rss = rssMb(pid);
-  
+  const { rss, anon } = rssMb(pid);
+
   if (SNAPSHOT_DIR) {
     process.kill(pid, SNAPSHOT_SIGNAL);
     await sleep(15_000);
   }
-  return { rss, cpu };
+  return { rss, anon, cpu };
 }
 
 /** A veth from this process's namespace into the hosts' switch, with `address`. */
@@ -167,7 +176,7 @@ async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>
     await waitConnected(a);
     await waitFor('the gossip to start', async () => (await gossipOf(a)) !== null, SETTLE_TIMEOUT_MS, 200);
     const idle = await idleWindow(a.pid);
-    process.stderr.write(`    idle: ${idle.rss.toFixed(1)} MB, ${idle.cpu.toFixed(2)} % CPU\n`);
+    process.stderr.write(`    idle: ${idle.rss.toFixed(1)} MB (${idle.anon.toFixed(1)} anonymous), ${idle.cpu.toFixed(2)} % CPU\n`);
 
     const tasks = Array.from({ length: TASKS }, (_, i) => ({ ...containerTask(taskId(), { service: `fptask${i % 20}`, slot: 1 + Math.floor(i / 20), args: ['sleep', '3600'] }), desired_state: TaskState.ACCEPTED as TaskIn['desired_state'] }));
     const t0 = performance.now();
@@ -176,7 +185,7 @@ async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>
     await waitFor(`${TASKS} tasks ACCEPTED`, async () => tasks.every((t) => ctx.manager.lastStatus(t.id!)?.state === TaskState.ACCEPTED), SETTLE_TIMEOUT_MS, 200);
     process.stderr.write(`    ${TASKS} tasks accepted in ${Math.round(performance.now() - t0)} ms\n`);
     const withTasks = await idleWindow(a.pid);
-    process.stderr.write(`    ${TASKS} tasks: ${withTasks.rss.toFixed(1)} MB, ${withTasks.cpu.toFixed(2)} % CPU\n`);
+    process.stderr.write(`    ${TASKS} tasks: ${withTasks.rss.toFixed(1)} MB (${withTasks.anon.toFixed(1)} anonymous), ${withTasks.cpu.toFixed(2)} % CPU\n`);
 
     const local = overlayTask(ctx);
     const t1 = performance.now();
@@ -201,14 +210,17 @@ async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>
     const settling = await idleWindow(a.pid);
     process.stderr.write(`    + ${REMOTE_ENDPOINTS} endpoints, first ${IDLE_MS / 1000} s: ${settling.rss.toFixed(1)} MB, ${settling.cpu.toFixed(2)} % CPU\n`);
     const withEndpoints = await idleWindow(a.pid, STEADY_MS, 0);
-    process.stderr.write(`    + ${REMOTE_ENDPOINTS} endpoints, next ${STEADY_MS / 1000} s: ${withEndpoints.rss.toFixed(1)} MB, ${withEndpoints.cpu.toFixed(2)} % CPU\n`);
+    process.stderr.write(`    + ${REMOTE_ENDPOINTS} endpoints, next ${STEADY_MS / 1000} s: ${withEndpoints.rss.toFixed(1)} MB (${withEndpoints.anon.toFixed(1)} anonymous), ${withEndpoints.cpu.toFixed(2)} % CPU\n`);
     return {
       idle_rss_mb: idle.rss,
+      idle_rss_anon_mb: idle.anon,
       idle_cpu_pct: idle.cpu,
       tasks_1000_rss_mb: withTasks.rss,
+      tasks_1000_rss_anon_mb: withTasks.anon,
       tasks_1000_cpu_pct: withTasks.cpu,
       endpoints_10000_settling_cpu_pct: settling.cpu,
       endpoints_10000_rss_mb: withEndpoints.rss,
+      endpoints_10000_rss_anon_mb: withEndpoints.anon,
       endpoints_10000_cpu_pct: withEndpoints.cpu,
     };
   } finally {

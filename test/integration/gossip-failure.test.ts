@@ -268,7 +268,7 @@ async function fakeMember(t: ExecutionContext, name: string): Promise<FakeMember
     for (const part of messagesIn(plain)) {
       if (part[0] !== MSG.alive) continue;
       const a = decodeMsgpack(part, 1).value as Record<string, MsgValue>;
-      heard.push({ from: `${rinfo.address}:${rinfo.port}`, node: Buffer.from(a.Node as Uint8Array | string).toString(), incarnation: a.Incarnation });
+      heard.push({ from: `${rinfo.address}:${rinfo.port}`, node: Buffer.from(a.Node as Uint8Array | string).toString(), incarnation: a.Incarnation ?? null });
     }
   });
   await new Promise<void>((r) => sock.bind(0, ip, () => r()));
