@@ -6,8 +6,9 @@
 // through others and a TCP ping when the direct ping goes unanswered, suspect → dead after a
 // timeout that independent confirmations shorten, alive/suspect/dead gossiped piggyback with a
 // retransmit limit, and suspicion of ourselves refuted. Written by hand: there is no Node
-// implementation of memberlist's wire format to use. Not done: memberlist's awareness (the
-// local-health multiplier on probe timeouts) and compression of what we send.
+// implementation of memberlist's wire format to use. Lifeguard's local health (awareness) scales
+// our probe deadline when our own probes fail without the helpers' nacks. Not done: compression
+// of what we send.
 //
 // Everything that arrives is bounded before work is spent on it: stream frames by declared size,
 // time from accept and concurrent count; decompressed bytes per packet and per stream in total;
@@ -21,7 +22,7 @@ import { decodeMsgpack, encodeMsgpack, type MsgValue } from './msgpack.js';
 import { LzwOutputLimitError, lzwDecompress } from './lzw.js';
 import { BroadcastQueue } from './broadcasts.js';
 import { FramePool, FrameReader, GossipDropError, STREAM_HEADER_BYTES, type DropReason } from './stream.js';
-import { Suspicion, suspicionBounds } from './suspicion.js';
+import { Awareness, Suspicion, suspicionBounds } from './suspicion.js';
 import { ipv4Bytes, ipv4FromBytes, parseIpv4 } from '../ipv4.js';
 import { BerthError, type LogFn, type LogLevel } from '../../base/index.js';
 
@@ -196,6 +197,9 @@ export interface MemberlistOptions {
   retransmitMult?: number;
   /** Try a TCP ping when UDP probes fail, for peers speaking protocol ≥ 3 (DisableTcpPings=false). */
   tcpPing?: boolean;
+  /** The probe deadline grows up to this many probe intervals while we look unhealthy
+   *  (AwarenessMaxMultiplier, 8). */
+  awarenessMaxMultiplier?: number;
   /** Hard deadline for one stream, from accept or connect (TCPTimeout, 10 s). */
   streamDeadlineMs?: number;
   /** Inbound streams handled at once; more are closed at once (32). */
@@ -216,6 +220,8 @@ export interface MemberlistStats {
   refutations: number;
   /** Stale accusations of us answered with our current alive, straight to their sender. */
   corrections: number;
+  /** Our local health score (0 healthy … awarenessMaxMultiplier − 1): probes wait score + 1 intervals. */
+  healthScore: number;
   /** Known members by state, ourselves not counted. */
   members: { alive: number; suspect: number; dead: number; left: number };
   probesSent: number;
@@ -316,6 +322,7 @@ export class Memberlist {
     deadDeclared: 0,
   };
   private readonly drops = emptyDrops();
+  private readonly awareness: Awareness;
   private readonly cfg: Required<Omit<MemberlistOptions, 'log' | 'keyring' | 'delegate'>>;
 
   private keyring: Keyring;
@@ -346,10 +353,12 @@ export class Memberlist {
       suspicionMaxTimeoutMult: opts.suspicionMaxTimeoutMult ?? 6,
       retransmitMult: opts.retransmitMult ?? 4,
       tcpPing: opts.tcpPing ?? true,
+      awarenessMaxMultiplier: opts.awarenessMaxMultiplier ?? 8,
       streamDeadlineMs: opts.streamDeadlineMs ?? TCP_TIMEOUT_MS,
       maxInboundStreams: opts.maxInboundStreams ?? MAX_INBOUND_STREAMS,
     };
     this.broadcasts = new BroadcastQueue(this.cfg.retransmitMult, () => this.members.size + 1);
+    this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier);
   }
 
   /** Keys rotated by the manager: decrypt with all of them, encrypt with the new primary. */
@@ -371,7 +380,7 @@ export class Memberlist {
     }
     const drops = { ...this.drops };
     const dropped = Object.values(drops).reduce((a, b) => a + b, 0);
-    return { ...this.counters, dropped, members, drops };
+    return { ...this.counters, healthScore: this.awareness.score, dropped, members, drops };
   }
 
   /**
@@ -570,9 +579,24 @@ export class Memberlist {
   }
 
   private async probeNode(node: Node): Promise<void> {
+    // Answered (directly, through a helper or over TCP): one step healthier. A failed probe
+    // says how much of the failure is ours below.
+    let healthDelta = -1;
+    try {
+      healthDelta = await this.probeNodeOnce(node);
+    } finally {
+      if (!this.closed) this.awareness.applyDelta(healthDelta);
+    }
+  }
+
+  /** One probe of `node`; resolves with the change to our health score it calls for. */
+  private async probeNodeOnce(node: Node): Promise<number> {
     const seqNo = this.nextSeqNo();
     const sent = Date.now();
-    const deadline = sent + this.cfg.probeIntervalMs;
+    // Only the wait for the helpers and the TCP ping grows with our score: waiting longer for
+    // the direct UDP ack would not get it through (state.go probeNode).
+    const interval = this.awareness.scale(this.cfg.probeIntervalMs);
+    const deadline = sent + interval;
     let acked = false;
     let nacks = 0;
     const waiters = new Set<() => void>();
@@ -596,7 +620,7 @@ export class Memberlist {
         wake();
       },
       nack: () => nacks++,
-      timer: setTimeout(() => this.ackHandlers.delete(seqNo), this.cfg.probeIntervalMs),
+      timer: setTimeout(() => this.ackHandlers.delete(seqNo), interval),
     };
     handler.timer.unref();
     this.ackHandlers.set(seqNo, handler);
@@ -610,9 +634,10 @@ export class Memberlist {
       this.sendPacket(node.address, node.port, compoundMessages([ping, suspect])[0]!, node);
     }
     await until(this.cfg.probeTimeoutMs);
-    if (acked || this.closed) return;
+    if (acked || this.closed) return -1;
 
     const helpers = pickRandom([...this.members.values()], this.cfg.indirectChecks, (m) => m.name !== node.name && m.state === STATE_ALIVE);
+    const expectedNacks = helpers.filter((h) => h.pmax >= 4).length;
     for (const h of helpers) {
       const req = { Nack: h.pmax >= 4, Node: node.name, Port: node.port, SeqNo: seqNo, SourceAddr: this.addr, SourceNode: this.opts.name, SourcePort: this.opts.port, Target: ipv4Bytes(parseIpv4(node.address) ?? 0) };
       this.counters.indirectProbes++;
@@ -620,14 +645,17 @@ export class Memberlist {
     }
     const viaTcp = this.cfg.tcpPing && node.pmax >= 3 ? this.tcpPing(node, seqNo, deadline - Date.now()) : Promise.resolve(false);
     await until(deadline - Date.now());
-    if (acked || this.closed) return;
+    if (acked || this.closed) return -1;
     if (await viaTcp) {
       this.log('warn', 'gossip peer answers over TCP but not UDP: check that UDP 7946 is open between the nodes', { peer: node.name, address: node.address });
-      return;
+      return -1;
     }
-    if (this.closed) return;
-    this.log('info', 'gossip member suspected: no ack to direct or indirect probes', { peer: node.name, address: node.address, nacks, helpers: helpers.length });
+    if (this.closed) return 0;
+    this.log('info', 'gossip member suspected: no ack to direct or indirect probes', { peer: node.name, address: node.address, nacks, helpers: helpers.length, healthScore: this.awareness.score });
     this.suspectNode(node.name, node.incarnation, this.opts.name);
+    // Helpers that said they could not reach it either vouch for us; the silent ones count
+    // against our own health, and with no helper to ask, the failure does.
+    return expectedNacks > 0 ? Math.max(0, expectedNacks - nacks) : 1;
   }
 
   private async tcpPing(node: Node, seqNo: number, ms: number): Promise<boolean> {
@@ -777,6 +805,7 @@ export class Memberlist {
   private refute(accused: number): void {
     this.incarnation = Math.max(this.incarnation + 1, accused + 1);
     this.counters.refutations++;
+    this.awareness.applyDelta(1);
     this.broadcasts.queue(this.opts.name, message(MSG.alive, this.aliveBody()));
   }
 

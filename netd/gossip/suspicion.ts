@@ -88,3 +88,28 @@ export class Suspicion {
     this.timer.unref();
   }
 }
+
+/**
+ * Lifeguard's local health (memberlist awareness.go): a score from 0 (healthy) to max − 1 that
+ * a probe answered lowers by one, and that a failed probe raises by the nacks its helpers did
+ * not send (by one when none was expected), as does having to refute a suspicion of ourselves.
+ * The probe's deadline is scaled by score + 1: a node too slow to hear acks in time probes, and
+ * accuses, less often instead of declaring healthy peers dead.
+ */
+export class Awareness {
+  private current = 0;
+
+  constructor(private readonly max: number) {}
+
+  get score(): number {
+    return this.current;
+  }
+
+  applyDelta(delta: number): void {
+    this.current = Math.min(Math.max(this.current + delta, 0), this.max - 1);
+  }
+
+  scale(ms: number): number {
+    return ms * (this.current + 1);
+  }
+}

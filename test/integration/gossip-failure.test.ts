@@ -69,6 +69,7 @@ async function startMember(t: ExecutionContext, extra: Partial<MemberlistOptions
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const msg = (type: number, body: MsgValue) => Buffer.concat([Buffer.from([type]), encodeMsgpack(body)]);
 const stateOf = (viewer: Member, of: Member) => viewer.ml.member(of.name)?.state;
+const stateOf2 = (viewer: Member, name: string) => viewer.ml.member(name)?.state;
 
 async function waitFor(t: ExecutionContext, what: string, cond: () => boolean, ms: number, onTimeout?: () => void): Promise<number> {
   const start = Date.now();
@@ -249,15 +250,30 @@ interface FakeMember {
   port: number;
   /** Alive messages received, with the address they came from. */
   heard: { from: string; node: string; incarnation: MsgValue }[];
+  /** When each ping for it arrived (Date.now()). */
+  pinged: number[];
+  /** Whether it acks the pings for it, and nacks the ping-reqs it cannot serve (it never
+   *  forwards them); it refutes suspicions and deaths of itself while it acks. Off: it only listens. */
+  answers: boolean;
 }
 
-/** A member played by the test on its own UDP socket: it only listens. */
+/**
+ * A FAKE member played by the test on its own UDP socket (no TCP listener): one that falls
+ * silent at the test's word, which a real member in this process cannot do without also
+ * stopping its own timers.
+ */
 async function fakeMember(t: ExecutionContext, name: string): Promise<FakeMember> {
   const ring = new Keyring(KEYS);
   const ip = `127.1.${Math.floor(nextHost / 250)}.${(nextHost % 250) + 2}`;
   nextHost++;
   const sock = dgram.createSocket('udp4');
-  const heard: FakeMember['heard'] = [];
+  const fake: FakeMember = { name, ip, port: 0, heard: [], pinged: [], answers: false };
+  let incarnation = 1;
+  const send = (body: Buffer, address: string, port: number) => sock.send(ring.encrypt(body), port, address);
+  const replyTo = (b: Record<string, MsgValue>, rinfo: dgram.RemoteInfo) => {
+    const src = b.SourceAddr instanceof Uint8Array && b.SourceAddr.length === 4 ? [...b.SourceAddr].join('.') : rinfo.address;
+    return { address: src, port: typeof b.SourcePort === 'number' && b.SourcePort > 0 ? b.SourcePort : rinfo.port };
+  };
   sock.on('message', (m, rinfo) => {
     let plain: Buffer;
     try {
@@ -266,20 +282,35 @@ async function fakeMember(t: ExecutionContext, name: string): Promise<FakeMember
       return;
     }
     for (const part of messagesIn(plain)) {
-      if (part[0] !== MSG.alive) continue;
-      const a = decodeMsgpack(part, 1).value as Record<string, MsgValue>;
-      heard.push({ from: `${rinfo.address}:${rinfo.port}`, node: Buffer.from(a.Node as Uint8Array | string).toString(), incarnation: a.Incarnation ?? null });
+      const b = decodeMsgpack(part, 1).value as Record<string, MsgValue>;
+      const node = b.Node instanceof Uint8Array || typeof b.Node === 'string' ? Buffer.from(b.Node).toString() : '';
+      if (part[0] === MSG.alive) fake.heard.push({ from: `${rinfo.address}:${rinfo.port}`, node, incarnation: b.Incarnation ?? null });
+      else if (part[0] === MSG.ping && node === name) {
+        fake.pinged.push(Date.now());
+        const to = replyTo(b, rinfo);
+        if (fake.answers) send(msg(MSG.ack, { Payload: null, SeqNo: b.SeqNo ?? 0 }), to.address, to.port);
+      } else if (part[0] === MSG.indirectPing && fake.answers && b.Nack === true) {
+        const to = replyTo(b, rinfo);
+        send(msg(MSG.nack, { SeqNo: b.SeqNo ?? 0 }), to.address, to.port);
+      } else if ((part[0] === MSG.suspect || part[0] === MSG.dead) && node === name && fake.answers) {
+        incarnation = Math.max(incarnation, Number(b.Incarnation)) + 1;
+        send(msg(MSG.alive, aliveBody(fake, incarnation)), rinfo.address, rinfo.port);
+      }
     }
   });
   await new Promise<void>((r) => sock.bind(0, ip, () => r()));
   t.teardown(() => sock.close());
-  return { name, ip, port: sock.address().port, heard };
+  fake.port = sock.address().port;
+  return fake;
+}
+
+function aliveBody(fake: FakeMember, incarnation: number): MsgValue {
+  return { Addr: Buffer.from(fake.ip.split('.').map(Number)), Incarnation: incarnation, Meta: Buffer.alloc(0), Node: fake.name, Port: fake.port, Vsn: Buffer.from([1, 5, 2, 0, 0, 0]) };
 }
 
 /** Tells `to` that `fake` is alive, and waits until `to` knows it. */
 async function introduce(to: Member, fake: FakeMember): Promise<void> {
-  const alive = { Addr: Buffer.from(fake.ip.split('.').map(Number)), Incarnation: 1, Meta: Buffer.alloc(0), Node: fake.name, Port: fake.port, Vsn: Buffer.from([1, 5, 2, 0, 0, 0]) };
-  await udpSend(to, msg(MSG.alive, alive), { settled: () => to.ml.member(fake.name) !== undefined });
+  await udpSend(to, msg(MSG.alive, aliveBody(fake, 1)), { settled: () => to.ml.member(fake.name) !== undefined });
 }
 
 test('a newcomer announces itself to the members its join told it of', async (t) => {
@@ -298,6 +329,7 @@ test('an accusation older than the refutation is answered with the current alive
   const accused = await startMember(t, FAST);
   await udpSend(accused, msg(MSG.suspect, { From: 'feedfacecafe', Incarnation: 1, Node: accused.name }), { settled: () => accused.ml.stats().refutations === 1 });
   t.is(accused.ml.stats().refutations, 1, 'refuted once: at incarnation 2 now');
+  t.is(accused.ml.stats().healthScore, 1, 'having to refute counts against our own health (no probe has lowered it since)');
 
   const accuser = await fakeMember(t, 'acc05e4acc05');
   await introduce(accused, accuser);
@@ -320,6 +352,42 @@ test('an accusation older than the refutation is answered with the current alive
   t.is((await udpSend(accused, compoundMessages([stale, ping])[0]!)).length, 1, 'acked');
   t.is(accused.ml.stats().corrections, 2);
   t.is(accused.ml.stats().refutations, 1);
+});
+
+test('awareness: probes no helper answers for (no ack, no nack) raise our health score to its cap and stretch the probe; answered probes bring it back', async (t) => {
+  const a = await startMember(t, FAST);
+  const fakes = [await fakeMember(t, 'f4ce00000001'), await fakeMember(t, 'f4ce00000002'), await fakeMember(t, 'f4ce00000003'), await fakeMember(t, 'f4ce00000004')];
+  for (const f of fakes) await introduce(a, f);
+  // Every probe fails and none of the three helpers (protocol 5: nacks expected) nacks: +3 each.
+  await waitFor(t, 'the score at its cap (AwarenessMaxMultiplier − 1)', () => a.ml.stats().healthScore === 7, 5000);
+  const pings = () => fakes.reduce((n, f) => n + f.pinged.length, 0);
+  const before = pings();
+  const window = 4 * FAST.probeIntervalMs;
+  await sleep(window);
+  // At score 7 a probe lasts 8 intervals: at most one more ping in 4 (5 would have come unscaled).
+  t.true(pings() - before <= 1, `${pings() - before} pings in ${window} ms at score 7`);
+
+  // The fakes answer again (and refute the suspicions they hear): each answered probe −1.
+  for (const f of fakes) f.answers = true;
+  await waitFor(t, 'the score back to 0', () => a.ml.stats().healthScore === 0, 8 * 8 * FAST.probeIntervalMs);
+  await waitFor(t, 'every fake alive again', () => fakes.every((f) => stateOf2(a, f.name) === 0), 5000);
+});
+
+test('awareness: a peer that is really gone, with helpers that nack, costs us no health', async (t) => {
+  const a = await startMember(t, FAST);
+  const gone = await fakeMember(t, 'd0d0d0d0d0d0');
+  const helpers = [await fakeMember(t, 'he1be4000001'), await fakeMember(t, 'he1be4000002'), await fakeMember(t, 'he1be4000003')];
+  for (const h of helpers) h.answers = true;
+  for (const f of [gone, ...helpers]) await introduce(a, f);
+  let worst = 0;
+  const sampler = setInterval(() => (worst = Math.max(worst, a.ml.stats().healthScore)), 10);
+  t.teardown(() => clearInterval(sampler));
+  await waitFor(t, 'the silent peer suspected', () => stateOf2(a, gone.name) === 1, 3000);
+  // Keep probing for a while after: the suspect is probed again, the helpers nack again.
+  await waitFor(t, 'probed at least twice more', () => gone.pinged.length >= 3, 5000);
+  clearInterval(sampler);
+  t.is(worst, 0, 'nacks from every helper: the failure was not ours');
+  t.true(helpers.every((h) => stateOf2(a, h.name) === 0));
 });
 
 // ---- hostile and broken peers ----

@@ -6,7 +6,7 @@ import { BroadcastQueue } from '../../netd/gossip/broadcasts.js';
 import { LzwError, LzwOutputLimitError, lzwCompress, lzwDecompress } from '../../netd/gossip/lzw.js';
 import { MSG, compoundMessages } from '../../netd/gossip/memberlist.js';
 import { FrameReader, GossipDropError } from '../../netd/gossip/stream.js';
-import { Suspicion, remainingSuspicionMs, retransmitLimit, suspicionBounds, suspicionTimeoutMs } from '../../netd/gossip/suspicion.js';
+import { Awareness, Suspicion, remainingSuspicionMs, retransmitLimit, suspicionBounds, suspicionTimeoutMs } from '../../netd/gossip/suspicion.js';
 
 test('suspicion timeout: SuspicionMult × interval, scaled by log10(n) past 10 nodes', (t) => {
   // [mult, nodes, interval ms, expected ms]: 4 × max(1, log10 n) with the scale kept to 1/1000.
@@ -72,6 +72,26 @@ test('a suspicion fires at max alone, at min with every expected confirmation, o
   lone.cancel();
   await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(fired, [2, 0]);
+});
+
+test('awareness: the score stays within 0 … max − 1 and scales a timeout by score + 1', (t) => {
+  const a = new Awareness(8);
+  t.is(a.score, 0);
+  t.is(a.scale(200), 200);
+  a.applyDelta(-1);
+  t.is(a.score, 0, 'never below healthy');
+  a.applyDelta(3);
+  t.is(a.score, 3);
+  t.is(a.scale(200), 800);
+  a.applyDelta(3);
+  a.applyDelta(3);
+  t.is(a.score, 7, 'capped at max − 1');
+  t.is(a.scale(1000), 8000);
+  for (let i = 0; i < 7; i++) a.applyDelta(-1);
+  t.is(a.score, 0);
+  const one = new Awareness(1);
+  one.applyDelta(5);
+  t.is(one.score, 0, 'a max of 1 turns it off');
 });
 
 test('broadcast queue: newest and least-sent first, a node’s newer message replaces the older, dropped after the limit', (t) => {
