@@ -259,6 +259,9 @@ const asNumber = (v: MsgValue | undefined): number => (typeof v === 'number' ? v
 const asBytes = (v: MsgValue | undefined): Buffer => (v instanceof Uint8Array ? Buffer.from(v) : Buffer.alloc(0));
 const asMap = (v: MsgValue | undefined): Record<string, MsgValue> => (v && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v) ? v : {});
 
+/** When a helper nacks a ping-req the target has not answered, as a fraction of the probe timeout. */
+const NACK_AT_FRACTION = 0.8;
+
 function message(type: number, body: MsgValue): Buffer {
   return Buffer.concat([Buffer.from([type]), encodeMsgpack(body)]);
 }
@@ -1061,7 +1064,11 @@ export class Memberlist {
     });
     this.sendMsg(target, asNumber(ind.Port) || this.opts.port, message(MSG.ping, this.pingBody(asString(ind.Node), ourSeq)));
     if (ind.Nack === true) {
-      this.later(this.cfg.probeTimeoutMs, () => {
+      // memberlist nacks after a full probe timeout, which is when the prober (its ping-req
+      // sent one probe timeout after its ping, its deadline one probe interval = two timeouts
+      // after it) stops counting them: such nacks land late and charge a healthy prober for a
+      // peer that is really gone. Ours go at 80 %; an ack after it is still relayed.
+      this.later(Math.floor(this.cfg.probeTimeoutMs * NACK_AT_FRACTION), () => {
         if (!answered) this.sendMsg(back.address, back.port, message(MSG.nack, { SeqNo: theirSeq }));
       });
     }

@@ -195,7 +195,7 @@ test('five members: all alive; one killed is suspected then declared dead by the
   await victim.ml.close({ leave: false });
   const bound = deadBoundMs(5);
   const took = await waitFor(t, 'every survivor has the victim dead', () => rest.every((m) => stateOf(m, victim) === 2), bound);
-  t.log(`declared dead everywhere in ${took} ms (bound ${bound} ms)`);
+  t.log(`declared dead everywhere in ${took} ms (bound ${bound} ms); survivors' health scores ${rest.map((m) => m.ml.stats().healthScore).join(', ')}`);
   for (const m of rest) {
     const seen = m.changes.filter((c) => c.name === victim.name).map((c) => c.state);
     t.deepEqual(seen.slice(-2), [1, 2], 'suspect, then dead, through the delegate');
@@ -388,6 +388,45 @@ test('awareness: a peer that is really gone, with helpers that nack, costs us no
   clearInterval(sampler);
   t.is(worst, 0, 'nacks from every helper: the failure was not ours');
   t.true(helpers.every((h) => stateOf2(a, h.name) === 0));
+});
+
+test('as a helper: a ping-req for a silent target is nacked at 80 % of the probe timeout, inside the requester’s wait; an answering target’s ack is relayed', async (t) => {
+  const helper = await startMember(t, { probeIntervalMs: 2000, probeTimeoutMs: 1000 });
+  const target = await fakeMember(t, 'ta46e7000001');
+  const ring = new Keyring(KEYS);
+  const requester = dgram.createSocket('udp4');
+  const got: { type: number; seq: MsgValue; at: number }[] = [];
+  requester.on('message', (m) => {
+    let plain: Buffer;
+    try {
+      plain = ring.decrypt(m);
+    } catch {
+      return;
+    }
+    for (const part of messagesIn(plain)) got.push({ type: part[0]!, seq: (decodeMsgpack(part, 1).value as Record<string, MsgValue>).SeqNo ?? null, at: Date.now() });
+  });
+  await new Promise<void>((r) => requester.bind(0, '127.0.0.1', () => r()));
+  t.teardown(() => requester.close());
+  const pingReq = (seq: number) =>
+    ring.encrypt(msg(MSG.indirectPing, { Nack: true, Node: target.name, Port: target.port, SeqNo: seq, SourceAddr: Buffer.alloc(0), SourceNode: 'requester001', SourcePort: 0, Target: Buffer.from(target.ip.split('.').map(Number)) }));
+  const of = (type: number) => got.filter((g) => g.type === type);
+
+  const sent = Date.now();
+  requester.send(pingReq(501), helper.port, helper.ip);
+  await waitFor(t, 'a nack', () => of(MSG.nack).length > 0, 3000);
+  const after = of(MSG.nack)[0]!.at - sent;
+  t.is(of(MSG.nack)[0]!.seq, 501);
+  t.true(after >= 750 && after < 1000, `nacked after ${after} ms (probe timeout 1000 ms)`);
+  t.is(target.pinged.length, 1, 'the helper pinged the target');
+  t.is(of(MSG.ack).length, 0);
+
+  target.answers = true;
+  got.length = 0;
+  requester.send(pingReq(502), helper.port, helper.ip);
+  await waitFor(t, 'the target’s ack relayed', () => of(MSG.ack).length > 0, 3000);
+  t.is(of(MSG.ack)[0]!.seq, 502);
+  await sleep(1000);
+  t.is(of(MSG.nack).length, 0, 'no nack once the target answered');
 });
 
 // ---- hostile and broken peers ----
