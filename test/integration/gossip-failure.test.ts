@@ -1,7 +1,9 @@
 // memberlist's failure detection and its defences, with real members on loopback sockets (each
 // on its own 127.0.x.y address) and short intervals: probes, suspicion, death, leave and
-// refutation across five members; then hostile or broken peers played by raw TCP/UDP sockets
-// from the test against one listening member. No root or network namespaces needed.
+// refutation across five members; local health (awareness), the helper's nack and answers to
+// stale accusations against FAKE peers the test plays on UDP sockets (they fall silent or answer
+// at its word); then hostile or broken peers played by raw TCP/UDP sockets from the test against
+// one listening member. No root or network namespaces needed.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes, randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
