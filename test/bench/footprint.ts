@@ -23,7 +23,8 @@
 // picked at random per run of the bench.
 //
 // Looking into it: BENCH_AGENTD_NODE_OPTIONS is handed to agentd as NODE_OPTIONS (compare V8
-// flags); BENCH_FOOTPRINT_SNAPSHOT_DIR makes agentd write a heap snapshot there at the end of
+// flags); BENCH_AGENTD_LOG_LEVEL=debug shows, among others, the heap reducer's collections in its
+// log (/var/lib/berth-test/<id>.log, removed with the run); BENCH_FOOTPRINT_SNAPSHOT_DIR makes agentd write a heap snapshot there at the end of
 // each window (it takes seconds and memory: the figures of such a run are not the bench's).
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -170,7 +171,7 @@ async function gossipOf(a: AgentdProcess): Promise<GossipStats | null> {
 }
 
 async function measureRun(ctx: Ctx, run: number): Promise<Record<string, number>> {
-  const a = await startAgentd({ host: ctx.underlay.hosts[0]!, dockerd: ctx.engine, manager: ctx.manager.address, joinToken: ctx.manager.workerToken, hostname: `fp-${run}`, logLevel: 'info', env: agentdEnv() });
+  const a = await startAgentd({ host: ctx.underlay.hosts[0]!, dockerd: ctx.engine, manager: ctx.manager.address, joinToken: ctx.manager.workerToken, hostname: `fp-${run}`, logLevel: process.env.BENCH_AGENTD_LOG_LEVEL ?? 'info', env: agentdEnv() });
   const assigned: string[] = [];
   try {
     await waitConnected(a);
