@@ -247,7 +247,7 @@ export class AgentMetrics {
       emit({ result: 'acked' }, m.acks);
     });
     this.single('counter', 'gossip_suspicions_total', 'Members that became suspect here.', () => g()?.memberlist.suspicions);
-    this.single('gauge', 'gossip_health_score', "This node's own gossip health (Lifeguard awareness): 0 is healthy; each step lengthens its probes by one interval. High while this node is starved or its inbound UDP is lost.", () => g()?.memberlist.healthScore);
+    this.single('gauge', 'gossip_health_score', "This node's own gossip health (Lifeguard awareness): 0 is healthy; each step lengthens its probes by one interval. Stays up while this node is starved or loses inbound UDP; a peer's death also raises it briefly when Docker nodes were the helpers (their nacks come late).", () => g()?.memberlist.healthScore);
     this.counter('gossip_dropped_total', 'Gossip messages thrown away, by layer and reason (a wrong key, malformed, oversize, an unknown network...).', ['layer', 'reason'], (emit) => {
       const s = g();
       if (!s) return;

@@ -7,8 +7,8 @@
 // timeout that independent confirmations shorten, alive/suspect/dead gossiped piggyback with a
 // retransmit limit, and suspicion of ourselves refuted. Written by hand: there is no Node
 // implementation of memberlist's wire format to use. Lifeguard's local health (awareness) scales
-// our probe deadline when our own probes fail without the helpers' nacks. Not done: compression
-// of what we send.
+// our probe deadline when our own probes fail without the helpers' nacks, or we have to refute.
+// Not done: compression of what we send.
 //
 // Everything that arrives is bounded before work is spent on it: stream frames by declared size,
 // time from accept and concurrent count; decompressed bytes per packet and per stream in total;
@@ -259,6 +259,15 @@ const asNumber = (v: MsgValue | undefined): number => (typeof v === 'number' ? v
 const asBytes = (v: MsgValue | undefined): Buffer => (v instanceof Uint8Array ? Buffer.from(v) : Buffer.alloc(0));
 const asMap = (v: MsgValue | undefined): Record<string, MsgValue> => (v && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v) ? v : {});
 
+/** Members remembered at once as recently corrected; past it, corrections wait. */
+const MAX_CORRECTIONS_TRACKED = 1024;
+
+/** The address a packet came from: a member's gossip socket. */
+interface Sender {
+  address: string;
+  port: number;
+}
+
 /** When a helper nacks a ping-req the target has not answered, as a fraction of the probe timeout. */
 const NACK_AT_FRACTION = 0.8;
 
@@ -326,6 +335,8 @@ export class Memberlist {
   };
   private readonly drops = emptyDrops();
   private readonly awareness: Awareness;
+  /** When each member (address:port) was last sent a correction (see correct()). */
+  private readonly lastCorrection = new Map<string, number>();
   private readonly cfg: Required<Omit<MemberlistOptions, 'log' | 'keyring' | 'delegate'>>;
 
   private keyring: Keyring;
@@ -429,8 +440,8 @@ export class Memberlist {
       throw new GossipError('E_GOSSIP_IO', `listening for gossip on TCP ${this.opts.bindAddress}:${this.opts.port}: ${err.message}`, { cause: err });
     });
     this.tcp = tcp;
-    // Our own alive waits in the queue until a join gives it someone to go to (memberlist's
-    // setAlive). Without it the others heard of a newcomer only from the member it joined
+    // Our own alive waits in the queue until a join gives it someone to go to, or rides on the
+    // acks to pings that come first (memberlist's setAlive). Without it the others heard of a newcomer only from the member it joined
     // through and their re-gossip: of 150 groups of five joined through one member, 7 still had
     // a member missing another after 1.5 s (1 of 150 with it), until the next push-pull.
     this.broadcasts.queue(this.opts.name, message(MSG.alive, this.aliveBody()));
@@ -582,9 +593,9 @@ export class Memberlist {
   }
 
   private async probeNode(node: Node): Promise<void> {
-    // Answered (directly, through a helper or over TCP): one step healthier. A failed probe
-    // says how much of the failure is ours below.
-    let healthDelta = -1;
+    // Answered (directly, through a helper or over TCP): one step healthier; a failed probe
+    // says how much of the failure is ours; one that could not be sent changes nothing.
+    let healthDelta = 0;
     try {
       healthDelta = await this.probeNodeOnce(node);
     } finally {
@@ -609,7 +620,9 @@ export class Memberlist {
     const until = (ms: number) =>
       new Promise<void>((r) => {
         if (acked || ms <= 0) return r();
+        // Unref'd: a probe stretched by our health score must not hold a closing process open.
         const t = setTimeout(done, ms);
+        t.unref();
         function done() {
           clearTimeout(t);
           waiters.delete(done);
@@ -755,10 +768,10 @@ export class Memberlist {
     this.setState(m, STATE_ALIVE);
   }
 
-  private suspectNode(name: string, incarnation: number, from: string): void {
+  private suspectNode(name: string, incarnation: number, from: string, via?: Sender): void {
     if (name === this.opts.name) {
       if (incarnation >= this.incarnation) this.refute(incarnation);
-      else this.correct(from);
+      else this.correct(from, via);
       return;
     }
     const m = this.members.get(name);
@@ -785,11 +798,11 @@ export class Memberlist {
     this.suspicions.set(name, s);
   }
 
-  private deadNode(name: string, incarnation: number, from: string): void {
+  private deadNode(name: string, incarnation: number, from: string, via?: Sender): void {
     if (name === this.opts.name) {
       // Not leaving (we would be closed): someone has us wrong.
       if (incarnation >= this.incarnation) this.refute(incarnation);
-      else this.correct(from);
+      else this.correct(from, via);
       return;
     }
     const m = this.members.get(name);
@@ -813,15 +826,35 @@ export class Memberlist {
   }
 
   /**
-   * An accusation older than our refutation: its sender missed the alive that refuted it (gossip
-   * reaches each member only with high probability) and would declare us dead. It hears our
-   * alive straight away; memberlist leaves this to the next push-pull.
+   * An accusation older than our refutation: whoever made it, and the member that passed it on
+   * to us (a relayed suspicion keeps its maker's name), missed the alive that refuted it (gossip
+   * reaches each member only with high probability) and would declare us dead. Both hear our
+   * alive straight away, memberlist leaves this to the next push-pull. Only known members are
+   * answered, each at most once per probe interval: an accusation is cheap to repeat (a
+   * compressed packet holds a thousand), an answer must not be.
    */
-  private correct(from: string): void {
-    const accuser = this.members.get(from);
-    if (!accuser || accuser.state === STATE_LEFT) return;
-    this.counters.corrections++;
-    this.sendPacket(accuser.address, accuser.port, message(MSG.alive, this.aliveBody()), accuser);
+  private correct(from: string, via: Sender | undefined): void {
+    const targets = new Set<Node>();
+    const maker = this.members.get(from);
+    if (maker) targets.add(maker);
+    if (via) {
+      for (const m of this.members.values()) {
+        if (m.address === via.address && m.port === via.port) targets.add(m);
+      }
+    }
+    const now = Date.now();
+    for (const m of targets) {
+      if (m.state === STATE_LEFT) continue;
+      const key = `${m.address}:${m.port}`;
+      if (now - (this.lastCorrection.get(key) ?? -Infinity) < this.cfg.probeIntervalMs) continue;
+      if (this.lastCorrection.size >= MAX_CORRECTIONS_TRACKED) {
+        for (const [k, at] of this.lastCorrection) if (now - at >= this.cfg.probeIntervalMs) this.lastCorrection.delete(k);
+        if (this.lastCorrection.size >= MAX_CORRECTIONS_TRACKED) return;
+      }
+      this.lastCorrection.set(key, now);
+      this.counters.corrections++;
+      this.sendPacket(m.address, m.port, message(MSG.alive, this.aliveBody()), m);
+    }
   }
 
   // ---- wire ----
@@ -1008,12 +1041,12 @@ export class Memberlist {
       }
       case MSG.suspect: {
         const s = asMap(decodeMsgpack(buf, 1).value);
-        this.suspectNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From));
+        this.suspectNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), reply ? undefined : { address, port });
         return;
       }
       case MSG.dead: {
         const s = asMap(decodeMsgpack(buf, 1).value);
-        this.deadNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From));
+        this.deadNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), reply ? undefined : { address, port });
         return;
       }
       case MSG.user: {
@@ -1065,8 +1098,8 @@ export class Memberlist {
     this.sendMsg(target, asNumber(ind.Port) || this.opts.port, message(MSG.ping, this.pingBody(asString(ind.Node), ourSeq)));
     if (ind.Nack === true) {
       // memberlist nacks after a full probe timeout, which is when the prober (its ping-req
-      // sent one probe timeout after its ping, its deadline one probe interval = two timeouts
-      // after it) stops counting them: such nacks land late and charge a healthy prober for a
+      // sent one probe timeout after its ping, its deadline one probe interval after it: two
+      // timeouts with the default settings and a healthy prober) stops counting them: such nacks land late and charge a healthy prober for a
       // peer that is really gone. Ours go at 80 %; an ack after it is still relayed.
       this.later(Math.floor(this.cfg.probeTimeoutMs * NACK_AT_FRACTION), () => {
         if (!answered) this.sendMsg(back.address, back.port, message(MSG.nack, { SeqNo: theirSeq }));

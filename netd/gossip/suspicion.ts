@@ -99,7 +99,12 @@ export class Suspicion {
 export class Awareness {
   private current = 0;
 
-  constructor(private readonly max: number) {}
+  private readonly max: number;
+
+  /** `max` below 1 is taken as 1: a score that stays 0. */
+  constructor(max: number) {
+    this.max = Math.max(1, Math.floor(max));
+  }
 
   get score(): number {
     return this.current;
