@@ -1,7 +1,7 @@
 // A private Docker Engine per test host: its own data-root, exec-root, pidfile and socket,
 // started inside the host's network namespace and stopped by pid. Several run side by side.
 import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
-import { mkdir, rm, readFile } from 'node:fs/promises';
+import { mkdir, rm, readFile, readdir } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { HarnessError, requireCommand, requireRoot, run, runQuiet, sleep, spawnDaemon, uniqueName, waitFor, type RunResult } from './exec.js';
 import { importImages } from './images.js';
@@ -64,6 +64,34 @@ async function unmountUnder(prefixes: string[]): Promise<void> {
   for (const m of mounts) await runQuiet('umount', ['-l', m]);
 }
 
+/**
+ * Containers this engine left running when it stopped: live-restore keeps them by design, and an
+ * engine killed and not started again leaves them too. Their shims are found by this engine's
+ * containerd address (under its exec root); each container's init (and so its PID namespace)
+ * is killed, then the shim. Best effort: a stop must go on whatever this meets.
+ */
+async function killLeftContainers(execRoot: string): Promise<void> {
+  const procs: { pid: number; ppid: number; shim: boolean }[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const [cmdline, stat] = await Promise.all([readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''), readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')]);
+    const args = cmdline.split('\0');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const shim = (args[0] ?? '').endsWith('containerd-shim-runc-v2') && args.some((a) => a.startsWith(`${execRoot}/`));
+    procs.push({ pid: Number(entry), ppid, shim });
+  }
+  const shims = new Set(procs.filter((p) => p.shim).map((p) => p.pid));
+  const signal = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  for (const p of procs) if (shims.has(p.ppid)) signal(p.pid);
+  for (const pid of shims) signal(pid);
+}
+
 export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDockerd> {
   requireRoot('the dockerd harness');
   const dockerd = requireCommand('dockerd', 'docker.io');
@@ -123,6 +151,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
     if (stopped) return;
     stopped = true;
     await kill(false);
+    await killLeftContainers(execRoot);
     await unmountUnder([dataRoot, execRoot]);
     await rm(dataRoot, { recursive: true, force: true });
     await rm(execRoot, { recursive: true, force: true });
