@@ -441,9 +441,10 @@ export class Memberlist {
     });
     this.tcp = tcp;
     // Our own alive waits in the queue until a join gives it someone to go to, or rides on the
-    // acks to pings that come first (memberlist's setAlive). Without it the others heard of a newcomer only from the member it joined
-    // through and their re-gossip: of 150 groups of five joined through one member, 7 still had
-    // a member missing another after 1.5 s (1 of 150 with it), until the next push-pull.
+    // acks to pings that come first (memberlist's setAlive). Without it the others heard of a
+    // newcomer only from the member it joined through and their re-gossip: of 150 groups of
+    // five joined through one member, 7 still had a member missing another after 1.5 s (1 of
+    // 150 with it), until the next push-pull.
     this.broadcasts.queue(this.opts.name, message(MSG.alive, this.aliveBody()));
     // Staggered like memberlist's schedule(), so members started together do not probe in step.
     this.later(Math.random() * this.cfg.probeIntervalMs, () => void this.probeLoop());
@@ -843,6 +844,7 @@ export class Memberlist {
       }
     }
     const now = Date.now();
+    const alive = message(MSG.alive, this.aliveBody());
     for (const m of targets) {
       if (m.state === STATE_LEFT) continue;
       const key = `${m.address}:${m.port}`;
@@ -853,7 +855,7 @@ export class Memberlist {
       }
       this.lastCorrection.set(key, now);
       this.counters.corrections++;
-      this.sendPacket(m.address, m.port, message(MSG.alive, this.aliveBody()), m);
+      this.sendPacket(m.address, m.port, alive, m);
     }
   }
 

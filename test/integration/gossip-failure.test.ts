@@ -13,6 +13,7 @@ import { GossipError, Keyring, MSG, compoundMessages, Memberlist, type MemberSta
 import { lzwCompress } from '../../netd/gossip/lzw.js';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
 import { retransmitLimit, suspicionTimeoutMs } from '../../netd/gossip/suspicion.js';
+import { messagesIn } from '../fixtures/memberlist-wire.js';
 
 const KEYS = [randomBytes(16), randomBytes(16), randomBytes(16)];
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -111,20 +112,6 @@ async function udpSend(to: Member, plain: Buffer, opts: { ring?: Keyring; from?:
   await sleep(50);
   await new Promise<void>((r) => sock.close(() => r()));
   return replies;
-}
-
-/** The messages in a decrypted packet: unwrapped from a CRC header and a compound (the test's own reading of the format). */
-function messagesIn(plain: Buffer): Buffer[] {
-  if (plain[0] === MSG.hasCrc) return messagesIn(plain.subarray(5));
-  if (plain[0] !== MSG.compound) return [plain];
-  const out: Buffer[] = [];
-  let at = 2 + plain[1]! * 2;
-  for (let i = 0; i < plain[1]!; i++) {
-    const len = plain.readUInt16BE(2 + i * 2);
-    out.push(...messagesIn(plain.subarray(at, at + len)));
-    at += len;
-  }
-  return out;
 }
 
 /** Connects and resolves once the member closes the connection, with how long that took (or undefined if not within `ms`). */

@@ -12,6 +12,7 @@ import type { Endpoint } from '../../netd/types.js';
 import { GossipError, Keyring, MSG, Memberlist } from '../../netd/gossip/memberlist.js';
 import { decodeMsgpack, encodeMsgpack, type MsgValue } from '../../netd/gossip/msgpack.js';
 import { NetworkDb } from '../../netd/gossip/networkdb.js';
+import { messagesIn } from '../fixtures/memberlist-wire.js';
 
 const KEYS = [randomBytes(16), randomBytes(16), randomBytes(16)];
 const NET = 'ovnet0000000000000000001';
@@ -70,19 +71,7 @@ const ipBytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 const msg = (type: number, body: MsgValue) => Buffer.concat([Buffer.from([type]), encodeMsgpack(body)]);
 const field = (v: MsgValue, k: string) => (v as Record<string, MsgValue>)[k];
 
-/** A UDP reply's messages: alone, or the parts of a compound (queued gossip rides on acks). */
-function partsOf(plain: Buffer): Buffer[] {
-  if (plain[0] !== MSG.compound) return [plain];
-  const out: Buffer[] = [];
-  let at = 2 + plain[1]! * 2;
-  for (let i = 0; i < plain[1]!; i++) {
-    const len = plain.readUInt16BE(2 + i * 2);
-    out.push(plain.subarray(at, at + len));
-    at += len;
-  }
-  return out;
-}
-const ackIn = (plain: Buffer) => partsOf(plain).find((m) => m[0] === MSG.ack);
+const ackIn = (plain: Buffer) => messagesIn(plain).find((m) => m[0] === MSG.ack);
 
 /** Sends one encrypted UDP packet to a member from a fresh socket; resolves with the decrypted replies seen within `ms`. */
 /**
@@ -326,7 +315,7 @@ test('UDP pings get an ack (to the sender, or to SourceAddr/SourcePort); TCP pin
   t.is(field(ack, 'Payload'), null);
   t.is(a.ml.stats().pingsAnswered, 1);
   // Not joined yet, it has only its own alive queued, and that rides along (as memberlist's).
-  const along = partsOf(replies[0]!).filter((m) => m[0] !== MSG.ack);
+  const along = messagesIn(replies[0]!).filter((m) => m[0] !== MSG.ack);
   t.deepEqual(
     along.map((m) => [m[0], Buffer.from(field(decodeMsgpack(m, 1).value, 'Node') as Uint8Array).toString()]),
     [[MSG.alive, a.name]],
