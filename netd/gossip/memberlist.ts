@@ -55,6 +55,12 @@ const MAX_STREAM_INFLATE_BYTES = 32 * 1024 * 1024;
  * most UDPBufferSize (1400) bytes — memberlist compresses only when that makes it smaller.
  */
 const MAX_PACKET_INFLATE_BYTES = 64 * 1024;
+/**
+ * What a stream may carry, as memberlist's handleConn takes it: ping, push-pull and user messages
+ * (a compress around one). Membership news (alive, suspect, dead), acks and compounds come by UDP
+ * only; over a stream they are dropped as malformed.
+ */
+const STREAM_MESSAGE_TYPES: ReadonlySet<number> = new Set([MSG.ping, MSG.pushPull, MSG.user, MSG.compress]);
 /** Inbound streams handled at once; more are closed on accept (memberlist refuses push-pulls past 128). */
 const MAX_INBOUND_STREAMS = 32;
 /** memberlist's TCPTimeout: here a hard deadline per stream from accept or connect, not an idle timer. */
@@ -980,6 +986,7 @@ export class Memberlist {
   private handle(buf: Buffer, address: string, port: number, reply: ((b: Buffer) => void) | undefined, budget: Budget, inCompress: boolean, depth: number): void {
     if (buf.length === 0 || depth > 4) throw new GossipDropError('malformed', 'empty or too deeply nested message');
     const type = buf[0]!;
+    if (reply && !STREAM_MESSAGE_TYPES.has(type)) throw new GossipDropError('malformed', `message type ${type} over a stream: only ping, push-pull and user messages are taken there`);
     switch (type) {
       case MSG.hasCrc: {
         if (buf.length < 5) throw new GossipDropError('malformed', 'short CRC message');
@@ -1018,7 +1025,6 @@ export class Memberlist {
         return;
       }
       case MSG.indirectPing: {
-        if (reply) return; // memberlist answers ping-req over UDP only
         this.relayPing(asMap(decodeMsgpack(buf, 1).value), address, port);
         return;
       }

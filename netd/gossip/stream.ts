@@ -29,19 +29,34 @@ export class GossipDropError extends BerthError {
 const POOLED_MIN_BYTES = 128 * 1024;
 /** Free buffers kept: one exchange sends one frame while it reads one. */
 const POOLED_MAX_FREE = 2;
-/** A free buffer unused this long is let go (the node left its large network, say). */
-const POOLED_IDLE_MS = 120_000;
+/** A free buffer unused this long is released: an exchange's frames reuse each other's memory,
+ *  and between exchanges (a bulk sync every 30 s each way) none is held. */
+const POOLED_IDLE_MS = 5_000;
 /** Room a new pooled buffer gets past the frame it is made for, so the next, slightly larger sync fits. */
 const POOLED_HEADROOM = 1.125;
 const POOLED_ROUND_BYTES = 64 * 1024;
 
+/** ES2024's ArrayBuffer.prototype.transfer (Node 21+), not in the ES2023 lib this project types against. */
+type Transferable = ArrayBuffer & { transfer?: (newLength?: number) => ArrayBuffer };
+
+/** Frees a buffer's memory now: transferring it to a zero-length buffer detaches it, and a
+ *  detached ArrayBuffer drops its backing store. Without transfer (Node 20) V8's GC frees it. */
+function release(buf: Buffer): void {
+  (buf.buffer as Transferable).transfer?.(0);
+}
+
 /**
- * Buffers for large stream frames, kept for the next one. A bulk sync's frames (megabytes at
- * thousands of endpoints, each way every 30 s) are held across the socket's many reads or writes,
- * so they outlive scavenges and wait for a full GC; made anew each time, their memory piled up
- * between full GCs and those GCs ran on schedule with the syncs. A frame's buffer is given back
- * as soon as it was decrypted, or written: nothing keeps a view of it (the plaintext is a buffer
- * of its own). A buffer never given back (a stream that failed mid-frame) is just garbage.
+ * Buffers for large stream frames, kept for the next one and released when done with. A bulk
+ * sync's frames (megabytes at thousands of endpoints, each way every 30 s) are held across the
+ * socket's many reads or writes, so they outlive scavenges and wait for a full GC; made anew each
+ * time, their memory piled up between full GCs and those GCs ran on schedule with the syncs. A
+ * frame's buffer is given back as soon as it was decrypted, or written: nothing keeps a view of
+ * it (the plaintext is a buffer of its own). The frames of one exchange reuse each other's
+ * memory; a free buffer unused for POOLED_IDLE_MS, or one past POOLED_MAX_FREE, is released: its
+ * ArrayBuffer is detached, which frees the memory at once (agentd's malloc maps large blocks, so
+ * it goes back to the kernel) instead of at V8's next full GC. Kept until the next exchange, two
+ * frames of a 10,000-endpoint network held ~9 MB for good. A buffer never given back (a stream
+ * that failed mid-frame) is just garbage.
  */
 export class FramePool {
   private free: Array<{ buf: Buffer; since: number }> = [];
@@ -67,14 +82,20 @@ export class FramePool {
     if (this.free.length > POOLED_MAX_FREE) {
       let smallest = 0;
       for (let i = 1; i < this.free.length; i++) if (this.free[i]!.buf.length < this.free[smallest]!.buf.length) smallest = i;
-      this.free.splice(smallest, 1);
+      release(this.free.splice(smallest, 1)[0]!.buf);
     }
   }
 
-  /** Lets go of free buffers unused for POOLED_IDLE_MS. */
+  /** Releases free buffers unused for POOLED_IDLE_MS. */
   trim(): void {
     const now = this.now();
-    if (this.free.some((f) => now - f.since >= POOLED_IDLE_MS)) this.free = this.free.filter((f) => now - f.since < POOLED_IDLE_MS);
+    if (!this.free.some((f) => now - f.since >= POOLED_IDLE_MS)) return;
+    const keep: typeof this.free = [];
+    for (const f of this.free) {
+      if (now - f.since < POOLED_IDLE_MS) keep.push(f);
+      else release(f.buf);
+    }
+    this.free = keep;
   }
 
   /** Bytes held by free buffers. */

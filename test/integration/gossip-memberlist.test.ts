@@ -276,6 +276,36 @@ test('a suspect message about ourselves makes us refute with a higher incarnatio
   await waitFor(t, 'b heard incarnation 6', () => b.ml.member(a.name)?.incarnation === 6);
 });
 
+test('over a stream only ping, push-pull and user messages are taken: membership news and compounds there are dropped as malformed', async (t) => {
+  // memberlist's handleConn takes ping, push-pull and user messages; alive, suspect and dead come
+  // by UDP. b stops without a leave, so nothing refutes what is said of it.
+  const [a, b] = [await startMember(t), await startMember(t)];
+  await b.ml.join([peer(a.ip, a.port)]);
+  await b.ml.close({ leave: false });
+  const incarnation = a.ml.member(b.name)!.incarnation;
+  const dead = msg(MSG.dead, { From: 'someone', Incarnation: incarnation, Node: b.name });
+  const compound = Buffer.concat([Buffer.from([MSG.compound, 1]), Buffer.from([dead.length >> 8, dead.length & 0xff]), dead]);
+  const stranger = msg(MSG.alive, { Addr: ipBytes('127.0.0.99'), Incarnation: 1, Meta: Buffer.alloc(0), Node: 'stranger', Port: 7946, Vsn: Buffer.from([1, 5, 2, 0, 0, 0]) });
+  const malformed = () => a.ml.stats().drops.malformed;
+  const before = malformed();
+  for (const [what, plain] of [
+    ['dead', dead],
+    ['compound', compound],
+    ['alive', stranger],
+  ] as const) {
+    t.is((await streamExchange(a, plain)).length, 0, `${what} over a stream: no answer`);
+  }
+  await waitFor(t, 'three malformed drops', () => malformed() === before + 3);
+  t.not(a.ml.member(b.name)!.state, 2, 'b not dead by a stream');
+  t.is(a.ml.member('stranger'), undefined, 'no member added by a stream');
+  // The same dead message by UDP is taken: it was the channel, not the message.
+  await udpExchange(a, dead, 100);
+  await waitFor(t, 'a holds b dead', () => a.ml.member(b.name)?.state === 2);
+  // A ping over a stream is still answered.
+  const ack = await streamExchange(a, msg(MSG.ping, { Node: a.name, SeqNo: 7 }));
+  t.is(ack[0], MSG.ack);
+});
+
 test('a push-pull listing a node as suspect keeps it a member; dead and left take it away', async (t) => {
   const [a, b] = [await startMember(t), await startMember(t)];
   await b.ml.join([peer(a.ip, a.port)]);
