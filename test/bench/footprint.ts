@@ -5,9 +5,9 @@
 // 3. + 10,000 remote endpoints in the gossip, each with its name (so 10,000 task names, and
 //    their 100 services, in the DNS table) and its overlay peer entry.
 // At each step, after the node has settled: RSS (/proc/<pid>/status VmRSS, the median of samples
-// every 5 s over the window, and the largest; its anonymous part, RssAnon, beside it) and CPU (utime + stime from /proc/<pid>/stat)
-// over IDLE_MS, as % of one core; at step 3 over STEADY_MS after a first IDLE_MS (reported apart
-// as `settling`), see STEADY_MS.
+// every 5 s over the window, and the largest; its anonymous part, RssAnon, beside it) and CPU
+// (utime + stime from /proc/<pid>/stat) over IDLE_MS, as % of one core; at step 3 over STEADY_MS
+// after a first IDLE_MS (reported apart as `settling`), see STEADY_MS.
 //
 // The manager is test/fixtures/test-manager.ts's FakeManager (SwarmKit's dispatcher API with
 // berth's protos), which here also hands out the gossip keys. The 1,000 tasks are full container
