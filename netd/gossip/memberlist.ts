@@ -836,7 +836,7 @@ export class Memberlist {
    * An accusation older than our refutation: whoever made it, and the member that passed it on
    * to us (a relayed suspicion keeps its maker's name), missed the alive that refuted it (gossip
    * reaches each member only with high probability) and would declare us dead. Both hear our
-   * alive straight away, memberlist leaves this to the next push-pull. Only known members are
+   * alive straight away; memberlist leaves this to the next push-pull. Only known members are
    * answered, each at most once per probe interval: an accusation is cheap to repeat (a
    * compressed packet holds a thousand), an answer must not be.
    */
@@ -1049,12 +1049,12 @@ export class Memberlist {
       }
       case MSG.suspect: {
         const s = asMap(decodeMsgpack(buf, 1).value);
-        this.suspectNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), reply ? undefined : { address, port });
+        this.suspectNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), { address, port });
         return;
       }
       case MSG.dead: {
         const s = asMap(decodeMsgpack(buf, 1).value);
-        this.deadNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), reply ? undefined : { address, port });
+        this.deadNode(asString(s.Node), asNumber(s.Incarnation), asString(s.From), { address, port });
         return;
       }
       case MSG.user: {
@@ -1107,8 +1107,9 @@ export class Memberlist {
     if (ind.Nack === true) {
       // memberlist nacks after a full probe timeout, which is when the prober (its ping-req
       // sent one probe timeout after its ping, its deadline one probe interval after it: two
-      // timeouts with the default settings and a healthy prober) stops counting them: such nacks land late and charge a healthy prober for a
-      // peer that is really gone. Ours go at 80 %; an ack after it is still relayed.
+      // timeouts with the default settings and a healthy prober) stops counting them: such
+      // nacks land late and charge a healthy prober for a peer that is really gone. Ours go at
+      // 80 %; an ack after it is still relayed.
       this.later(Math.floor(this.cfg.probeTimeoutMs * NACK_AT_FRACTION), () => {
         if (!answered) this.sendMsg(back.address, back.port, message(MSG.nack, { SeqNo: theirSeq }));
       });
