@@ -28,21 +28,22 @@ interface Ctx {
   engine: PrivateDockerd;
 }
 
-type Mode = 'bridge' | 'none' | 'shared_netns' | 'sandbox_each';
-const MODES: readonly Mode[] = ['bridge', 'none', 'shared_netns', 'sandbox_each'];
+type Mode = 'bridge' | 'none' | 'disabled' | 'shared_netns' | 'sandbox_each' | 'sandbox_disabled_each';
+const MODES: readonly Mode[] = ['bridge', 'none', 'disabled', 'shared_netns', 'sandbox_each', 'sandbox_disabled_each'];
 
 async function startOne(ctx: Ctx, mode: Mode, name: string): Promise<string[]> {
   const d = ctx.engine.client;
   const made: string[] = [];
-  let networkMode: string = mode;
+  let networkMode: string = mode === 'disabled' ? 'none' : mode;
   if (mode === 'shared_netns') networkMode = `container:${SHARED_SANDBOX}`;
-  if (mode === 'sandbox_each') {
-    const sandbox = await d.createContainer({ Image: PAUSE_IMAGE, name: `${name}-sb`, HostConfig: { NetworkMode: 'none' } });
+  if (mode === 'sandbox_each' || mode === 'sandbox_disabled_each') {
+    const disabled = mode === 'sandbox_disabled_each';
+    const sandbox = await d.createContainer({ Image: PAUSE_IMAGE, name: `${name}-sb`, NetworkDisabled: disabled, HostConfig: { NetworkMode: 'none' } });
     made.push(sandbox.id);
     await sandbox.start();
     networkMode = `container:${sandbox.id}`;
   }
-  const task = await d.createContainer({ Image: TEST_IMAGE, name, Cmd: ['sleep', '3600'], HostConfig: { NetworkMode: networkMode } });
+  const task = await d.createContainer({ Image: TEST_IMAGE, name, Cmd: ['sleep', '3600'], NetworkDisabled: mode === 'disabled', HostConfig: { NetworkMode: networkMode } });
   made.push(task.id);
   await task.start();
   return made;

@@ -69,6 +69,14 @@ const POLL_MS = 50;
 const RUN_TIMEOUT_MS = 180_000;
 /** agentd's --sandbox-pool (BENCH_SANDBOX_POOL=0 measures berth without warm sandboxes). */
 const SANDBOX_POOL = Number(process.env.BENCH_SANDBOX_POOL ?? 20);
+/** The overlay scenario's network, made once on the manager; every run's service attaches to it. */
+const OVERLAY = { name: 'benchnet', subnet: '10.127.0.0/16' };
+
+export interface TasksScenario {
+  /** Attach every task to one overlay network: berth plumbs it (a sandbox per task), Docker's
+   *  worker has libnetwork do it. */
+  overlay?: boolean;
+}
 const POOL_FILL_TIMEOUT_MS = 120_000;
 
 interface Ctx {
@@ -78,6 +86,8 @@ interface Ctx {
   agentd: AgentdProcess;
   berthNode: string;
   dockerNode: string;
+  pool: number;
+  network: string | undefined;
 }
 
 type Who = 'berth' | 'docker';
@@ -132,6 +142,14 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
     const ev = events.find((e) => e.id === id && e.Action === action);
     return ev ? ev.timeNano / 1e6 : NaN;
   };
+  // berth's sandboxes (overlay tasks): found by berth's own labels, which Swarm tooling ignores.
+  const sandboxOf = new Map<string, { id: string; createBegan: number }>();
+  if (who === 'berth' && ctx.network) {
+    const sandboxes = (await engine.docker(['ps', '-a', '--no-trunc', '--filter', 'label=io.berth.role=sandbox', '--format', '{{.ID}} {{.Label "io.berth.task.id"}}'])).stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' '));
+    const inspected = sandboxes.length === 0 ? [] : (JSON.parse((await engine.docker(['inspect', '--type', 'container', ...sandboxes.map(([sid]) => sid!)])).stdout) as Array<{ Id: string; Created: string }>);
+    const sandboxCreated = new Map(inspected.map((c) => [c.Id, ms(c.Created)]));
+    for (const [sid, tid] of sandboxes) sandboxOf.set(tid!, { id: sid!, createBegan: sandboxCreated.get(sid!) ?? NaN });
+  }
   const berthTimings = new Map<string, TaskTimings | undefined>();
   if (who === 'berth') {
     for (const t of tasks) {
@@ -161,9 +179,16 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
       process.stderr.write(`    ${who} ${t.ID.slice(0, 8)} made ${at(made)} create ${at(createBegan)}–${at(created)} started ${at(started)} RUNNING ${at(runningAt)} stored ${at(stored)}\n`);
     }
     const bt = berthTimings.get(t.ID);
+    const sb = sandboxOf.get(t.ID);
+    if (sb) {
+      add('sandbox_create', eventAt(sb.id, 'create') - sb.createBegan);
+      add('sandbox_start', eventAt(sb.id, 'start') - eventAt(sb.id, 'create'));
+      add('sandbox_to_create', createBegan - eventAt(sb.id, 'start'));
+    }
     if (bt) {
       add('recv', bt.assigned - made);
       add('recv_to_create', createBegan - bt.assigned);
+      if (sb) add('recv_to_sandbox', sb.createBegan - bt.assigned);
       if (bt.stored.RUNNING !== undefined && bt.runningReported !== undefined) add('report', bt.runningReported - bt.stored.RUNNING);
     }
   }
@@ -177,12 +202,12 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
 }
 
 async function waitPoolFull(ctx: Ctx): Promise<void> {
-  if (SANDBOX_POOL === 0) return;
+  if (ctx.pool === 0) return;
   const deadline = Date.now() + POOL_FILL_TIMEOUT_MS;
   for (;;) {
     const warm = (await ctx.engine.docker(['ps', '-q', '--filter', 'label=io.berth.role=pool', '--filter', 'name=berth-pool.'])).stdout.trim().split('\n').filter(Boolean).length;
-    if (warm >= SANDBOX_POOL) return;
-    if (Date.now() > deadline) throw new Error(`berth's sandbox pool not full (${warm}/${SANDBOX_POOL}) after ${POOL_FILL_TIMEOUT_MS} ms`);
+    if (warm >= ctx.pool) return;
+    if (Date.now() > deadline) throw new Error(`berth's sandbox pool not full (${warm}/${ctx.pool}) after ${POOL_FILL_TIMEOUT_MS} ms`);
     await sleep(200);
   }
 }
@@ -202,7 +227,7 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
   const cpu0 = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuMs(pid)]));
   const t0Wall = Date.now();
   const t0 = performance.now();
-  await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--constraint', `node.id==${nodeId}`, TEST_IMAGE, 'sleep', '3600']);
+  await d.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(replicas), '--constraint', `node.id==${nodeId}`, ...(ctx.network ? ['--network', ctx.network] : []), TEST_IMAGE, 'sleep', '3600']);
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   for (;;) {
     const out = (await d.docker(['service', 'ps', name, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])).stdout.trim().split('\n');
@@ -224,17 +249,21 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
   return { [`${who}_ms`]: total, ...cpu, ...phases };
 }
 
-export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
+export function tasksBenchmark(replicas: number, runs: number, scenario: TasksScenario = {}): Benchmark<Ctx> {
+  // Overlay tasks never take a warm sandbox (berth plumbs theirs): measured at the default, no pool.
+  const pool = scenario.overlay ? Number(process.env.BENCH_SANDBOX_POOL ?? 0) : SANDBOX_POOL;
+  const onWhat = scenario.overlay ? ` on overlay network ${OVERLAY.name}` : '';
   return defineBenchmark<Ctx>({
-    description: `service create --replicas ${replicas} → all Running: berth node (--sandbox-pool ${SANDBOX_POOL}) vs Docker's own worker (the manager's node)`,
+    description: `service create --replicas ${replicas}${onWhat} → all Running: berth node (--sandbox-pool ${pool}) vs Docker's own worker (the manager's node)`,
     runs,
     async setup() {
       const underlay = await createHosts(2);
       const manager = await startSwarmManager(underlay.hosts[0]!);
       const engine = await startDockerd({ host: underlay.hosts[1]! });
-      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn', '--sandbox-pool', String(SANDBOX_POOL)] });
+      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn', '--sandbox-pool', String(pool)] });
       const st = await waitConnected(agentd);
-      return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId };
+      if (scenario.overlay) await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', OVERLAY.subnet, OVERLAY.name]);
+      return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId, pool, network: scenario.overlay ? OVERLAY.name : undefined };
     },
     async measure(ctx, run) {
       // Alternate which goes first so drift on a noisy machine hits both alike.
@@ -242,7 +271,7 @@ export function tasksBenchmark(replicas: number, runs: number): Benchmark<Ctx> {
       let out: Record<string, number> = {};
       for (const who of order) out = { ...out, ...(await timeToRunning(ctx, who, `bench-${who}-${run}`, replicas)) };
       out.ratio = out.berth_ms! / out.docker_ms!;
-      out.berth_sandbox_pool = SANDBOX_POOL;
+      out.berth_sandbox_pool = ctx.pool;
       return out;
     },
     async teardown(ctx) {

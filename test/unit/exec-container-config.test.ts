@@ -268,7 +268,7 @@ test('secrets and configs become read-only bind mounts from the task directory',
   rejects(t, makeTask({ mounts: [mount({ target: '/d' }), mount({ target: '/d/' })] } as never), /mounts\[1\]\.target.*mounts\[0\]/);
 });
 
-test('sandbox: the task joins its netns; hostname and extra hosts go to the sandbox', (t) => {
+test('sandbox berth plumbs: made without the engine networking; the task joins its netns and gets berth\'s /etc/hosts', (t) => {
   const task = makeTask({ hostname: 'h1', hosts: ['10.0.0.1 db'] });
   const plan = translateTask(task, SANDBOX);
   t.deepEqual(plan.sandbox, {
@@ -276,19 +276,39 @@ test('sandbox: the task joins its netns; hostname and extra hosts go to the sand
     body: {
       Image: 'berth/pause:local',
       Hostname: 'h1',
+      NetworkDisabled: true,
       Labels: { 'io.berth.role': 'sandbox', 'io.berth.task.id': task.id, 'io.berth.service.id': task.service_id, 'io.berth.node.id': task.node_id },
-      HostConfig: { NetworkMode: 'none', ExtraHosts: ['db:10.0.0.1'], RestartPolicy: { Name: 'no' }, LogConfig: { Type: 'none', Config: {} } },
+      HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'no' }, LogConfig: { Type: 'none', Config: {} } },
     },
   });
+  t.deepEqual(plan.hosts, { extraHosts: ['db:10.0.0.1'], addresses: [] });
   const h = plan.container.body.HostConfig as Record<string, unknown>;
   t.is(h.NetworkMode, `container:berth-sandbox.${task.id}`);
   t.false('ExtraHosts' in h, 'the engine refuses extra hosts with a container network mode');
   t.false('Hostname' in plan.container.body, 'the engine refuses a hostname with a container network mode');
+  t.deepEqual((h.Mounts as Array<{ Target: string }>).map((m) => m.Target), ['/etc/resolv.conf', '/etc/hosts']);
+  t.like((h.Mounts as unknown[])[1] as object, { Type: 'bind', Source: '/run/berth/tasks/T/hosts', ReadOnly: true });
   // Without a sandbox the task container owns them.
   const own = translateTask(task, OPTS);
   t.is(own.sandbox, undefined);
+  t.is(own.hosts, undefined);
   t.like(own.container.body, { Hostname: 'h1' });
   t.like(own.container.body.HostConfig as object, { NetworkMode: 'none', ExtraHosts: ['db:10.0.0.1'] });
+  // A sandbox on the engine's bridge keeps the engine's networking, and its hosts file.
+  const bridged = translateTask(task, { ...SANDBOX, networkMode: 'bridge', embeddedDns: false });
+  t.false('NetworkDisabled' in bridged.sandbox!.body);
+  t.like(bridged.sandbox!.body.HostConfig as object, { NetworkMode: 'bridge', ExtraHosts: ['db:10.0.0.1'] });
+  t.is(bridged.hosts, undefined);
+});
+
+test("berth's /etc/hosts lists the task's addresses on its networks, not ingress; a user's own /etc/hosts wins", (t) => {
+  const attachment = (id: string, address: string, ingress = false) => ({ network: { id, spec: { annotations: { name: id }, ingress } }, addresses: [address], aliases: [], driver_attachment_opts: {} });
+  const task = makeTask({}, { networks: [attachment('ingress', '10.0.0.4/24', true), attachment('n1', '10.128.0.3/24'), attachment('n2', 'fd00::3/64')] } as never);
+  t.deepEqual(translateTask(task, SANDBOX).hosts, { extraHosts: [], addresses: ['10.128.0.3', 'fd00::3'] });
+  const mounted = translateTask(makeTask({ mounts: [mount({ source: '/srv/hosts', target: '/etc/hosts' })] } as never), SANDBOX);
+  t.is(mounted.hosts, undefined);
+  t.is((mounted.container.body.HostConfig as { Mounts: Array<{ Target: string }> }).Mounts.filter((m) => m.Target === '/etc/hosts').length, 1);
+  t.true(mounted.sandbox!.body.NetworkDisabled as boolean, 'the sandbox still needs none of the engine networking');
 });
 
 test('predefined host/bridge networks: that network mode, no sandbox, the engine resolv.conf', (t) => {

@@ -9,6 +9,7 @@ import type { ContainerSpec, Mount, Task } from '../../proto/api.js';
 import { AppArmorMode, Isolation, MountConsistency, MountPropagation, MountType, PortProtocol, PublishMode, SeccompMode, enumName } from '../../proto/enums.js';
 import { TaskError } from '../executor.js';
 import { sandboxLabels, sandboxName, serviceName, taskLabels, taskName, taskSlot } from './naming.js';
+import type { HostsFileInput } from './hosts-file.js';
 import { renderResolvConf } from './resolv-conf.js';
 import { taskFiles, type TaskFile } from './task-files.js';
 import { TemplateError, expandTemplate, type TemplateContext } from './templates.js';
@@ -17,6 +18,8 @@ import { TemplateError, expandTemplate, type TemplateContext } from './templates
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 const RESOLV_CONF_TARGET = '/etc/resolv.conf';
 export const RESOLV_CONF_FILE = 'resolv.conf';
+const HOSTS_TARGET = '/etc/hosts';
+export const HOSTS_FILE = 'hosts';
 const PREDEFINED_NETWORK_LABEL = 'com.docker.swarm.predefined';
 const PREDEFINED_NETWORKS = new Set(['host', 'bridge']);
 
@@ -61,6 +64,9 @@ export interface TaskPlan {
   files: TaskFile[];
   /** Contents of taskDir/resolv.conf, when the task gets berth's resolv.conf. */
   resolvConf: string | undefined;
+  /** What taskDir/hosts is written from once the sandbox (and so the hostname) exists, when
+   *  the task gets berth's /etc/hosts: its sandbox is made without the engine's networking. */
+  hosts: HostsFileInput | undefined;
   /** The spec's nameservers: where the embedded DNS forwards this task's other queries. */
   dnsUpstreams: string[];
   stopSignal: string | undefined;
@@ -289,6 +295,12 @@ function resources(task: Task): Record<string, unknown> {
   return out;
 }
 
+/** The task's addresses on its networks (ingress left out), as Docker's worker lists them in
+ *  /etc/hosts. */
+function taskAddresses(task: Task): string[] {
+  return (task.networks ?? []).filter((a) => a.network?.spec?.ingress !== true).flatMap((a) => (a.addresses ?? []).map((cidr) => cidr.split('/')[0]!));
+}
+
 function predefinedNetwork(task: Task): string | undefined {
   const first = task.networks?.[0]?.network;
   const name = first?.spec?.annotations?.name;
@@ -349,6 +361,12 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const hostname = expand(spec.hostname, 'spec.container.hostname');
   const hosts = extraHosts(spec);
   const useSandbox = opts.sandboxImage !== undefined && predefined === undefined;
+  // A sandbox berth plumbs (network mode none, berth's DNS) needs nothing of the engine's
+  // networking: made without it (NetworkDisabled), its start makes no libnetwork sandbox, which
+  // is most of a container start's cost. Its /etc/hosts is then berth's to write.
+  const engineless = useSandbox && (opts.networkMode ?? 'none') === 'none' && opts.embeddedDns !== false;
+  const ownHosts = engineless && !taken.has(HOSTS_TARGET) && !files.some((f) => f.target === HOSTS_TARGET);
+  const hostsMount = ownHosts ? [{ Type: 'bind', Source: posix.join(opts.taskDir, HOSTS_FILE), Target: HOSTS_TARGET, ReadOnly: true }] : [];
   const name = taskName(task);
   const engineNetwork = (predefined ?? opts.networkMode ?? 'none') !== 'none';
   const ports = hostPortBindings(task, engineNetwork);
@@ -358,12 +376,13 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
         body: {
           Image: opts.sandboxImage,
           Hostname: hostname,
+          ...(engineless ? { NetworkDisabled: true } : {}),
           Labels: sandboxLabels(task),
           ...(ports ? { ExposedPorts: ports.ExposedPorts } : {}),
           HostConfig: {
             NetworkMode: opts.networkMode ?? 'none',
             ...(ports ? { PortBindings: ports.PortBindings } : {}),
-            ExtraHosts: hosts,
+            ...(engineless ? {} : { ExtraHosts: hosts }),
             ...(!ownResolv && dns ? { Dns: dns.nameservers, DnsSearch: dns.search, DnsOptions: dns.options } : {}),
             RestartPolicy: { Name: 'no' },
             LogConfig: { Type: 'none', Config: {} },
@@ -380,7 +399,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
   const hostConfig: Record<string, unknown> = {
     // Joining the sandbox's netns also takes its hostname, /etc/hosts and DNS settings.
     NetworkMode: sandbox ? `container:${sandbox.name}` : (predefined ?? opts.networkMode ?? 'none'),
-    Mounts: [...userMounts, ...fileMounts, ...resolvMount],
+    Mounts: [...userMounts, ...fileMounts, ...resolvMount, ...hostsMount],
     ReadonlyRootfs: spec.read_only,
     Init: spec.init ? spec.init.value : null,
     CapAdd: spec.capability_add,
@@ -429,6 +448,7 @@ export function translateTask(task: Task, opts: TranslateOptions): TaskPlan {
     sandbox,
     files,
     resolvConf,
+    hosts: ownHosts ? { extraHosts: hosts, addresses: taskAddresses(task) } : undefined,
     dnsUpstreams: ownResolv ? (dns?.nameservers ?? []) : [],
     stopSignal: spec.stop_signal || undefined,
     stopGraceMs,

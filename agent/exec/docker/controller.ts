@@ -10,7 +10,8 @@ import type { Config, Secret, Task } from '../../proto/api.js';
 import { BerthError } from '../../../base/index.js';
 import type { SandboxNetworking, TaskNetworks } from '../../../netd/index.js';
 import { TaskError, type ContainerStatusReport, type Controller, type DependencyGetter, type ExitStatus } from '../executor.js';
-import { joinPooledSandbox, RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
+import { renderHostsFile, type HostsFileInput } from './hosts-file.js';
+import { HOSTS_FILE, joinPooledSandbox, RESOLV_CONF_FILE, templateContext, translateTask, type ContainerCreate, type NodeInfo, type TaskPlan } from './container-config.js';
 import type { SandboxPool } from './sandbox-pool.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerEvents, engineError, engineMessage, isAbort, isStatus, waitForExit, whenAborted, type ImageInspects } from './engine.js';
@@ -24,6 +25,8 @@ const KILL_WAIT_MS = 5_000;
 /** The sandbox runs only the pause program, which exits at once on SIGTERM. */
 const SANDBOX_STOP_S = 2;
 const DEPENDENCY_POLL_MS = 100;
+/** A hostname's longest (a DNS name's), for the room the hosts file is given. */
+const HOSTNAME_MAX = 255;
 const TEMPLATE_DRIVER = 'golang';
 const HEALTH_EVENTS = ['health_status', 'die', 'destroy'];
 const HEALTHY = 'health_status: healthy';
@@ -135,7 +138,8 @@ export class DockerController implements Controller {
       if (plan.sandbox) {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
-        await this.dropStaleSandboxLink(plan);
+        const { sandbox } = await this.dropStaleSandboxLink(plan.container, plan.sandbox);
+        if (plan.hosts) await this.writeHostsFile(plan.hosts, sandbox);
         // Names resolve from here on; a container with a healthcheck joins its service's
         // answers only when healthy.
         await this.plumb(plan, !healthcheck, 'attach');
@@ -211,10 +215,12 @@ export class DockerController implements Controller {
   private async materialize(plan: TaskPlan, files: TaskDirFile[]): Promise<void> {
     const resolv = plan.resolvConf === undefined ? [] : [{ path: RESOLV_CONF_FILE, data: plan.resolvConf, uid: 0, gid: 0, mode: 0o644 }];
     const all = [...files, ...resolv];
-    // Nothing to bind-mount (no secrets, configs or resolv.conf of ours): no directory either.
-    if (all.length === 0) return;
+    // Nothing to bind-mount (no secrets, configs, resolv.conf or hosts of ours): no directory either.
+    if (all.length === 0 && !plan.hosts) return;
+    // The hosts file is written once the sandbox exists; its room is kept here, for the longest hostname.
+    const hostsBytes = plan.hosts ? [Buffer.byteLength(renderHostsFile(plan.hosts, 'x'.repeat(HOSTNAME_MAX)))] : [];
     try {
-      const tmpfs = files.length > 0 ? tmpfsSizeFor(all.map((f) => Buffer.byteLength(f.data))) : undefined;
+      const tmpfs = files.length > 0 ? tmpfsSizeFor([...all.map((f) => Buffer.byteLength(f.data)), ...hostsBytes]) : undefined;
       await this.env.taskDirs.ensure(this.task.id, tmpfs, this.task.node_id);
       await this.env.taskDirs.write(this.task.id, all);
     } catch (err) {
@@ -279,20 +285,31 @@ export class DockerController implements Controller {
   /**
    * The engine pins `container:<sandbox>` to the sandbox's id at create time. A task container
    * that never started and points at a sandbox since replaced (removed by hand, say) is
-   * removed so it can be made again; returns whether it was.
+   * removed so it can be made again. Returns the sandbox as inspected, and whether the task
+   * container was removed.
    */
-  private async dropStaleSandboxLink(plan: TaskPlan): Promise<boolean> {
-    if (!plan.sandbox) return false;
-    const [task, sandbox] = await Promise.all([this.inspect(plan.container.name), this.inspect(plan.sandbox.name)]);
-    if (!task || !sandbox || task.State.Status !== 'created') return false;
+  private async dropStaleSandboxLink(container: ContainerCreate, sandboxCreate: ContainerCreate): Promise<{ sandbox: Docker.ContainerInspectInfo | undefined; dropped: boolean }> {
+    const [task, sandbox] = await Promise.all([this.inspect(container.name), this.inspect(sandboxCreate.name)]);
+    if (!task || !sandbox || task.State.Status !== 'created') return { sandbox, dropped: false };
     const mode = task.HostConfig.NetworkMode ?? '';
-    if (mode === `container:${sandbox.Id}` || mode === `container:${plan.sandbox.name}`) return false;
+    if (mode === `container:${sandbox.Id}` || mode === `container:${sandboxCreate.name}`) return { sandbox, dropped: false };
     try {
       await this.docker.getContainer(task.Id).remove({ force: true });
     } catch (err) {
-      if (!isStatus(err, 404)) throw engineError(err, `removing ${plan.container.name}`);
+      if (!isStatus(err, 404)) throw engineError(err, `removing ${container.name}`);
     }
-    return true;
+    return { sandbox, dropped: true };
+  }
+
+  /** berth's /etc/hosts for the task, with the hostname the engine gave its sandbox. */
+  private async writeHostsFile(hosts: HostsFileInput, sandbox: Docker.ContainerInspectInfo | undefined): Promise<void> {
+    if (!sandbox) throw new TaskError('E_SANDBOX', `sandbox ${sandboxName(this.task)} is gone`, { temporary: true });
+    const data = renderHostsFile(hosts, sandbox.Config.Hostname, sandbox.Config.Domainname);
+    try {
+      await this.env.taskDirs.write(this.task.id, [{ path: HOSTS_FILE, data, uid: 0, gid: 0, mode: 0o644 }]);
+    } catch (err) {
+      throw new TaskError('E_TASK_DIR', `writing the task's /etc/hosts: ${(err as Error).message}`, { temporary: true, cause: err });
+    }
   }
 
   private async ensureRunning(name: string): Promise<void> {
@@ -310,9 +327,13 @@ export class DockerController implements Controller {
     // After a host reboot the task directory is gone; put the files back before anything mounts them.
     if (!(await this.materialized(plan))) await this.materialize(plan, await this.resolveFiles(plan, signal));
     if (plan.sandbox) {
-      await this.ensureCreated(plan.sandbox);
+      const remade = await this.ensureCreated(plan.sandbox);
       await this.ensureRunning(plan.sandbox.name);
-      if (await this.dropStaleSandboxLink(plan)) await this.ensureCreated(plan.container);
+      const { sandbox, dropped } = await this.dropStaleSandboxLink(plan.container, plan.sandbox);
+      if (dropped) await this.ensureCreated(plan.container);
+      // prepare() in this process wrote it for this sandbox; else (an agent restart, a host
+      // reboot, a sandbox made anew with another hostname) it is written again.
+      if (plan.hosts && (remade || !this.fresh)) await this.writeHostsFile(plan.hosts, sandbox);
       // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
       await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check');
     }
