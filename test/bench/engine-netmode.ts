@@ -8,10 +8,15 @@
 //                   the rest itself, after the start (the Docker API has no step between the
 //                   engine's netns and the task's process, so the process would run unplumbed
 //                   for a while).
+//   disabled      — none made without the engine's networking (Config.NetworkDisabled): runc
+//                   makes the netns, libnetwork nothing (no sandbox, no setkey hook).
 //   shared_netns  — every container joins one running container's netns (`container:`):
 //                   no netns made per start. Not a design (tasks would share ports); the floor.
-//   sandbox_each  — a pause container per task, the task joining it (`container:`): how berth
-//                   plumbs overlay tasks, applied to every task.
+//   sandbox_each  — a pause container per task (NetworkMode none), the task joining it
+//                   (`container:`): how berth made overlay tasks' sandboxes until 2026-12-07.
+//   sandbox_disabled_each — the same with the pause container made without networking: how
+//                   berth makes them now. 3 runs, 2026-12-07: disabled 0.40x bridge, sandbox_each
+//                   1.30x, sandbox_disabled_each 0.75x.
 // Modes alternate order per run; each figure is the burst's wall time, `*_vs_bridge` the per-run
 // ratio. This answers whether plumbing the default network in berth could make a start
 // cheaper, not how berth does; `tasks` measures that.
@@ -59,7 +64,7 @@ async function burst(ctx: Ctx, mode: Mode, run: number): Promise<number> {
 }
 
 export default defineBenchmark<Ctx>({
-  description: `${BURST} concurrent create+start straight on dockerd per network mode: bridge, none, one shared netns, a pause sandbox per task`,
+  description: `${BURST} concurrent create+start straight on dockerd per network mode: bridge, none, none without networking, one shared netns, a pause sandbox per task (with and without networking)`,
   runs: 5,
   async setup() {
     const underlay = await createHosts(1);

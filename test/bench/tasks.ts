@@ -52,6 +52,16 @@
 // 0.79x (31.6 s vs 39.7 s; per run 0.72-1.07). Warm sandboxes shift the netns work to idle
 // time, they do not remove it: a node that starts tasks without pause gains only the first
 // burst of the pool's size.
+//
+// `tasks-overlay` puts every task on one overlay network, as most Swarm services run; berth
+// runs at its default (no pool: an overlay task gets a sandbox berth plumbs, never a warm one),
+// and the trace adds the sandbox's phases (sandbox_create, sandbox_start, sandbox_to_create:
+// plumbed → task container create). Docker's worker has libnetwork join each container to the
+// overlay and the gateway bridge (its start ~3 s median in the burst). 2026-12-07, quiet, 9 runs
+// each: 0.82x Docker (berth 3.60 s, Docker 4.39 s) with sandboxes of NetworkMode none, whose
+// start (2.0 s median) was libnetwork's sandbox for mode none; with the sandbox made without the
+// engine's networking (NetworkDisabled; berth writes its /etc/hosts) 0.57x (2.51 s vs 4.40 s;
+// per run 0.52-0.64), the sandbox's start 0.92 s.
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
