@@ -50,6 +50,13 @@ test("/etc/hosts of a berth task on two overlays is what Docker's worker writes;
   const named = await taskOf(engine.docker.bind(engine), 'named');
   t.regex(await read(engine.docker.bind(engine), named), /^named-1\.example\.org\n---\n[\s\S]*\n10\.13[12]\.0\.\d+\tnamed-1\.example\.org named-1\n/);
 
+  // IPv6 is off in the task's namespace and on its overlay interfaces, as on Docker's worker.
+  const ipv6 = async (engineDocker: typeof engine.docker, id: string) =>
+    (await engineDocker(['exec', id, 'sh', '-c', 'for f in all default lo eth0 eth1; do echo "$f $(cat /proc/sys/net/ipv6/conf/$f/disable_ipv6)"; done'])).stdout;
+  const berthIpv6 = await ipv6(engine.docker.bind(engine), berthTask);
+  t.is(berthIpv6, await ipv6(d.docker.bind(d), dockerTask));
+  t.is(berthIpv6, 'all 1\ndefault 1\nlo 1\neth0 1\neth1 1\n');
+
   // The sandbox the engine made has no networking of its own (no libnetwork sandbox).
   const sandbox = JSON.parse((await engine.docker(['inspect', '--type', 'container', `berth-sandbox.${(await engine.docker(['inspect', '-f', '{{index .Config.Labels "com.docker.swarm.task.id"}}', berthTask])).stdout.trim()}`])).stdout)[0] as { Config: { NetworkDisabled?: boolean }; NetworkSettings: { SandboxKey: string } };
   t.true(sandbox.Config.NetworkDisabled);

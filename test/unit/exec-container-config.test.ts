@@ -278,7 +278,12 @@ test('sandbox berth plumbs: made without the engine networking; the task joins i
       Hostname: 'h1',
       NetworkDisabled: true,
       Labels: { 'io.berth.role': 'sandbox', 'io.berth.task.id': task.id, 'io.berth.service.id': task.service_id, 'io.berth.node.id': task.node_id },
-      HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'no' }, LogConfig: { Type: 'none', Config: {} } },
+      HostConfig: {
+        NetworkMode: 'none',
+        Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1', 'net.ipv6.conf.lo.disable_ipv6': '1' },
+        RestartPolicy: { Name: 'no' },
+        LogConfig: { Type: 'none', Config: {} },
+      },
     },
   });
   t.deepEqual(plan.hosts, { extraHosts: ['db:10.0.0.1'], addresses: [] });
