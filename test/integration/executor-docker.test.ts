@@ -4,7 +4,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
@@ -377,8 +377,8 @@ function recordingNetworking() {
   return { networking, attaches };
 }
 
-function overlayTask(): Task {
-  const task = runningTask();
+function overlayTask(spec: SpecPatch = {}): Task {
+  const task = runningTask(spec);
   return {
     ...task,
     networks: [
@@ -423,6 +423,34 @@ test('a task on an overlay is plumbed once: prepare attaches, start and wait onl
   t.not(second.attaches[1]!.netnsPath, second.attaches[0]!.netnsPath);
   await again.remove();
 });
+
+for (const variant of ['berth\'s resolv.conf', 'a resolv.conf of its own'] as const) {
+  test(`a task on an overlay (${variant}): its sandbox has no engine networking, /etc/hosts is berth's, and is written again after a host reboot`, async (t) => {
+    const { networking } = recordingNetworking();
+    const make = () => new DockerExecutor(engine.client, { tasksRoot: ROOT, hostname: 'berth-test', dependencyWaitMs: 0, defaultNetworkMode: 'none', networking });
+    const ownResolv = { type: 0, source: '/etc/resolv.conf', target: '/etc/resolv.conf', readonly: true, consistency: 0, bind_options: null, volume_options: null, tmpfs_options: null };
+    const task = overlayTask(variant === 'a resolv.conf of its own' ? ({ mounts: [ownResolv] } as never) : {});
+    const c = make().controller(task);
+    await c.prepare(never);
+    const sandbox = `berth-sandbox.${task.id}`;
+    t.is((await engine.docker(['inspect', '-f', '{{.Config.NetworkDisabled}} {{.HostsPath}}', sandbox])).stdout.trim(), 'true', 'no libnetwork sandbox: no hosts file of the engine');
+    const hostname = (await engine.docker(['inspect', '-f', '{{.Config.Hostname}}', sandbox])).stdout.trim();
+    const written = await readFile(`${ROOT}/${task.id}/hosts`, 'utf8');
+    t.true(written.startsWith('127.0.0.1\tlocalhost\n'), written);
+    t.true(written.endsWith(`\n10.9.0.5\t${hostname}\n`), written);
+
+    // As after a host reboot between prepare and start: the sandbox is down and the task
+    // directory (on /run) is gone; the task container was made but never started.
+    await engine.docker(['stop', '-t', '1', sandbox]);
+    await rm(`${ROOT}/${task.id}`, { recursive: true, force: true });
+    await make().controller(task).start(never);
+    t.true(existsSync(`${ROOT}/${task.id}/.owner`), 'the directory is made again as its own, owner recorded');
+    t.is(await sh(task, 'cat /etc/hosts'), written, 'the task sees the file written again');
+    t.is(await sh(task, 'cat /proc/sys/net/ipv6/conf/all/disable_ipv6'), '1\n');
+    await c.remove();
+    t.deepEqual(await containersOf(task), []);
+  });
+}
 
 test('wait() with a signal aborted before it began (a shutdown racing the runner) returns at once', async (t) => {
   const c = executor().controller(runningTask());

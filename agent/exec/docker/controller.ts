@@ -230,7 +230,10 @@ export class DockerController implements Controller {
 
   private async materialized(plan: TaskPlan): Promise<boolean> {
     if (plan.files.length > 0) return this.env.taskDirs.isMounted(this.task.id).catch(() => false);
-    return plan.resolvConf === undefined || existsSync(join(this.env.taskDirs.path(this.task.id), RESOLV_CONF_FILE));
+    const dir = this.env.taskDirs.path(this.task.id);
+    // The hosts file is written after this check (once the sandbox is up), so only its directory is looked for.
+    if (plan.hosts && !existsSync(dir)) return false;
+    return plan.resolvConf === undefined || existsSync(join(dir, RESOLV_CONF_FILE));
   }
 
   private async ensureLocalImage(image: string, what: string): Promise<void> {
