@@ -80,9 +80,12 @@ async function up(): Promise<void> {
   process.stderr.write(`quickstart: agentd joined as node ${status.nodeId}; creating service "${DEMO_SERVICE}" (3 replicas on the berth node)\n`);
   await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', '10.232.0.0/24', DEMO_NETWORK]);
   // Each replica serves its own name over HTTP, behind the service's VIP and a published port.
+  // Not a dotted hostname like the task's name (demo.1.<id>): as on Docker's worker, the task's
+  // /etc/hosts would then map its first label, `demo`, to the task itself, and the requests
+  // below would never reach the VIP.
   await manager.dockerd.docker([
     'service', 'create', '--detach', '--no-resolve-image', '--name', DEMO_SERVICE, '--network', DEMO_NETWORK, '--replicas', '3', '--constraint', `node.id==${status.nodeId}`,
-    '--hostname', '{{.Task.Name}}', '--publish', `published=${DEMO_PORT},target=80`,
+    '--hostname', '{{.Service.Name}}-{{.Task.Slot}}', '--publish', `published=${DEMO_PORT},target=80`,
     TEST_IMAGE, 'sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www',
   ]);
   await waitFor(
