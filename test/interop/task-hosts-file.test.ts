@@ -25,12 +25,14 @@ test("/etc/hosts of a berth task on two overlays is what Docker's worker writes;
     },
     90_000,
   );
+  const onBerth = engine.docker.bind(engine);
+  const onDocker = d.docker.bind(d);
   const taskOf = async (engineDocker: typeof engine.docker, svc: string) => (await engineDocker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${svc}`])).stdout.trim();
   const read = async (engineDocker: typeof engine.docker, id: string) => (await engineDocker(['exec', id, 'sh', '-c', 'hostname; echo ---; cat /etc/hosts'], 30_000)).stdout;
-  const berthTask = await taskOf(engine.docker.bind(engine), 'onberth');
-  const dockerTask = await taskOf(d.docker.bind(d), 'ondocker');
-  const [berthHostname, berthHosts] = (await read(engine.docker.bind(engine), berthTask)).split('---\n') as [string, string];
-  const [dockerHostname, dockerHosts] = (await read(d.docker.bind(d), dockerTask)).split('---\n') as [string, string];
+  const berthTask = await taskOf(onBerth, 'onberth');
+  const dockerTask = await taskOf(onDocker, 'ondocker');
+  const [berthHostname, berthHosts] = (await read(onBerth, berthTask)).split('---\n') as [string, string];
+  const [dockerHostname, dockerHosts] = (await read(onDocker, dockerTask)).split('---\n') as [string, string];
   t.log(berthHosts);
   // The hostname and the overlay addresses differ by task; everything else is the same. Docker's
   // worker lists the overlays in the order its endpoints joined, berth in the order of the
@@ -47,14 +49,14 @@ test("/etc/hosts of a berth task on two overlays is what Docker's worker writes;
   t.regex((await engine.docker(['exec', berthTask, 'ping', '-c', '1', '-W', '2', berthHostname.trim()])).stdout, new RegExp(`PING \\S+ \\(${ownAddress.replaceAll('.', '\\.')}\\)`));
 
   // A dotted hostname from a template: "fqdn short", as Docker writes it.
-  const named = await taskOf(engine.docker.bind(engine), 'named');
-  t.regex(await read(engine.docker.bind(engine), named), /^named-1\.example\.org\n---\n[\s\S]*\n10\.13[12]\.0\.\d+\tnamed-1\.example\.org named-1\n/);
+  const named = await taskOf(onBerth, 'named');
+  t.regex(await read(onBerth, named), /^named-1\.example\.org\n---\n[\s\S]*\n10\.13[12]\.0\.\d+\tnamed-1\.example\.org named-1\n/);
 
   // IPv6 is off in the task's namespace and on its overlay interfaces, as on Docker's worker.
   const ipv6 = async (engineDocker: typeof engine.docker, id: string) =>
     (await engineDocker(['exec', id, 'sh', '-c', 'for f in all default lo eth0 eth1; do echo "$f $(cat /proc/sys/net/ipv6/conf/$f/disable_ipv6)"; done'])).stdout;
-  const berthIpv6 = await ipv6(engine.docker.bind(engine), berthTask);
-  t.is(berthIpv6, await ipv6(d.docker.bind(d), dockerTask));
+  const berthIpv6 = await ipv6(onBerth, berthTask);
+  t.is(berthIpv6, await ipv6(onDocker, dockerTask));
   t.is(berthIpv6, 'all 1\ndefault 1\nlo 1\neth0 1\neth1 1\n');
 
   // The sandbox the engine made has no networking of its own (no libnetwork sandbox).

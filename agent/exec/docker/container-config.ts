@@ -19,11 +19,11 @@ export const DEFAULT_STOP_GRACE_MS = 10_000;
 const RESOLV_CONF_TARGET = '/etc/resolv.conf';
 export const RESOLV_CONF_FILE = 'resolv.conf';
 const HOSTS_TARGET = '/etc/hosts';
+export const HOSTS_FILE = 'hosts';
 /** IPv6 off in a sandbox berth plumbs (its overlays are IPv4), as the engine's libnetwork
  *  sandbox of network mode none had it: no link-local addresses or their traffic on overlays.
  *  A task's own sysctls, applied later as its container joins, still win. */
 const IPV6_OFF = { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1', 'net.ipv6.conf.lo.disable_ipv6': '1' };
-export const HOSTS_FILE = 'hosts';
 const PREDEFINED_NETWORK_LABEL = 'com.docker.swarm.predefined';
 const PREDEFINED_NETWORKS = new Set(['host', 'bridge']);
 

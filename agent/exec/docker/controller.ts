@@ -142,7 +142,7 @@ export class DockerController implements Controller {
         if (plan.hosts) await this.writeHostsFile(plan.hosts, sandbox);
         // Names resolve from here on; a container with a healthcheck joins its service's
         // answers only when healthy.
-        await this.plumb(plan, !healthcheck, 'attach');
+        await this.plumb(plan, !healthcheck, 'attach', sandbox);
       }
       this.fresh = (await this.ensureCreated(await this.withWarmSandbox(plan))) ? { healthcheck } : undefined;
     } catch (err) {
@@ -217,10 +217,10 @@ export class DockerController implements Controller {
     const all = [...files, ...resolv];
     // Nothing to bind-mount (no secrets, configs, resolv.conf or hosts of ours): no directory either.
     if (all.length === 0 && !plan.hosts) return;
-    // The hosts file is written once the sandbox exists; its room is kept here, for the longest hostname.
-    const hostsBytes = plan.hosts ? [Buffer.byteLength(renderHostsFile(plan.hosts, 'x'.repeat(HOSTNAME_MAX)))] : [];
+    // The hosts file is written once the sandbox exists; a tmpfs keeps room for it, at the longest hostname.
+    const hostsBytes = (hosts: HostsFileInput | undefined) => (hosts ? [Buffer.byteLength(renderHostsFile(hosts, 'x'.repeat(HOSTNAME_MAX)))] : []);
     try {
-      const tmpfs = files.length > 0 ? tmpfsSizeFor([...all.map((f) => Buffer.byteLength(f.data)), ...hostsBytes]) : undefined;
+      const tmpfs = files.length > 0 ? tmpfsSizeFor([...all.map((f) => Buffer.byteLength(f.data)), ...hostsBytes(plan.hosts)]) : undefined;
       await this.env.taskDirs.ensure(this.task.id, tmpfs, this.task.node_id);
       await this.env.taskDirs.write(this.task.id, all);
     } catch (err) {
@@ -338,7 +338,7 @@ export class DockerController implements Controller {
       // reboot, a sandbox made anew with another hostname) it is written again.
       if (plan.hosts && (remade || !this.fresh)) await this.writeHostsFile(plan.hosts, sandbox);
       // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
-      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check');
+      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check', sandbox);
     }
     const name = plan.container.name;
     // A container this controller created moments ago in prepare() is known to be unstarted;
@@ -466,12 +466,13 @@ export class DockerController implements Controller {
    * already, and a restarted agent (or a restarted sandbox, with a new netns) is plumbed again
    * before the task is relied on. Idempotent either way.
    */
-  private async plumb(plan: TaskPlan, healthy: boolean, how: 'attach' | 'check'): Promise<void> {
+  private async plumb(plan: TaskPlan, healthy: boolean, how: 'attach' | 'check', inspected?: Docker.ContainerInspectInfo): Promise<void> {
     const networking = this.env.networking;
     if (!plan.sandbox || !networking) return;
     const { sandboxes, networks } = networking;
     if (how === 'check' && this.sandboxNetns !== undefined && sandboxes.isAttached(this.task.id, this.sandboxNetns)) return;
-    const sandbox = await this.inspect(plan.sandbox.name);
+    // The caller's inspect of the running sandbox serves, when it has one: one engine call less per start.
+    const sandbox = inspected ?? (await this.inspect(plan.sandbox.name));
     if (!sandbox?.State.Running || !sandbox.State.Pid) throw new TaskError('E_SANDBOX', `sandbox ${plan.sandbox.name} is not running`, { temporary: true });
     const netnsPath = `/proc/${sandbox.State.Pid}/ns/net`;
     this.sandboxNetns = netnsPath;
