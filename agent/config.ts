@@ -50,6 +50,9 @@ export interface AgentConfig {
   /** How many warm sandboxes (pause containers on the engine's bridge) tasks without networks
    *  may take instead of having the engine make them a network namespace; 0 = none. */
   sandboxPool: number;
+  /** Where tasks without networks run: gateway = a sandbox berth plumbs onto its gateway bridge
+   *  (the data plane on); bridge = the engine's default bridge, as on Docker's worker. */
+  networklessTasks: 'gateway' | 'bridge';
 }
 
 /** The keys a config file, the environment and flags may set (all optional). */
@@ -76,6 +79,8 @@ export interface ConfigInput {
   metricsAllowRemote?: boolean | string | undefined;
   /** A count, 0..MAX_SANDBOX_POOL. */
   sandboxPool?: number | string | undefined;
+  /** gateway or bridge. */
+  networklessTasks?: string | undefined;
 }
 
 const ENV_KEYS: Record<keyof ConfigInput, string> = {
@@ -96,9 +101,11 @@ const ENV_KEYS: Record<keyof ConfigInput, string> = {
   metricsAddr: 'BERTH_METRICS_ADDR',
   metricsAllowRemote: 'BERTH_METRICS_ALLOW_REMOTE',
   sandboxPool: 'BERTH_SANDBOX_POOL',
+  networklessTasks: 'BERTH_NETWORKLESS_TASKS',
 };
 
 const VIP_BACKENDS = ['auto', 'ipvs', 'nftables'] as const;
+const NETWORKLESS_TASKS = ['gateway', 'bridge'] as const;
 
 function timeoutSecondsOf(v: string | number | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -180,6 +187,14 @@ function vipBackendOf(v: string | undefined): AgentConfig['vipBackend'] {
   return b as AgentConfig['vipBackend'];
 }
 
+function networklessTasksOf(v: string | undefined): AgentConfig['networklessTasks'] {
+  const w = (v ?? 'gateway').trim();
+  if (!(NETWORKLESS_TASKS as readonly string[]).includes(w)) {
+    throw new ConfigError('E_CONFIG_NETWORKLESS_TASKS', `networkless tasks "${w}" is not one of ${NETWORKLESS_TASKS.join(', ')} (gateway: berth's gateway bridge; bridge: the engine's default bridge)`);
+  }
+  return w as AgentConfig['networklessTasks'];
+}
+
 function isTrue(v: boolean | string | undefined): boolean {
   return v === true || v === 'true' || v === '1';
 }
@@ -250,5 +265,6 @@ export function resolveConfig(layers: ConfigInput[], hostname = os.hostname()): 
     dataPlane: merged.dataPlane === undefined ? true : isTrue(merged.dataPlane),
     metricsAddr: metricsAddrOf(merged.metricsAddr, isTrue(merged.metricsAllowRemote)),
     sandboxPool: sandboxPoolOf(merged.sandboxPool),
+    networklessTasks: networklessTasksOf(merged.networklessTasks),
   };
 }

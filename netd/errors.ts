@@ -30,7 +30,8 @@ export type NetdErrorCode =
   | 'E_ENCRYPTED_UNSUPPORTED'
   | 'E_PORT_CONFLICT'
   | 'E_INVALID_PORT'
-  | 'E_TASK_NOT_ATTACHED';
+  | 'E_TASK_NOT_ATTACHED'
+  | 'E_NO_GATEWAY';
 
 export class NetdError extends BerthError {
   declare readonly code: NetdErrorCode;

@@ -44,7 +44,8 @@ const program = new Command('agentd')
   .option('--lb-udp-timeout <duration>', 'idle timeout of UDP flows through a VIP or published port (default 300s); env BERTH_LB_UDP_TIMEOUT')
   .option('--metrics-addr <host:port>', 'also serve Prometheus metrics over TCP here, e.g. 127.0.0.1:9323 (loopback only unless --metrics-allow-remote; the control socket always serves GET /metrics); env BERTH_METRICS_ADDR')
   .option('--metrics-allow-remote', 'allow a non-loopback --metrics-addr (the endpoint is unauthenticated); env BERTH_METRICS_ALLOW_REMOTE=true')
-  .option('--sandbox-pool <n>', 'keep n warm sandboxes on the engine bridge for tasks without networks: their start joins one instead of making a network namespace (default 0 = off); env BERTH_SANDBOX_POOL')
+  .option('--sandbox-pool <n>', 'with --networkless-tasks bridge: keep n warm sandboxes on the engine bridge for tasks without networks: their start joins one instead of making a network namespace (default 0 = off); env BERTH_SANDBOX_POOL')
+  .option('--networkless-tasks <where>', "where tasks of services without networks run: gateway (default; a sandbox berth plumbs onto its gateway bridge: egress, host rules, the embedded DNS forwarding upstream) or bridge (the engine's default bridge, docker0, as on Docker's worker); env BERTH_NETWORKLESS_TASKS")
   .option('--cleanup', "remove every kernel object berth owns on this host (overlay namespaces, load balancers, gateway bridge, host rules) and exit; run with agentd stopped")
   .option('--config <file>', `JSON config file (default ${DEFAULT_CONFIG_FILE} if present); env BERTH_CONFIG`)
   .exitOverride();
@@ -73,6 +74,7 @@ program.action(async (opts: Record<string, unknown>) => {
     metricsAddr: opts.metricsAddr as string | undefined,
     metricsAllowRemote: opts.metricsAllowRemote === true ? true : undefined,
     sandboxPool: opts.sandboxPool as string | undefined,
+    networklessTasks: opts.networklessTasks as string | undefined,
   };
   const config = resolveConfig([fileLayer, configFromEnv(process.env), flagLayer]);
   const { log } = createLogger(config.logLevel, { name: 'agentd' });
@@ -164,11 +166,14 @@ program.action(async (opts: Record<string, unknown>) => {
       const { ensureSandboxImage } = await import('../exec/docker/sandbox-image.js');
       await ensureSandboxImage(docker, { log }).then(
         (r) => log(r === 'imported' ? 'info' : 'debug', r === 'imported' ? 'imported the sandbox image' : 'sandbox image present'),
-        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks will fail and no warm sandbox is made until it is there', { err: err.message, code: err.code }),
+        (err: BerthError) => log('error', 'no sandbox image: tasks on overlay networks (and, on the gateway bridge, tasks without networks) will fail and no warm sandbox is made until it is there', { err: err.message, code: err.code }),
       );
     }
     const hasBridge = (await docker.listNetworks({ filters: { name: ['bridge'] } }).catch(() => [])).some((n) => n.Name === 'bridge');
-    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none', sandboxPool: config.sandboxPool });
+    // Warm sandboxes are on the engine's bridge: no task takes one while networkless tasks go on the gateway bridge.
+    const sandboxPool = networking && config.networklessTasks === 'gateway' ? 0 : config.sandboxPool;
+    if (sandboxPool !== config.sandboxPool) log('warn', 'no warm sandboxes: tasks without networks run on the gateway bridge; --sandbox-pool applies with --networkless-tasks bridge', { sandboxPool: config.sandboxPool });
+    const executor = new DockerExecutor(docker, { hostname: config.hostname, log, networking, ...('reason' in plane ? { noNetworkingReason: plane.reason } : {}), defaultNetworkMode: hasBridge ? 'bridge' : 'none', sandboxPool });
     const node = new Agent(config, { docker, executor, log, phase, dataPlane: networking ? 'on' : config.dataPlane ? 'failed' : 'off', vipBackend: () => networking?.vipBackend(), dnsStats: () => networking?.dnsStats(), timeline: startupTimeline });
     agent = node;
     // Ready (for systemd) once a session is up and the data plane has its desired state back.
@@ -236,7 +241,7 @@ async function openNetworking(config: AgentConfig, log: LogFn): Promise<{ networ
   const gossipSeeds = () => knownManagers(config).map((m) => splitHostPort(m)?.host ?? m);
   const lbTimeouts = { ...(config.lbTcpTimeoutS ? { tcp: config.lbTcpTimeoutS } : {}), ...(config.lbUdpTimeoutS ? { udp: config.lbUdpTimeoutS } : {}) };
   const NetworkController = await loadNetworkController();
-  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, log }).then(
+  return NetworkController.open({ advertiseAddress, netnsDir: config.netnsDir, reconcileIntervalMs: config.reconcileIntervalMs, gossipSeeds, vipBackend: config.vipBackend, lbTimeouts, networklessTasks: config.networklessTasks, log }).then(
     (networking) => ({ networking }),
     (err: Error) => {
       log('error', 'data plane off: opening it failed; tasks on overlay networks fail on this node', { err: err.message });

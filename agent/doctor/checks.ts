@@ -57,7 +57,7 @@ export function checkPauseImage(image: string, present: boolean | undefined): Ch
   if (present === undefined) return skip('pause-image', 'sandbox image', `${image}: not checked, the Docker Engine does not answer`);
   return present
     ? pass('pause-image', 'sandbox image', `${image} present`)
-    : fail('pause-image', 'sandbox image', `${image} missing: every task on an overlay network fails to start`, `import it: scripts/import-images.sh <DOCKER_HOST> (or restart agentd, which imports it when installed from the package)`);
+    : fail('pause-image', 'sandbox image', `${image} missing: every task on an overlay network (and, with --networkless-tasks gateway, the default, every task without networks) fails to start`, `import it: scripts/import-images.sh <DOCKER_HOST> (or restart agentd, which imports it when installed from the package)`);
 }
 
 export function checkNativeAddon(error: string | undefined): CheckResult {

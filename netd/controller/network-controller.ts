@@ -59,7 +59,8 @@ const GOSSIP_SETTLE_MS = 15_000;
 
 /** What the executor asks of the node's networking for a task's sandbox. */
 export interface SandboxNetworking {
-  /** True if the task has networks this node programs (then its sandbox gets no engine network). */
+  /** True if this node plumbs the task's sandbox (then it gets no engine network): a task on
+   *  overlays, and one without networks when networkless tasks go on the gateway bridge. */
   wants(task: TaskNetworks): boolean;
   /**
    * Plumbs the sandbox's netns, publishes the task's names and announces its endpoints;
@@ -67,7 +68,7 @@ export interface SandboxNetworking {
    * with a healthcheck: it stays out of `tasks.<service>` and dnsrr answers until setHealthy);
    * a re-attach keeps the health last set.
    */
-  attach(task: TaskNetworks, netnsPath: string, opts: { healthy: boolean }): Promise<void>;
+  attach(task: TaskNetworks, netnsPath: string, opts: { healthy: boolean }): Promise<SandboxAttached>;
   /** Cheap: whether this process attached the task to this very namespace (no kernel walk).
    *  False after a restart of agentd or of the sandbox; then attach again. */
   isAttached(taskId: string, netnsPath: string): boolean;
@@ -81,6 +82,18 @@ export interface SandboxNetworking {
   /** Withdraws names, closes the DNS listener, removes links; idempotent. */
   detach(taskId: string): Promise<void>;
 }
+
+/** What attach() plumbed that the task's files need to know. */
+export interface SandboxAttached {
+  /** The sandbox's address on the gateway bridge (bare), for a task without networks: its own
+   *  line in /etc/hosts, as a task on the engine's bridge has its bridge address there. */
+  gatewayAddress?: string;
+}
+
+/** Where a task without networks runs: `gateway` = a sandbox berth plumbs onto its gateway
+ *  bridge (egress, the embedded DNS forwarding upstream), made without the engine's networking;
+ *  `bridge` = the engine's default bridge (docker0), as on Docker's worker. */
+export type NetworklessTasks = 'gateway' | 'bridge';
 
 /** The overlay plane as the controller uses it (a fake stands in for it in unit tests). */
 export type OverlayPlane = Pick<OverlayDataPlane, 'attachSandbox' | 'detachSandbox' | 'reconcile' | 'status' | 'createNetwork' | 'removeNetwork' | 'setLoadBalancer'> &
@@ -133,6 +146,8 @@ export interface NetworkControllerOptions {
   lbTimeouts?: Partial<LbTimeouts>;
   /** How long a draining task waits for the cluster to hear it before it stops (default 2 s). */
   drainDelayMs?: number;
+  /** Where tasks without networks run (default gateway). */
+  networklessTasks?: NetworklessTasks;
   log: LogFn;
 }
 
@@ -198,8 +213,9 @@ export class NetworkController implements SandboxNetworking {
   private readonly log: LogFn;
   private readonly reconcileIntervalMs: number;
   private readonly drainDelayMs: number;
+  private readonly networklessTasks: NetworklessTasks;
 
-  constructor(parts: ControllerParts, opts: Pick<NetworkControllerOptions, 'log' | 'reconcileIntervalMs' | 'drainDelayMs'>) {
+  constructor(parts: ControllerParts, opts: Pick<NetworkControllerOptions, 'log' | 'reconcileIntervalMs' | 'drainDelayMs' | 'networklessTasks'>) {
     this.plane = parts.plane;
     this.dns = parts.dns;
     this.cluster = parts.cluster;
@@ -209,6 +225,7 @@ export class NetworkController implements SandboxNetworking {
     this.log = opts.log;
     this.reconcileIntervalMs = opts.reconcileIntervalMs;
     this.drainDelayMs = opts.drainDelayMs ?? GOSSIP_CONVERGE_MS;
+    this.networklessTasks = opts.networklessTasks ?? 'gateway';
   }
 
   /** Opens the overlay plane, the embedded DNS and the (not yet started) gossip. */
@@ -263,18 +280,28 @@ export class NetworkController implements SandboxNetworking {
   }
 
   wants(task: TaskNetworks): boolean {
-    const wants = overlayAttachments(task).length > 0;
+    const wants = overlayAttachments(task).length > 0 || this.onGateway(task);
     if (!wants) this.restore.note(task.taskId);
     return wants;
   }
 
-  async attach(task: TaskNetworks, netnsPath: string, opts: { healthy: boolean }): Promise<void> {
+  /** Whether the task runs on the gateway bridge alone: no networks and no host-mode ports (a
+   *  dynamic host port is the engine's to pick), with egress here and networkless tasks put there. */
+  private onGateway(task: TaskNetworks): boolean {
+    return this.networklessTasks === 'gateway' && this.egress() && task.attachments.length === 0 && task.ports.length === 0;
+  }
+
+  private egress(): boolean {
+    return this.plane.joinGateway !== undefined && this.ports !== undefined;
+  }
+
+  async attach(task: TaskNetworks, netnsPath: string, opts: { healthy: boolean }): Promise<SandboxAttached> {
     try {
       const wire = overlayAttachments(task);
-      if (wire.length === 0) return;
+      if (wire.length === 0) return this.onGateway(task) ? await this.attachGatewayOnly(task, netnsPath) : {};
       checkTaskNetworks(task);
       // With egress, the default route goes through the gateway bridge; overlays keep their subnets.
-      const egress = this.plane.joinGateway !== undefined && this.ports !== undefined;
+      const egress = this.egress();
       await this.plane.attachSandbox(task.taskId, netnsPath, wire.map((a, i) => ({ ...toNetdAttachment(a, i), defaultGateway: !egress && i === 0 })));
       const gw = egress ? await this.plane.joinGateway!(task.taskId, netnsPath, `eth${wire.length}`) : undefined;
       await this.ports?.setTask(task, gw && stripPrefix(gw.address));
@@ -293,9 +320,21 @@ export class NetworkController implements SandboxNetworking {
       this.balance(task, wire, healthy);
       this.attached.set(task.taskId, { netnsPath, identity: netnsIdentity(netnsPath) });
       this.log('debug', 'sandbox attached', { task: task.taskId, networks: wire.map((a) => a.network.name) });
+      return {};
     } finally {
       this.restore.note(task.taskId);
     }
+  }
+
+  /** A task without networks: eth0 on the gateway bridge (its default route and egress) and the
+   *  embedded DNS, which holds no names for it and forwards upstream; nothing is published. */
+  private async attachGatewayOnly(task: TaskNetworks, netnsPath: string): Promise<SandboxAttached> {
+    const gw = await this.plane.joinGateway!(task.taskId, netnsPath, 'eth0');
+    if (!gw) throw new NetdError('E_NO_GATEWAY', `task ${task.taskId}: the gateway bridge is off on this node; run agentd with --networkless-tasks bridge`);
+    await this.dns.openSandbox(task.taskId, netnsPath, []);
+    this.attached.set(task.taskId, { netnsPath, identity: netnsIdentity(netnsPath) });
+    this.log('debug', 'sandbox attached', { task: task.taskId, networks: [], gateway: gw.address });
+    return { gatewayAddress: stripPrefix(gw.address) };
   }
 
   isAttached(taskId: string, netnsPath: string): boolean {

@@ -42,9 +42,10 @@
 // (agent/exec/docker/sandbox-pool.ts, agentd --sandbox-pool N, off by default): pause
 // containers on the engine bridge made while the node is idle; a task without networks,
 // ports, hostname, extra hosts or DNS settings takes one and joins its netns, keeping the
-// bridge's egress and address. This benchmark runs berth with --sandbox-pool 20
-// (BENCH_SANDBOX_POOL; 0 measures without) and waits before each measurement until the pool
-// is full, so refills never run during either worker's measurement. 9 runs, load 12-16:
+// bridge's egress and address. Until the gateway default below, this benchmark ran berth with
+// --sandbox-pool 20 (BENCH_SANDBOX_POOL=N still does) and waited before each measurement until the pool
+// is full, so refills never run during either worker's measurement (now only with
+// --networkless-tasks bridge, see below). 9 runs, load 12-16:
 // 0.52x Docker (berth 2.76 s, Docker 5.29 s; per run 0.35-0.63; start phase 1.29 s vs 3.53 s);
 // again at load 17-22: 0.66x (5.89 s vs 8.98 s; per run 0.43-0.86). The same tree with
 // BENCH_SANDBOX_POOL=0 at load 28-38: per run 0.77-1.41 (median 1.17). tasks-100 (20 of the
@@ -64,6 +65,19 @@
 // per run 0.52-0.64), the sandbox's start 0.92 s. tasks-overlay-100, 3 runs: 0.79x (14.0 s vs
 // 17.7 s). At 100 replicas the engine's event log (its last 256 events) no longer holds a
 // burst's first events: a phase whose events are gone is left out of that run's medians.
+//
+// The default now (2026-12-07, fifth session): a task without networks runs in a sandbox berth plumbs onto its
+// gateway bridge (agentd --networkless-tasks gateway), made without the engine's networking as
+// an overlay task's is, so its start skips libnetwork's sandbox. The benchmark runs berth at
+// that default, no pool (BENCH_NETWORKLESS_TASKS=bridge measures the engine's bridge). Quiet
+// machine, 9 runs: 0.91x Docker (berth 2.37 s vs 2.60 s; per run 0.77-0.95) with the pause
+// container under the engine's default seccomp profile; without a filter for it (no
+// capabilities, no-new-privileges: ~1/4 less of the machine's CPU per pause start, 20 at once)
+// 0.86x (2.26 s vs 2.64 s; per run 0.64-0.99). tasks-100, 3 runs: 1.12x, then 1.07x with the
+// unconfined pause (12.8 s vs 11.9 s): 100 at once keep this 2-core machine's CPU busy for
+// both, and berth's two starts per task (pause ~95 ms + task ~125 ms of the machine's CPU:
+// dockerd, containerd, shim, runc) cost about what Docker's one bridge start does (~240 ms,
+// libnetwork's setkey hook re-executing dockerd included).
 import { readFileSync } from 'node:fs';
 import { createHosts, type Underlay } from '../../scripts/lib/hosts.js';
 import { startDockerd, type PrivateDockerd } from '../../scripts/lib/dockerd.js';
@@ -79,8 +93,11 @@ import { defineBenchmark, type Benchmark } from './types.js';
 
 const POLL_MS = 50;
 const RUN_TIMEOUT_MS = 180_000;
-/** agentd's --sandbox-pool (BENCH_SANDBOX_POOL=0 measures berth without warm sandboxes). */
-const SANDBOX_POOL = Number(process.env.BENCH_SANDBOX_POOL ?? 20);
+/** agentd's --sandbox-pool (BENCH_SANDBOX_POOL=N measures berth with N warm sandboxes, which
+ *  only tasks on the engine's bridge take: it implies --networkless-tasks bridge). */
+const SANDBOX_POOL = Number(process.env.BENCH_SANDBOX_POOL ?? 0);
+/** agentd's --networkless-tasks (BENCH_NETWORKLESS_TASKS=bridge measures the engine's bridge). */
+const NETWORKLESS_TASKS = process.env.BENCH_NETWORKLESS_TASKS ?? (SANDBOX_POOL > 0 ? 'bridge' : 'gateway');
 /** The overlay scenario's network, made once on the manager; every run's service attaches to it. */
 const OVERLAY = { name: 'benchnet', subnet: '10.127.0.0/16' };
 
@@ -154,9 +171,10 @@ async function trace(ctx: Ctx, who: Who, name: string, t0: number): Promise<Reco
     const ev = events.find((e) => e.id === id && e.Action === action);
     return ev ? ev.timeNano / 1e6 : NaN;
   };
-  // berth's sandboxes (overlay tasks): found by berth's own labels, which Swarm tooling ignores.
+  // berth's sandboxes (overlay tasks, and networkless ones on the gateway bridge): found by
+  // berth's own labels, which Swarm tooling ignores.
   const sandboxOf = new Map<string, { id: string; createBegan: number }>();
-  if (who === 'berth' && ctx.network) {
+  if (who === 'berth') {
     const sandboxes = (await engine.docker(['ps', '-a', '--no-trunc', '--filter', 'label=io.berth.role=sandbox', '--format', '{{.ID}} {{.Label "io.berth.task.id"}}'])).stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' '));
     const inspected = sandboxes.length === 0 ? [] : (JSON.parse((await engine.docker(['inspect', '--type', 'container', ...sandboxes.map(([sid]) => sid!)])).stdout) as Array<{ Id: string; Created: string }>);
     const sandboxCreated = new Map(inspected.map((c) => [c.Id, ms(c.Created)]));
@@ -262,17 +280,17 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
 }
 
 export function tasksBenchmark(replicas: number, runs: number, scenario: TasksScenario = {}): Benchmark<Ctx> {
-  // Overlay tasks never take a warm sandbox (berth plumbs theirs): measured at the default, no pool.
-  const pool = scenario.overlay ? Number(process.env.BENCH_SANDBOX_POOL ?? 0) : SANDBOX_POOL;
+  const pool = SANDBOX_POOL;
   const onWhat = scenario.overlay ? ` on overlay network ${OVERLAY.name}` : '';
+  const agentdArgs = ['--log-level', 'warn', '--sandbox-pool', String(pool), '--networkless-tasks', NETWORKLESS_TASKS];
   return defineBenchmark<Ctx>({
-    description: `service create --replicas ${replicas}${onWhat} → all Running: berth node (--sandbox-pool ${pool}) vs Docker's own worker (the manager's node)`,
+    description: `service create --replicas ${replicas}${onWhat} → all Running: berth node (${agentdArgs.slice(2).join(' ')}) vs Docker's own worker (the manager's node)`,
     runs,
     async setup() {
       const underlay = await createHosts(2);
       const manager = await startSwarmManager(underlay.hosts[0]!);
       const engine = await startDockerd({ host: underlay.hosts[1]! });
-      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: ['--log-level', 'warn', '--sandbox-pool', String(pool)] });
+      const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: agentdArgs });
       const st = await waitConnected(agentd);
       if (scenario.overlay) await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', OVERLAY.subnet, OVERLAY.name]);
       return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId, pool, network: scenario.overlay ? OVERLAY.name : undefined };

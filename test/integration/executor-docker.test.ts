@@ -366,6 +366,7 @@ function recordingNetworking() {
     attach: async (n, netnsPath) => {
       attaches.push({ task: n.taskId, netnsPath });
       attached.set(n.taskId, netnsPath);
+      return {};
     },
     isAttached: (taskId, netnsPath) => attached.get(taskId) === netnsPath && existsSync(netnsPath),
     setHealthy: () => undefined,

@@ -1,4 +1,4 @@
-// agentd with warm sandboxes (--sandbox-pool) under a real manager: a service without networks
+// agentd with warm sandboxes (--sandbox-pool, with --networkless-tasks bridge) under a real manager: a service without networks
 // runs in warm sandboxes and reaches the manager's host from its first instruction (the network
 // is there before the task's process runs); a restarted agentd adopts the warm ones; removing
 // the service leaves only the warm ones.
@@ -11,7 +11,7 @@ import { TEST_IMAGE } from '../../scripts/lib/images.js';
 const POOL = 2;
 
 test('tasks without networks take warm sandboxes, have egress at once, and the pool survives an agentd restart', async (t) => {
-  const c = await startBerthCluster(t, { extraArgs: ['--sandbox-pool', String(POOL)] });
+  const c = await startBerthCluster(t, { extraArgs: ['--sandbox-pool', String(POOL), '--networkless-tasks', 'bridge'] });
   const { manager, engine, status: st } = c;
   const warm = async () => (await engine.docker(['ps', '--filter', 'label=io.berth.role=pool', '--filter', 'name=berth-pool.', '--format', '{{.ID}}'])).stdout.trim().split('\n').filter(Boolean).sort();
   await waitFor('the pool full', async () => (await warm()).length === POOL, 60_000, 200);
@@ -35,7 +35,7 @@ test('tasks without networks take warm sandboxes, have egress at once, and the p
   await waitFor('the pool refilled', async () => (await warm()).length === POOL, 60_000, 200);
   const before = await warm();
   await c.agentd.kill('SIGTERM');
-  const again = await startAgentd({ host: c.underlay.hosts[1]!, dockerd: engine, manager: manager.address, stateDir: c.agentd.stateDir, extraArgs: ['--sandbox-pool', String(POOL)] });
+  const again = await startAgentd({ host: c.underlay.hosts[1]!, dockerd: engine, manager: manager.address, stateDir: c.agentd.stateDir, extraArgs: ['--sandbox-pool', String(POOL), '--networkless-tasks', 'bridge'] });
   t.teardown(() => again.destroy());
   await waitConnected(again, 60_000);
   await waitFor('the restarted agentd settled', async () => (await again.status()).connected, 30_000);

@@ -74,3 +74,12 @@ test('sandbox pool: off by default, a count from flags, env or file, refused out
     t.is(err?.code, 'E_CONFIG_SANDBOX_POOL', bad);
   }
 });
+
+test('networkless tasks: the gateway bridge by default, the engine bridge when asked, anything else refused', (t) => {
+  t.is(resolveConfig([]).networklessTasks, 'gateway');
+  t.is(resolveConfig([configFromEnv({ BERTH_NETWORKLESS_TASKS: 'bridge' })]).networklessTasks, 'bridge');
+  t.is(resolveConfig([parseConfigFile('{"networklessTasks": "bridge"}', 'f.json'), { networklessTasks: 'gateway' }]).networklessTasks, 'gateway');
+  const err = t.throws(() => resolveConfig([{ networklessTasks: 'docker0' }]), { instanceOf: ConfigError });
+  t.is(err?.code, 'E_CONFIG_NETWORKLESS_TASKS');
+  t.regex(err?.message ?? '', /"docker0" is not one of gateway, bridge/);
+});

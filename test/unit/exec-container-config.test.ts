@@ -281,6 +281,8 @@ test('sandbox berth plumbs: made without the engine networking; the task joins i
       HostConfig: {
         NetworkMode: 'none',
         Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1', 'net.ipv6.conf.lo.disable_ipv6': '1' },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'],
         RestartPolicy: { Name: 'no' },
         LogConfig: { Type: 'none', Config: {} },
       },
@@ -288,6 +290,8 @@ test('sandbox berth plumbs: made without the engine networking; the task joins i
   });
   t.deepEqual(plan.hosts, { extraHosts: ['db:10.0.0.1'], addresses: [] });
   const h = plan.container.body.HostConfig as Record<string, unknown>;
+  t.false('SecurityOpt' in h, "the task keeps the engine's default seccomp profile");
+  t.deepEqual(h.CapDrop, [], 'and its capabilities');
   t.is(h.NetworkMode, `container:berth-sandbox.${task.id}`);
   t.false('ExtraHosts' in h, 'the engine refuses extra hosts with a container network mode');
   t.false('Hostname' in plan.container.body, 'the engine refuses a hostname with a container network mode');

@@ -226,3 +226,57 @@ test('a failed attach leaves nothing published and says whether a retry can help
   t.is(published.length, 0);
   t.false(net.isAttached(task.taskId, '/p'));
 });
+
+/** A task of a service without networks, as the agent hands it over. */
+function networklessTask(id: string, ports: unknown[] = []): TaskNetworks {
+  return taskNetworksOf({
+    id,
+    service_id: 'svc-bare',
+    service_annotations: { name: 'bare', labels: {} },
+    slot: 1,
+    node_id: 'node1',
+    annotations: { name: '', labels: {} },
+    spec: { container: { hostname: '' }, networks: [] },
+    endpoint: { spec: { mode: 0 }, ports, virtual_ips: [] },
+    networks: [],
+  } as unknown as Task);
+}
+
+/** The controller with egress: a fake gateway join (recording) and fake host rules. */
+function gatewaySetup(networklessTasks?: 'gateway' | 'bridge') {
+  const joins: Array<{ key: string; netnsPath: string; ifname: string }> = [];
+  const left: string[] = [];
+  const opened: Array<{ id: string; networkIds: readonly string[] }> = [];
+  const plane = {
+    attachSandbox: async () => [],
+    detachSandbox: async () => undefined,
+    joinGateway: async (key: string, netnsPath: string, ifname: string) => (joins.push({ key, netnsPath, ifname }), { address: '172.31.4.9/16' }),
+    leaveGateway: async (key: string) => void left.push(key),
+  } as unknown as OverlayPlane;
+  const dns = {
+    records: new NameRegistry(new NameTable({ random: () => 0 })),
+    openSandbox: async (id: string, _p: string, networkIds: readonly string[]) => void opened.push({ id, networkIds }),
+    closeSandbox: async () => undefined,
+  } as unknown as SandboxDns;
+  const hostRules = { setState: async () => undefined, ensure: async () => undefined };
+  const net = new NetworkController({ plane, dns, hostRules }, { log: () => undefined, reconcileIntervalMs: 0, ...(networklessTasks ? { networklessTasks } : {}) });
+  return { net, joins, left, opened };
+}
+
+test('a task without networks is plumbed onto the gateway bridge alone: eth0, the DNS with no network, its address handed back', async (t) => {
+  const { net, joins, left, opened } = gatewaySetup();
+  const bare = networklessTask('bbb');
+  t.true(net.wants(bare));
+  t.deepEqual(await net.attach(bare, '/proc/7/ns/net', { healthy: true }), { gatewayAddress: '172.31.4.9' });
+  t.deepEqual(joins, [{ key: 'bbb', netnsPath: '/proc/7/ns/net', ifname: 'eth0' }]);
+  t.deepEqual(opened, [{ id: 'bbb', networkIds: [] }]);
+  await net.detach('bbb');
+  t.deepEqual(left, ['bbb']);
+});
+
+test('tasks without networks stay on the engine: with --networkless-tasks bridge, with a host-mode port, or without egress', (t) => {
+  t.false(gatewaySetup('bridge').net.wants(networklessTask('b1')));
+  t.false(gatewaySetup().net.wants(networklessTask('b2', [{ protocol: 0, target_port: 80, published_port: 8080, publish_mode: 1 }])));
+  t.false(setup().net.wants(networklessTask('b3')));
+  t.true(gatewaySetup('bridge').net.wants(overlayTask('o1', 1, '10.9.0.5')), 'an overlay task is plumbed either way');
+});

@@ -94,6 +94,8 @@ export class DockerController implements Controller {
   private recent: { info: Docker.ContainerInspectInfo; at: number } | undefined;
   /** The sandbox's netns as last plumbed: start and wait only check it is still attached. */
   private sandboxNetns: string | undefined;
+  /** The sandbox's address on the gateway bridge when it has no networks (its /etc/hosts line). */
+  private gatewayAddress: string | undefined;
 
   constructor(
     private readonly env: ControllerEnv,
@@ -139,12 +141,24 @@ export class DockerController implements Controller {
         await this.ensureCreated(plan.sandbox);
         await this.ensureRunning(plan.sandbox.name);
         const { sandbox } = await this.dropStaleSandboxLink(plan.container, plan.sandbox);
+        // The task container's create needs the sandbox running and its bind sources there, not
+        // the plumbing: the two go at once. A task without networks learns its address from the
+        // plumbing, so its /etc/hosts is written again then (in place: the mount sees it).
         if (plan.hosts) await this.writeHostsFile(plan.hosts, sandbox);
-        // Names resolve from here on; a container with a healthcheck joins its service's
-        // answers only when healthy.
-        await this.plumb(plan, !healthcheck, 'attach', sandbox);
+        const [plumbed, created] = await Promise.allSettled([
+          // Names resolve from here on; a container with a healthcheck joins its service's
+          // answers only when healthy.
+          this.plumb(plan, !healthcheck, 'attach', sandbox).then(async () => {
+            if (plan.hosts && plan.hosts.addresses.length === 0 && this.gatewayAddress) await this.writeHostsFile(plan.hosts, sandbox);
+          }),
+          this.ensureCreated(plan.container),
+        ]);
+        if (plumbed.status === 'rejected') throw plumbed.reason;
+        if (created.status === 'rejected') throw created.reason;
+        this.fresh = created.value ? { healthcheck } : undefined;
+      } else {
+        this.fresh = (await this.ensureCreated(await this.withWarmSandbox(plan))) ? { healthcheck } : undefined;
       }
-      this.fresh = (await this.ensureCreated(await this.withWarmSandbox(plan))) ? { healthcheck } : undefined;
     } catch (err) {
       const e = engineError(err, `preparing ${plan.container.name}`);
       // A rejected task never runs: take its secrets and sandbox away now, not at removal.
@@ -304,10 +318,13 @@ export class DockerController implements Controller {
     return { sandbox, dropped: true };
   }
 
-  /** berth's /etc/hosts for the task, with the hostname the engine gave its sandbox. */
+  /** berth's /etc/hosts for the task, with the hostname the engine gave its sandbox. A task
+   *  without networks has its gateway bridge address there, as one on the engine's bridge has
+   *  its bridge address. */
   private async writeHostsFile(hosts: HostsFileInput, sandbox: Docker.ContainerInspectInfo | undefined): Promise<void> {
     if (!sandbox) throw new TaskError('E_SANDBOX', `sandbox ${sandboxName(this.task)} is gone`, { temporary: true });
-    const data = renderHostsFile(hosts, sandbox.Config.Hostname, sandbox.Config.Domainname);
+    const own = hosts.addresses.length === 0 && this.gatewayAddress ? { ...hosts, addresses: [this.gatewayAddress] } : hosts;
+    const data = renderHostsFile(own, sandbox.Config.Hostname, sandbox.Config.Domainname);
     try {
       await this.env.taskDirs.write(this.task.id, [{ path: HOSTS_FILE, data, uid: 0, gid: 0, mode: 0o644 }]);
     } catch (err) {
@@ -334,11 +351,11 @@ export class DockerController implements Controller {
       await this.ensureRunning(plan.sandbox.name);
       const { sandbox, dropped } = await this.dropStaleSandboxLink(plan.container, plan.sandbox);
       if (dropped) await this.ensureCreated(plan.container);
+      // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
+      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check', sandbox);
       // prepare() in this process wrote it for this sandbox; else (an agent restart, a host
       // reboot, a sandbox made anew with another hostname) it is written again.
       if (plan.hosts && (remade || !this.fresh)) await this.writeHostsFile(plan.hosts, sandbox);
-      // Unknown health (an agent restarted before RUNNING) publishes not healthy until known.
-      await this.plumb(plan, this.fresh ? !this.fresh.healthcheck : false, 'check', sandbox);
     }
     const name = plan.container.name;
     // A container this controller created moments ago in prepare() is known to be unstarted;
@@ -461,7 +478,7 @@ export class DockerController implements Controller {
   }
 
   /**
-   * Attaches the running sandbox's netns to the task's overlays and DNS. prepare attaches;
+   * Attaches the running sandbox's netns to the task's overlays (or the gateway bridge) and DNS. prepare attaches;
    * start and wait only `check`: nothing happens when this process attached the same namespace
    * already, and a restarted agent (or a restarted sandbox, with a new netns) is plumbed again
    * before the task is relied on. Idempotent either way.
@@ -478,7 +495,7 @@ export class DockerController implements Controller {
     this.sandboxNetns = netnsPath;
     if (how === 'check' && sandboxes.isAttached(this.task.id, netnsPath)) return;
     try {
-      await sandboxes.attach(networks, netnsPath, { healthy });
+      this.gatewayAddress = (await sandboxes.attach(networks, netnsPath, { healthy })).gatewayAddress;
     } catch (err) {
       // A network that never showed up, or invalid network input, rejects/fails the task; the
       // error says whether a retry can help (one netd did not classify is taken as temporary).

@@ -7,6 +7,8 @@
 // removal, adoption and orphan cleanup treat it as the task's sandbox) and its container joins
 // it: same bridge, same egress and addresses as before, the engine's hosts and resolv.conf.
 // The cost: each warm sandbox holds a pause process and a containerd shim while it waits.
+// Only with `--networkless-tasks bridge` (or the data plane off): by default a task without
+// networks gets a sandbox berth plumbs onto its gateway bridge, and agentd starts no pool.
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { LogFn } from '../../../base/index.js';
