@@ -62,7 +62,8 @@
 // each: 0.82x Docker (berth 3.60 s, Docker 4.39 s) with sandboxes of NetworkMode none, whose
 // start (2.0 s median) was libnetwork's sandbox for mode none; with the sandbox made without the
 // engine's networking (NetworkDisabled; berth writes its /etc/hosts) 0.57x (2.51 s vs 4.40 s;
-// per run 0.52-0.64), the sandbox's start 0.92 s. tasks-overlay-100, 3 runs: 0.79x (14.0 s vs
+// per run 0.52-0.64), the sandbox's start 0.92 s; with the pause process unconfined (below)
+// 0.61x (2.51 s vs 4.13 s; per run 0.55-0.79). tasks-overlay-100, 3 runs: 0.79x (14.0 s vs
 // 17.7 s). At 100 replicas the engine's event log (its last 256 events) no longer holds a
 // burst's first events: a phase whose events are gone is left out of that run's medians.
 //
