@@ -74,7 +74,8 @@
 // machine, 9 runs: 0.91x Docker (berth 2.37 s vs 2.60 s; per run 0.77-0.95) with the pause
 // container under the engine's default seccomp profile; without a filter for it (no
 // capabilities, no-new-privileges: ~1/4 less of the machine's CPU per pause start, 20 at once)
-// 0.86x (2.26 s vs 2.64 s; per run 0.64-0.99). tasks-100, 3 runs: 1.12x, then 1.07x with the
+// 0.86x (2.26 s vs 2.64 s; per run 0.64-0.99), again 0.85x (2.52 s vs 2.95 s; per run
+// 0.71-0.99). tasks-100, 3 runs: 1.12x, then 1.07x with the
 // unconfined pause (12.8 s vs 11.9 s): 100 at once keep this 2-core machine's CPU busy for
 // both, and berth's two starts per task (pause ~95 ms + task ~125 ms of the machine's CPU:
 // dockerd, containerd, shim, runc) cost about what Docker's one bridge start does (~240 ms,
