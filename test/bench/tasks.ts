@@ -282,9 +282,8 @@ async function timeToRunning(ctx: Ctx, who: Who, name: string, replicas: number)
 }
 
 export function tasksBenchmark(replicas: number, runs: number, scenario: TasksScenario = {}): Benchmark<Ctx> {
-  const pool = SANDBOX_POOL;
   const onWhat = scenario.overlay ? ` on overlay network ${OVERLAY.name}` : '';
-  const agentdArgs = ['--log-level', 'warn', '--sandbox-pool', String(pool), '--networkless-tasks', NETWORKLESS_TASKS];
+  const agentdArgs = ['--log-level', 'warn', '--sandbox-pool', String(SANDBOX_POOL), '--networkless-tasks', NETWORKLESS_TASKS];
   return defineBenchmark<Ctx>({
     description: `service create --replicas ${replicas}${onWhat} → all Running: berth node (${agentdArgs.slice(2).join(' ')}) vs Docker's own worker (the manager's node)`,
     runs,
@@ -295,7 +294,7 @@ export function tasksBenchmark(replicas: number, runs: number, scenario: TasksSc
       const agentd = await startAgentd({ host: underlay.hosts[1]!, dockerd: engine, manager: manager.address, joinToken: manager.workerToken, extraArgs: agentdArgs });
       const st = await waitConnected(agentd);
       if (scenario.overlay) await manager.dockerd.docker(['network', 'create', '--driver', 'overlay', '--subnet', OVERLAY.subnet, OVERLAY.name]);
-      return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId, pool, network: scenario.overlay ? OVERLAY.name : undefined };
+      return { underlay, manager, engine, agentd, berthNode: st.nodeId, dockerNode: manager.nodeId, pool: SANDBOX_POOL, network: scenario.overlay ? OVERLAY.name : undefined };
     },
     async measure(ctx, run) {
       // Alternate which goes first so drift on a noisy machine hits both alike.
