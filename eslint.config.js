@@ -28,6 +28,14 @@ export default tseslint.config(
     },
   },
   {
+    // What agentd runs: locale-aware comparison loads ICU's collator, whose data (~2 MB of the
+    // Node binary) then stays resident in a long-lived process for orders that need no locale.
+    files: ['{agent,netd,dns,native,base}/**/*.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { property: 'localeCompare', message: "Use byCodeUnit (base/): a locale's collation is not needed for berth's orders and keeps ICU's collation data resident." }],
+    },
+  },
+  {
     // Plain JS that runs under Node: the VM guest checks and the root tool configs.
     files: ['**/*.{js,mjs,cjs}'],
     languageOptions: { globals: { ...globals.node } },

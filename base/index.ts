@@ -9,3 +9,4 @@ export { BerthError, type BerthErrorOptions } from './errors.js';
 export type { LogFn, LogLevel } from './log.js';
 export { DEFAULT_NETNS_DIR, EMBEDDED_DNS_ADDRESS } from './defaults.js';
 export { EventChannel } from './events.js';
+export { byCodeUnit } from './order.js';

@@ -135,52 +135,55 @@ export interface NameTableOptions {
 
 /** Both families of one owner on one network, pre-encoded for the wire. */
 interface Addresses {
+  readonly networkId: NetworkId;
   readonly v4: readonly Uint8Array[];
   readonly v6: readonly Uint8Array[];
 }
 
-/** Where an owner is bound, so removing it touches only its own entries. */
-interface Ref {
-  idx: NetworkIndex;
-  map: 'names' | 'ptr';
-  key: string;
-}
+// The table holds every task of the cluster's networks (10,000 other nodes' tasks is a real
+// size), so a task's state is kept flat: per network one Addresses in a list (a Map of one entry
+// cost ~230 bytes), the state itself is its binding and its PTR entry (no wrapper objects), and
+// where it is bound is a flat list of (map, key) pairs. A name or address almost always has one
+// owner: the index holds that owner itself, and a list only when there are more.
+
+/** Where an owner is bound, as (the index's `names` or `ptr` map, key) pairs, so removing it
+ *  touches only its own entries. */
+type Refs = readonly (SlotMap | string)[];
+type SlotMap = Map<string, OneOrMore<Slot>>;
+/** One item, or a list of two or more. */
+type OneOrMore<T extends object> = T | T[];
 
 interface ServiceState {
+  readonly kind: 'serviceState';
   record: ServiceRecord;
-  vips: Map<NetworkId, Addresses>;
-  refs: readonly Ref[];
+  vips: readonly Addresses[];
+  refs: Refs;
 }
 
-/** What answers need of a task once it is indexed: its networks, aliases and addresses live
- *  in the index and in `addrs`, so the record given to setTask is not kept whole (a table of
- *  10,000 other nodes' tasks held each one twice). */
-type TaskFacts = Pick<TaskRecord, 'id' | 'serviceId' | 'name' | 'healthy'>;
-
+/** What answers need of a task once it is indexed: its names and aliases live in the index,
+ *  so the record given to setTask is not kept whole. It is also its own binding (kind 'task')
+ *  and its own PTR entry. */
 interface TaskState {
-  record: TaskFacts;
-  addrs: Map<NetworkId, Addresses>;
-  refs: readonly Ref[];
+  readonly kind: 'task';
+  readonly id: string;
+  readonly serviceId: string | undefined;
+  readonly name: string;
+  healthy: boolean;
+  readonly addrs: readonly Addresses[];
+  refs: Refs;
 }
 
 type Owner = ServiceState | TaskState;
 
-type Binding =
-  | { kind: 'service'; svc: ServiceState }
-  | { kind: 'tasks'; svc: ServiceState }
-  | { kind: 'task'; task: TaskState }
-  | { kind: 'srv'; svc: ServiceState; port: ServicePort };
+type Binding = { kind: 'service'; svc: ServiceState } | { kind: 'tasks'; svc: ServiceState } | TaskState | { kind: 'srv'; svc: ServiceState; port: ServicePort };
 
-interface PtrEntry {
-  /** Unqualified; the answer appends `.<network name>` like Docker. */
-  name: string;
-  owner: Owner;
-  ttl: 'service' | 'task';
-}
+/** What a names or ptr list holds: a binding, or (ptr) the owner of the address. */
+type Slot = Binding | Owner;
 
 interface NetworkIndex {
-  names: Map<string, Binding[]>;
-  ptr: Map<string, PtrEntry[]>;
+  names: Map<string, OneOrMore<Binding>>;
+  /** By address key: the owners of that address (the first answers, `<its name>.<network>`). */
+  ptr: Map<string, OneOrMore<Owner>>;
 }
 
 const NXDOMAIN: Resolution = { kind: 'answer', rcode: RCode.NXDOMAIN, answers: [], additionals: [] };
@@ -315,7 +318,7 @@ function addressBytes(bytes: readonly number[]): Uint8Array {
 
 /** Checked literals only. Lists are built at their final length (a list grown by push keeps
  *  room for 16 more), and a family without addresses shares one empty list. */
-function parseAddresses(list: readonly string[] | undefined): Addresses {
+function parseAddresses(networkId: NetworkId, list: readonly string[] | undefined): Addresses {
   const v4: Uint8Array[] = [];
   const v6: Uint8Array[] = [];
   for (const a of list ?? []) {
@@ -325,7 +328,7 @@ function parseAddresses(list: readonly string[] | undefined): Addresses {
     } else if (ip.kind() === 'ipv4') v4.push(addressBytes(ip.toByteArray()));
     else v6.push(addressBytes(ip.toByteArray()));
   }
-  return { v4: v4.length === 0 ? NO_ADDRESSES : v4.slice(), v6: v6.length === 0 ? NO_ADDRESSES : v6.slice() };
+  return { networkId, v4: v4.length === 0 ? NO_ADDRESSES : v4.slice(), v6: v6.length === 0 ? NO_ADDRESSES : v6.slice() };
 }
 
 /** Canonical text of an address given as bytes: the key of the PTR index. */
@@ -410,14 +413,13 @@ export class NameTable implements NameLookup {
     if (p) throw badRecord(p);
     this.changes++;
     const name = normName(record.name);
-    const vips = new Map<NetworkId, Addresses>();
-    for (const n of record.networks) vips.set(n.networkId, parseAddresses(n.vips));
+    const vips = record.networks.map((n) => parseAddresses(n.networkId, n.vips));
     const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
     const ports = record.ports ?? [];
     this.removeService(record.id);
-    const svc: ServiceState = { record: { ...record, name }, vips, refs: [] };
+    const svc: ServiceState = { kind: 'serviceState', record: { ...record, name }, vips, refs: [] };
     this.services.set(record.id, svc);
-    const refs: Ref[] = [];
+    const refs: (SlotMap | string)[] = [];
     record.networks.forEach((n, i) => {
       const idx = this.indexOf(n.networkId);
       for (const alias of [name, ...aliases[i]!]) {
@@ -430,8 +432,8 @@ export class NameTable implements NameLookup {
         for (const s of srvNames) bind(refs, idx, s, { kind: 'srv', svc, port: p });
       }
       if (record.endpointMode === 'vip') {
-        const v = vips.get(n.networkId)!;
-        for (const a of [...v.v4, ...v.v6]) addPtr(refs, idx, addressKey(a), { name, owner: svc, ttl: 'service' });
+        const v = vips[i]!;
+        for (const a of [...v.v4, ...v.v6]) addPtr(refs, idx, addressKey(a), svc);
       }
     });
     svc.refs = refs.slice();
@@ -454,24 +456,22 @@ export class NameTable implements NameLookup {
     const names = new Set([ptrName]);
     if (record.containerName) names.add(normName(record.containerName.replace(/^\//, '')));
     if (record.hostname) names.add(normName(record.hostname));
-    const addrs = new Map<NetworkId, Addresses>();
-    for (const n of record.networks) addrs.set(n.networkId, parseAddresses(n.addresses));
+    const addrs = record.networks.map((n) => parseAddresses(n.networkId, n.addresses));
     const aliases = record.networks.map((n) => (n.aliases ?? []).map(normName));
     this.removeTask(record.id);
-    const facts: TaskFacts = { id: record.id, name: record.name, healthy: record.healthy, ...(record.serviceId !== undefined ? { serviceId: record.serviceId } : {}) };
-    const task: TaskState = { record: facts, addrs, refs: [] };
+    const task: TaskState = { kind: 'task', id: record.id, serviceId: record.serviceId, name: record.name, healthy: record.healthy, addrs, refs: [] };
     this.tasks.set(record.id, task);
     if (record.serviceId !== undefined) {
       let set = this.tasksByService.get(record.serviceId);
       if (!set) this.tasksByService.set(record.serviceId, (set = new Set()));
       set.add(task);
     }
-    const refs: Ref[] = [];
+    const refs: (SlotMap | string)[] = [];
     record.networks.forEach((n, i) => {
       const idx = this.indexOf(n.networkId);
-      for (const name of [...names, ...aliases[i]!]) bind(refs, idx, name, { kind: 'task', task });
-      const a = addrs.get(n.networkId)!;
-      for (const b of [...a.v4, ...a.v6]) addPtr(refs, idx, addressKey(b), { name: ptrName, owner: task, ttl: 'task' });
+      for (const name of [...names, ...aliases[i]!]) bind(refs, idx, name, task);
+      const a = addrs[i]!;
+      for (const b of [...a.v4, ...a.v6]) addPtr(refs, idx, addressKey(b), task);
     });
     task.refs = refs.slice();
   }
@@ -484,7 +484,7 @@ export class NameTable implements NameLookup {
     this.changes++;
     const task = this.tasks.get(id);
     if (!task) return false;
-    if (task.record.healthy !== healthy) task.record = { ...task.record, healthy };
+    task.healthy = healthy;
     return true;
   }
 
@@ -493,10 +493,10 @@ export class NameTable implements NameLookup {
     const task = this.tasks.get(id);
     if (!task) return;
     this.tasks.delete(id);
-    if (task.record.serviceId !== undefined) {
-      const set = this.tasksByService.get(task.record.serviceId);
+    if (task.serviceId !== undefined) {
+      const set = this.tasksByService.get(task.serviceId);
       set?.delete(task);
-      if (set?.size === 0) this.tasksByService.delete(task.record.serviceId);
+      if (set?.size === 0) this.tasksByService.delete(task.serviceId);
     }
     unbindOwner(task.refs, task);
   }
@@ -543,8 +543,9 @@ export class NameTable implements NameLookup {
 
   /** Records for name on one network: 'absent' when the name does not exist there, [] for NODATA. */
   private lookup(q: Question, netId: NetworkId, name: string): ResourceRecord[] | 'absent' {
-    const bindings = this.index.get(netId)?.names.get(name);
-    if (!bindings || bindings.length === 0) return 'absent';
+    const bound = this.index.get(netId)?.names.get(name);
+    if (bound === undefined) return 'absent';
+    const bindings = Array.isArray(bound) ? bound : [bound];
     const wantV4 = q.type === RRType.A || q.type === RRType.ANY;
     const wantV6 = q.type === RRType.AAAA || q.type === RRType.ANY;
     const out: ResourceRecord[] = [];
@@ -556,7 +557,7 @@ export class NameTable implements NameLookup {
       switch (b.kind) {
         case 'service':
           if (b.svc.record.endpointMode === 'vip') {
-            const v = b.svc.vips.get(netId);
+            const v = addressesOn(b.svc.vips, netId);
             if (v) this.pushAddrs(out, v, wantV4, wantV6, this.serviceTtl);
           } else {
             this.pushTaskAddrs(out, b.svc, netId, wantV4, wantV6);
@@ -569,7 +570,7 @@ export class NameTable implements NameLookup {
           break;
         case 'task': {
           if (hasService) break;
-          const a = b.task.addrs.get(netId);
+          const a = addressesOn(b.addrs, netId);
           if (a) this.pushAddrs(out, a, wantV4, wantV6, this.taskTtl);
           break;
         }
@@ -590,18 +591,18 @@ export class NameTable implements NameLookup {
   private healthyTasks(svc: ServiceState, netId: NetworkId): TaskState[] {
     const out: TaskState[] = [];
     for (const t of this.tasksByService.get(svc.record.id) ?? []) {
-      if (t.record.healthy && t.addrs.has(netId)) out.push(t);
+      if (t.healthy && addressesOn(t.addrs, netId)) out.push(t);
     }
     return out;
   }
 
   private pushTaskAddrs(out: ResourceRecord[], svc: ServiceState, netId: NetworkId, v4: boolean, v6: boolean): void {
-    for (const t of this.healthyTasks(svc, netId)) this.pushAddrs(out, t.addrs.get(netId)!, v4, v6, this.taskTtl);
+    for (const t of this.healthyTasks(svc, netId)) this.pushAddrs(out, addressesOn(t.addrs, netId)!, v4, v6, this.taskTtl);
   }
 
   private pushSrv(out: ResourceRecord[], svc: ServiceState, port: ServicePort, netId: NetworkId): void {
     for (const t of this.healthyTasks(svc, netId)) {
-      out.push({ type: RRType.SRV, ttl: this.taskTtl, priority: 0, weight: 0, port: port.targetPort, target: t.record.name.toLowerCase() });
+      out.push({ type: RRType.SRV, ttl: this.taskTtl, priority: 0, weight: 0, port: port.targetPort, target: t.name.toLowerCase() });
     }
   }
 
@@ -610,12 +611,14 @@ export class NameTable implements NameLookup {
     if (address === undefined) return FORWARD;
     const key = ptrKeyOf(address);
     for (const netId of nets) {
-      const entry = this.index.get(netId)?.ptr.get(key)?.[0];
+      const owners = this.index.get(netId)?.ptr.get(key);
+      const owner = Array.isArray(owners) ? owners[0] : owners;
       const net = this.networks.get(netId);
-      if (!entry || !net) continue;
+      if (!owner || !net) continue;
       if (q.type !== RRType.PTR && q.type !== RRType.ANY) return answer([]);
-      const ttl = entry.ttl === 'service' ? this.serviceTtl : this.taskTtl;
-      return answer([{ type: RRType.PTR, ttl, target: `${entry.name}.${net.name}` }]);
+      // Unqualified names; the answer appends `.<network name>` like Docker.
+      const [name, ttl] = owner.kind === 'task' ? [normName(owner.name), this.taskTtl] : [owner.record.name, this.serviceTtl];
+      return answer([{ type: RRType.PTR, ttl, target: `${name}.${net.name}` }]);
     }
     return FORWARD;
   }
@@ -663,39 +666,47 @@ function checkTtl(what: string, ttl: number): number {
   return ttl;
 }
 
-function ownerOf(b: Binding): Owner {
-  return b.kind === 'task' ? b.task : b.svc;
+/** The owner a names or ptr list entry stands for. */
+function ownerOf(x: Slot): Owner {
+  return x.kind === 'task' || x.kind === 'serviceState' ? x : x.svc;
 }
 
-function bind(refs: Ref[], idx: NetworkIndex, name: string, b: Binding): void {
-  const list = idx.names.get(name);
-  if (list) list.push(b);
-  else idx.names.set(name, [b]);
-  refs.push({ idx, map: 'names', key: name });
+/** One owner's addresses on a network (a task or service is on a few at most). */
+function addressesOn(list: readonly Addresses[], netId: NetworkId): Addresses | undefined {
+  for (const a of list) if (a.networkId === netId) return a;
+  return undefined;
 }
 
-function addPtr(refs: Ref[], idx: NetworkIndex, key: string, e: PtrEntry): void {
-  const list = idx.ptr.get(key);
-  if (list) list.push(e);
-  else idx.ptr.set(key, [e]);
-  refs.push({ idx, map: 'ptr', key });
+function bind(refs: (SlotMap | string)[], idx: NetworkIndex, name: string, b: Binding): void {
+  addTo(idx.names, name, b);
+  refs.push(idx.names, name);
+}
+
+function addPtr(refs: (SlotMap | string)[], idx: NetworkIndex, key: string, owner: Owner): void {
+  addTo(idx.ptr, key, owner);
+  refs.push(idx.ptr, key);
+}
+
+function addTo<T extends object>(map: Map<string, OneOrMore<T>>, key: string, item: T): void {
+  const held = map.get(key);
+  if (held === undefined) map.set(key, item);
+  else if (Array.isArray(held)) held.push(item);
+  else map.set(key, [held, item]);
 }
 
 /** Drops every binding and PTR entry of one owner; the maps stay free of empty lists. */
-function unbindOwner(refs: readonly Ref[], owner: Owner): void {
-  for (const r of refs) {
-    if (r.map === 'names') {
-      const list = r.idx.names.get(r.key);
-      if (!list) continue;
-      const kept = list.filter((b) => ownerOf(b) !== owner);
-      if (kept.length === 0) r.idx.names.delete(r.key);
-      else r.idx.names.set(r.key, kept);
-    } else {
-      const list = r.idx.ptr.get(r.key);
-      if (!list) continue;
-      const kept = list.filter((e) => e.owner !== owner);
-      if (kept.length === 0) r.idx.ptr.delete(r.key);
-      else r.idx.ptr.set(r.key, kept);
+function unbindOwner(refs: Refs, owner: Owner): void {
+  for (let i = 0; i < refs.length; i += 2) {
+    const map = refs[i] as SlotMap;
+    const key = refs[i + 1] as string;
+    const held = map.get(key);
+    if (held === undefined) continue;
+    if (!Array.isArray(held)) {
+      if (ownerOf(held) === owner) map.delete(key);
+      continue;
     }
+    const kept = held.filter((x) => ownerOf(x) !== owner);
+    if (kept.length === 0) map.delete(key);
+    else map.set(key, kept.length === 1 ? kept[0]! : kept);
   }
 }

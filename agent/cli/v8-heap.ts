@@ -12,7 +12,10 @@
 // Measured and not kept (`npm run bench -- footprint`, 10,000 remote endpoints): optimize-for-size
 // (RSS 124 against 188 MB, but idle CPU 3.7 against 1.7 % of a core: its GCs ran all the time);
 // heap-growing-percent=10 or 20 (RSS 136–164 MB, CPU no better). heap-reducer.ts does what they
-// were for, one full GC after a burst.
+// were for, one full GC after a burst. Later (one run each against 128 MB): max-opt=2, Maglev
+// without TurboFan (119 MB, and 82 against 98 MB joined and idle: TurboFan's code and the
+// binary's pages it runs from), but idle CPU 1.33 against 1.15 % of a core, past the goal of 1 %
+// — slower code for the bulk syncs, and the DNS answers would run on it too; no-maglev (133 MB).
 import v8 from 'node:v8';
 
 /** V8 flags agentd runs with (set at run time; see above). */

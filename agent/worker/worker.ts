@@ -12,7 +12,7 @@ import { decodeTask, encodeTask, fromWireStatus } from './task-codec.js';
 import { isUsableTaskId, taskProblem } from './validate-task.js';
 import { AssignmentAction, AssignmentsType } from '../proto/enums.js';
 import type { StoredStatus } from '../store/index.js';
-import type { LogFn } from '../../base/index.js';
+import { byCodeUnit, type LogFn } from '../../base/index.js';
 import { taskRunningEvents } from '../events.js';
 
 const REMOVE_RETRY_MS = 1_000;
@@ -367,7 +367,7 @@ export class Worker {
     for (const r of this.runners.values()) add(r.current.task, r.current.status);
     for (const p of this.parked.values()) add(p.task, p.status);
     for (const task of this.unstored.values()) add(task, { ...(fromWireStatus(task.status) ?? initialStatus()), message: 'waiting for the task store (state dir degraded)' });
-    return views.sort((a, b) => a.service.localeCompare(b.service) || a.slot.localeCompare(b.slot) || a.id.localeCompare(b.id));
+    return views.sort((a, b) => byCodeUnit(a.service, b.service) || byCodeUnit(a.slot, b.slot) || byCodeUnit(a.id, b.id));
   }
 
   /** The task with this id, or one whose id starts with it when only one does; undefined if none. */

@@ -117,7 +117,7 @@ export interface TableChange {
 }
 
 interface Entry {
-  owner: string;
+  readonly owner: string;
   lTime: bigint;
   value: Buffer;
   deleting: boolean;
@@ -126,6 +126,9 @@ interface Entry {
 }
 
 interface Membership {
+  /** The member's name: the one string its entries' `owner` shares (20,000 entries of one peer
+   *  held 20,000 copies of its name, one per decoded event). */
+  node: string;
   lTime: bigint;
   leaving: boolean;
   reapAt: number;
@@ -258,8 +261,10 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
   private readonly events = new EventEmitter();
   private readonly bulkSyncWaiters = new Map<string, Set<() => void>>();
   /** What watchers were last told per entry (network → table → key, as `tables`: keyed by the
-   *  strings the entries already hold, not by one joined id per entry), and the entries changed since. */
-  private readonly delivered = new Map<string, Map<string, Map<string, { owner: string; value: Buffer }>>>();
+   *  strings the entries already hold, not by one joined id per entry), and the entries changed since.
+   *  What was told is the entry object itself: another node's entry is replaced, never changed
+   *  in place but for becoming a tombstone, so its owner and value stay those delivered. */
+  private readonly delivered = new Map<string, Map<string, Map<string, Entry>>>();
   private readonly dirty = new Map<string, [string, string, string]>();
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -418,7 +423,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const mine = this.networkNodes.get(network)?.get(this.nodeName);
     if (mine && !mine.leaving) return;
     const lTime = ++this.networkClock;
-    this.nodesOf(network).set(this.nodeName, { lTime, leaving: false, reapAt: Infinity });
+    this.nodesOf(network).set(this.nodeName, { node: this.nodeName, lTime, leaving: false, reapAt: Infinity });
     this.membershipVersion++;
     this.inSync.delete(network);
     this.sendNetworkEvent(EventType.JOIN, lTime, network);
@@ -468,7 +473,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     this.tableQueues.delete(network);
     this.inSync.delete(network);
     const lTime = ++this.networkClock;
-    this.nodesOf(network).set(this.nodeName, { lTime, leaving: true, reapAt: now + this.cfg.reapNetworkMs });
+    this.nodesOf(network).set(this.nodeName, { node: this.nodeName, lTime, leaving: true, reapAt: now + this.cfg.reapNetworkMs });
     this.membershipVersion++;
     this.sendNetworkEvent(EventType.LEAVE, lTime, network);
     await this.pushPullAll();
@@ -910,7 +915,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
       return false;
     }
     const now = performance.now();
-    this.nodesOf(network).set(node, { lTime, leaving, reapAt: leaving ? now + this.cfg.reapNetworkMs : Infinity });
+    this.nodesOf(network).set(node, { node: prev?.node ?? node, lTime, leaving, reapAt: leaving ? now + this.cfg.reapNetworkMs : Infinity });
     this.membershipVersion++;
     if (leaving) {
       // Tombstones, so a bulk sync from a node that missed the leave does not bring them back.
@@ -936,7 +941,8 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
       this.drops.unknownNetwork++;
       return false;
     }
-    if (this.networkNodes.get(e.networkId)?.get(e.nodeName)?.leaving !== false) {
+    const owner = this.networkNodes.get(e.networkId)?.get(e.nodeName);
+    if (owner?.leaving !== false) {
       this.drops.notMember++;
       return false;
     }
@@ -954,7 +960,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     const reapMs = e.residualReapTime > 0 ? Math.min(e.residualReapTime * 1000, this.cfg.reapEntryMs) : this.cfg.reapEntryMs;
     // The value is copied out of the message it came in: a view would hold the whole message (a
     // bulk sync's is megabytes) for as long as any one of its entries lives.
-    keys.set(e.key, { owner: e.nodeName, lTime: e.lTime, value: Buffer.from(e.value), deleting, reapAt: deleting ? now + reapMs : Infinity });
+    keys.set(e.key, { owner: owner.node, lTime: e.lTime, value: Buffer.from(e.value), deleting, reapAt: deleting ? now + reapMs : Infinity });
     this.entriesVersion++;
     if (deleting && !prev) {
       // A delete for a key we never had. libnetwork ignores one that came by gossip; berth keeps
@@ -1018,7 +1024,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
           this.emitEntry(table, 'remove', network, key, was.value, was.owner);
         }
         if (now) {
-          this.deliveredOf(network, table).set(key, { owner: now.owner, value: now.value });
+          this.deliveredOf(network, table).set(key, now);
           this.emitEntry(table, 'add', network, key, now.value, now.owner);
         }
       } catch (err) {
@@ -1027,7 +1033,7 @@ export class NetworkDb implements MemberlistDelegate, ClusterTables {
     }
   }
 
-  private deliveredOf(network: string, table: string): Map<string, { owner: string; value: Buffer }> {
+  private deliveredOf(network: string, table: string): Map<string, Entry> {
     let t = this.delivered.get(network);
     if (!t) this.delivered.set(network, (t = new Map()));
     let k = t.get(table);

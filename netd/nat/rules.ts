@@ -10,6 +10,7 @@
 // that follows valid whether or not the table exists, and `nft -f -` applies all or nothing.
 import { NetdValidationError } from '../errors.js';
 import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
+import { byCodeUnit } from '../../base/index.js';
 
 export const TABLE = 'berth';
 export const DEFAULT_BRIDGE_NAME = 'berth_gwbridge';
@@ -139,7 +140,7 @@ export function validatePublished(ports: readonly PublishedPort[]): PublishedPor
     }
     byKey.set(key, clean);
   }
-  return [...byKey.values()].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.port - b.port);
+  return [...byKey.values()].sort((a, b) => byCodeUnit(a.protocol, b.protocol) || a.port - b.port);
 }
 
 /** Same rules for the redirects of one sandbox; returns them without repeats, sorted. */
@@ -161,7 +162,7 @@ export function validateRedirects(redirects: readonly SandboxRedirect[]): Sandbo
     }
     byKey.set(key, clean);
   }
-  return [...byKey.values()].sort((a, b) => a.address.localeCompare(b.address) || a.protocol.localeCompare(b.protocol) || a.port - b.port);
+  return [...byKey.values()].sort((a, b) => byCodeUnit(a.address, b.address) || byCodeUnit(a.protocol, b.protocol) || a.port - b.port);
 }
 
 /** Removes the table (absent or not). */

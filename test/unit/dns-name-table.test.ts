@@ -275,6 +275,28 @@ test('a shared container alias returns every holder', (t) => {
   t.deepEqual(ask(table, 'cache', SB_FRONT), ['10.1.0.82']);
 });
 
+test('a name or address held by one task, then several, then one again answers its holders at each step', (t) => {
+  const table = makeTable();
+  const holder = (id: string, address: string): TaskRecord => task(id, undefined, id, FRONT, [address], { networks: [{ networkId: FRONT, addresses: [address], aliases: ['shared'] }] });
+  const ptr = (address: string) => ask(table, `${address.split('.').reverse().join('.')}.in-addr.arpa`, SB_FRONT, RRType.PTR);
+  table.setTask(holder('h1', '10.1.0.91'));
+  t.deepEqual(ask(table, 'shared', SB_FRONT), ['10.1.0.91']);
+  table.setTask(holder('h2', '10.1.0.92'));
+  table.setTask(holder('h3', '10.1.0.93'));
+  t.deepEqual(ask(table, 'shared', SB_FRONT), ['10.1.0.91', '10.1.0.92', '10.1.0.93']);
+  table.removeTask('h2');
+  table.removeTask('h1');
+  t.deepEqual(ask(table, 'shared', SB_FRONT), ['10.1.0.93']);
+  table.setTask(holder('h4', '10.1.0.93'));
+  t.deepEqual(ptr('10.1.0.93'), ['PTR h3.front']);
+  table.removeTask('h3');
+  t.deepEqual(ptr('10.1.0.93'), ['PTR h4.front']);
+  t.deepEqual(ask(table, 'shared', SB_FRONT), ['10.1.0.93']);
+  table.removeTask('h4');
+  t.is(ask(table, 'shared', SB_FRONT), 'forward');
+  t.is(ptr('10.1.0.93'), 'forward');
+});
+
 test('churn leaves no index entries behind', (t) => {
   const table = makeTable();
   const internals = table as unknown as { index: Map<string, { names: Map<string, unknown>; ptr: Map<string, unknown> }> };

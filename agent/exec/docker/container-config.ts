@@ -13,6 +13,7 @@ import type { HostsFileInput } from './hosts-file.js';
 import { renderResolvConf } from './resolv-conf.js';
 import { taskFiles, type TaskFile } from './task-files.js';
 import { TemplateError, expandTemplate, type TemplateContext } from './templates.js';
+import { byCodeUnit } from '../../../base/index.js';
 
 /** Docker's default stop grace when the spec gives none. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -276,7 +277,7 @@ function genericResourceEnv(task: Task): string[] {
     const key = `DOCKER_RESOURCE_${kind.toUpperCase()}`;
     byKind.set(key, [...(byKind.get(key) ?? []), value]);
   }
-  return [...byKind.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v.join(',')}`);
+  return [...byKind.entries()].sort(([a], [b]) => byCodeUnit(a, b)).map(([k, v]) => `${k}=${v.join(',')}`);
 }
 
 function resources(task: Task): Record<string, unknown> {
